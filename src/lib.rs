@@ -1,0 +1,15 @@
+//! purser core: every container image a Helm chart needs, found without I/O.
+//!
+//! Bytes go in (a rendered manifest stream, a chart archive, a values file), findings come
+//! out, and a report renders them. Nothing here reads files, spawns processes or touches the
+//! network, so the same code runs natively and inside Helm's WebAssembly sandbox.
+
+pub mod annotations;
+pub mod chart;
+pub mod cli;
+pub mod inventory;
+pub mod manifests;
+pub mod reference;
+pub mod report;
+pub mod values;
+pub mod yaml;

@@ -1,0 +1,1 @@
+//! manifests (being written)

@@ -1,0 +1,1 @@
+//! Image references (placeholder; being written).
