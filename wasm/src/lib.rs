@@ -1,0 +1,1 @@
+//! Helm 4 extism/v1 guest (being written).
