@@ -1,1 +1,232 @@
-//! inventory (being written)
+//! Findings from every source merged into one list of images, each keeping all its provenance.
+
+use crate::reference::Reference;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// How sure a finding is that the string names an image a cluster will pull.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Confidence {
+    /// Heuristics: container args and env, ConfigMap data, `image`-named fields of unknown
+    /// resources, image-shaped values.
+    Likely,
+    /// Typed image fields (containers, image volumes, known operator fields) and images the
+    /// chart author declared in annotations.
+    Certain,
+}
+
+impl Confidence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Confidence::Likely => "likely",
+            Confidence::Certain => "certain",
+        }
+    }
+}
+
+/// Where a finding came from.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Origin {
+    /// A document of a rendered manifest stream.
+    Rendered {
+        /// The template file from the `# Source:` comment Helm writes above each document.
+        template: Option<String>,
+        /// 1-based document number in the stream and 1-based line of the value.
+        document: usize,
+        line: u32,
+        kind: String,
+        namespace: Option<String>,
+        name: Option<String>,
+        /// Field path inside the document: `spec.template.spec.containers[0].image`.
+        field: String,
+        /// Container name when the value belongs to one.
+        container: Option<String>,
+    },
+    /// A value in a chart's values.yaml.
+    Values {
+        /// The chart, as a path from the top chart: `wordpress/mariadb`.
+        chart: String,
+        /// Values path: `image.repository`, `sidecars[0].image`.
+        path: String,
+        /// The subchart is switched off or a parent `enabled: false` guards the value.
+        disabled_by: Option<String>,
+    },
+    /// An entry of a Chart.yaml annotation.
+    Annotation {
+        chart: String,
+        /// `helm.sh/images`, `artifacthub.io/images` or `images`.
+        key: String,
+        /// The entry's `name`, if any.
+        name: Option<String>,
+        disabled_by: Option<String>,
+    },
+}
+
+impl Origin {
+    /// The annotation or values path that switched this finding off, if any.
+    pub fn disabled_by(&self) -> Option<&str> {
+        match self {
+            Origin::Rendered { .. } => None,
+            Origin::Values { disabled_by, .. } | Origin::Annotation { disabled_by, .. } => {
+                disabled_by.as_deref()
+            }
+        }
+    }
+
+    /// A short name for the kind of source: `rendered`, `values`, `annotation`.
+    pub fn source(&self) -> &'static str {
+        match self {
+            Origin::Rendered { .. } => "rendered",
+            Origin::Values { .. } => "values",
+            Origin::Annotation { .. } => "annotation",
+        }
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Rendered {
+                template,
+                document,
+                line,
+                kind,
+                namespace,
+                name,
+                field,
+                container,
+            } => {
+                match template {
+                    Some(t) => write!(f, "{t}")?,
+                    None => write!(f, "document {document}")?,
+                }
+                write!(f, ":{line} {kind}")?;
+                match (namespace, name) {
+                    (Some(ns), Some(n)) => write!(f, " {ns}/{n}")?,
+                    (None, Some(n)) => write!(f, " {n}")?,
+                    _ => {}
+                }
+                if let Some(c) = container {
+                    write!(f, " container {c}")?;
+                }
+                write!(f, " {field}")
+            }
+            Origin::Values {
+                chart,
+                path,
+                disabled_by,
+            } => {
+                write!(f, "values of {chart}: {path}")?;
+                if let Some(d) = disabled_by {
+                    write!(f, " (off: {d})")?;
+                }
+                Ok(())
+            }
+            Origin::Annotation {
+                chart,
+                key,
+                name,
+                disabled_by,
+            } => {
+                write!(f, "Chart.yaml of {chart}: annotation {key}")?;
+                if let Some(n) = name {
+                    write!(f, " ({n})")?;
+                }
+                if let Some(d) = disabled_by {
+                    write!(f, " (off: {d})")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// One place an image reference was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub reference: Reference,
+    /// The text as written where it was found.
+    pub written: String,
+    pub origin: Origin,
+    pub confidence: Confidence,
+}
+
+impl Finding {
+    pub fn enabled(&self) -> bool {
+        self.origin.disabled_by().is_none()
+    }
+}
+
+/// One image with every place it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    pub reference: Reference,
+    /// The highest confidence among its findings.
+    pub confidence: Confidence,
+    /// `false` when every finding is of a feature or subchart that is switched off.
+    pub enabled: bool,
+    pub findings: Vec<Finding>,
+}
+
+/// Every image, sorted by canonical reference, deduplicated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Inventory {
+    pub images: Vec<Image>,
+}
+
+/// Which findings make it into an inventory.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Selection {
+    /// Keep images of features and subcharts that are switched off.
+    pub all: bool,
+    /// Keep certain findings only.
+    pub certain_only: bool,
+}
+
+impl Inventory {
+    /// Merges findings by canonical reference, keeping every provenance.
+    pub fn build(findings: impl IntoIterator<Item = Finding>, selection: Selection) -> Inventory {
+        let mut by_ref: BTreeMap<String, Image> = BTreeMap::new();
+        for finding in findings {
+            if selection.certain_only && finding.confidence != Confidence::Certain {
+                continue;
+            }
+            if !selection.all && !finding.enabled() {
+                continue;
+            }
+            let key = finding.reference.canonical();
+            let image = by_ref.entry(key).or_insert_with(|| Image {
+                reference: finding.reference.clone(),
+                confidence: finding.confidence,
+                enabled: false,
+                findings: Vec::new(),
+            });
+            image.confidence = image.confidence.max(finding.confidence);
+            image.enabled |= finding.enabled();
+            if !image.findings.contains(&finding) {
+                image.findings.push(finding);
+            }
+        }
+        Inventory {
+            images: by_ref.into_values().collect(),
+        }
+    }
+
+    /// The images a user means by `wanted`: the exact image when it names a tag or digest,
+    /// every tag of the repository when it names none.
+    pub fn matching<'s>(
+        &'s self,
+        wanted: &Reference,
+        exact: bool,
+    ) -> impl Iterator<Item = &'s Image> + 's {
+        let canonical = wanted.canonical();
+        let name = wanted.name();
+        self.images.iter().filter(move |i| {
+            if exact {
+                i.reference.canonical() == canonical
+            } else {
+                i.reference.name() == name
+            }
+        })
+    }
+}

@@ -7,6 +7,7 @@
 pub mod annotations;
 pub mod chart;
 pub mod cli;
+pub mod declared;
 pub mod inventory;
 pub mod manifests;
 pub mod reference;

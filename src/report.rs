@@ -1,1 +1,497 @@
-//! report (being written)
+//! An inventory rendered for people and programs: table, json, yaml, list, images-lock and a
+//! ready `helm.sh/images` annotation.
+
+use crate::inventory::{Image, Inventory, Origin};
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+/// Output formats of `helm images -o`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    Yaml,
+    List,
+    Lock,
+    Annotation,
+}
+
+impl Format {
+    pub const NAMES: &'static str = "table, json, yaml, list, lock, annotation";
+
+    pub fn parse(name: &str) -> Option<Format> {
+        Some(match name {
+            "table" => Format::Table,
+            "json" => Format::Json,
+            "yaml" => Format::Yaml,
+            "list" => Format::List,
+            "lock" => Format::Lock,
+            "annotation" => Format::Annotation,
+            _ => return None,
+        })
+    }
+}
+
+/// The chart a report is about, when known (for the lock header).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChartId {
+    pub name: String,
+    pub version: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_version: Option<String>,
+}
+
+/// Who made a report and when: the lock's metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamp {
+    /// RFC 3339 UTC time.
+    pub generated_at: String,
+    pub generated_by: String,
+}
+
+impl Stamp {
+    /// A stamp for `unix_seconds` (the caller reads the clock: the core does no I/O).
+    pub fn at(unix_seconds: i64) -> Stamp {
+        Stamp {
+            generated_at: rfc3339(unix_seconds),
+            generated_by: format!("purser {}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+/// Renders `inventory` in `format`. Every format ends with a newline (or is empty).
+pub fn render(
+    inventory: &Inventory,
+    format: Format,
+    chart: Option<&ChartId>,
+    stamp: &Stamp,
+) -> String {
+    match format {
+        Format::Table => table(inventory),
+        Format::List => list(inventory),
+        Format::Json => {
+            let mut s =
+                serde_json::to_string_pretty(&ImagesDoc::of(inventory)).expect("report serialises");
+            s.push('\n');
+            s
+        }
+        Format::Yaml => yaml(&ImagesDoc::of(inventory)),
+        Format::Lock => yaml(&LockDoc::of(inventory, chart, stamp)),
+        Format::Annotation => annotation(inventory),
+    }
+}
+
+fn yaml<T: Serialize>(value: &T) -> String {
+    serde_saphyr::to_string(value).expect("report serialises")
+}
+
+/// One canonical reference per line, sorted, nothing else.
+fn list(inventory: &Inventory) -> String {
+    let mut out = String::new();
+    for image in &inventory.images {
+        out.push_str(&image.reference.canonical());
+        out.push('\n');
+    }
+    out
+}
+
+fn table(inventory: &Inventory) -> String {
+    if inventory.images.is_empty() {
+        return "No images found.\n".to_owned();
+    }
+    let rows: Vec<[String; 3]> = inventory
+        .images
+        .iter()
+        .map(|image| {
+            let first = &image.findings[0].origin;
+            let mut found = first.to_string();
+            if image.findings.len() > 1 {
+                let _ = write!(found, " (+{} more)", image.findings.len() - 1);
+            }
+            let mut confidence = image.confidence.as_str().to_owned();
+            if !image.enabled {
+                confidence.push_str(", off");
+            }
+            [image.reference.canonical(), confidence, found]
+        })
+        .collect();
+    let header = ["IMAGE", "CONFIDENCE", "FOUND IN"];
+    let width = |i: usize| {
+        rows.iter()
+            .map(|r| r[i].chars().count())
+            .chain([header[i].len()])
+            .max()
+            .unwrap_or(0)
+    };
+    let (w0, w1) = (width(0), width(1));
+    let mut out = String::new();
+    let _ = writeln!(out, "{:w0$}  {:w1$}  {}", header[0], header[1], header[2]);
+    for r in &rows {
+        let _ = writeln!(out, "{:w0$}  {:w1$}  {}", r[0], r[1], r[2]);
+    }
+    let _ = writeln!(
+        out,
+        "{} image{}",
+        rows.len(),
+        if rows.len() == 1 { "" } else { "s" }
+    );
+    out
+}
+
+/// `--why`: every place each image came from.
+pub fn why(images: &[&Image]) -> String {
+    let mut out = String::new();
+    for image in images {
+        let _ = writeln!(
+            out,
+            "{} ({}{})",
+            image.reference.canonical(),
+            image.confidence.as_str(),
+            if image.enabled { "" } else { ", off" }
+        );
+        for f in &image.findings {
+            let _ = writeln!(
+                out,
+                "  {:10} {:7}  {}",
+                f.origin.source(),
+                f.confidence.as_str(),
+                f.origin
+            );
+            if f.written != image.reference.canonical() {
+                let _ = writeln!(out, "  {:10} {:7}  written as {:?}", "", "", f.written);
+            }
+        }
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct ImagesDoc<'a> {
+    images: Vec<ImageDoc<'a>>,
+}
+
+#[derive(Serialize)]
+struct ImageDoc<'a> {
+    image: String,
+    familiar: String,
+    registry: &'a str,
+    repository: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tag: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    digest: Option<&'a str>,
+    confidence: &'static str,
+    enabled: bool,
+    sources: Vec<SourceDoc<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SourceDoc<'a> {
+    source: &'static str,
+    confidence: &'static str,
+    written: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    template: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    document: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kind: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    namespace: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    container: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    chart: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    values_path: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    annotation: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    disabled_by: Option<&'a str>,
+}
+
+impl<'a> ImagesDoc<'a> {
+    fn of(inventory: &'a Inventory) -> Self {
+        let images = inventory
+            .images
+            .iter()
+            .map(|image| ImageDoc {
+                image: image.reference.canonical(),
+                familiar: image.reference.familiar(),
+                registry: image.reference.registry(),
+                repository: image.reference.repository(),
+                tag: image.reference.tag(),
+                digest: image.reference.digest(),
+                confidence: image.confidence.as_str(),
+                enabled: image.enabled,
+                sources: image
+                    .findings
+                    .iter()
+                    .map(|f| SourceDoc::of(&f.origin, f.confidence.as_str(), &f.written))
+                    .collect(),
+            })
+            .collect();
+        ImagesDoc { images }
+    }
+}
+
+impl<'a> SourceDoc<'a> {
+    fn of(origin: &'a Origin, confidence: &'static str, written: &'a str) -> Self {
+        let mut doc = SourceDoc {
+            source: origin.source(),
+            confidence,
+            written,
+            template: None,
+            document: None,
+            line: None,
+            kind: None,
+            namespace: None,
+            name: None,
+            container: None,
+            field: None,
+            chart: None,
+            values_path: None,
+            annotation: None,
+            disabled_by: origin.disabled_by(),
+        };
+        match origin {
+            Origin::Rendered {
+                template,
+                document,
+                line,
+                kind,
+                namespace,
+                name,
+                field,
+                container,
+            } => {
+                doc.template = template.as_deref();
+                doc.document = Some(*document);
+                doc.line = Some(*line);
+                doc.kind = Some(kind);
+                doc.namespace = namespace.as_deref();
+                doc.name = name.as_deref();
+                doc.field = Some(field);
+                doc.container = container.as_deref();
+            }
+            Origin::Values { chart, path, .. } => {
+                doc.chart = Some(chart);
+                doc.values_path = Some(path);
+            }
+            Origin::Annotation {
+                chart, key, name, ..
+            } => {
+                doc.chart = Some(chart);
+                doc.annotation = Some(key);
+                doc.name = name.as_deref();
+            }
+        }
+        doc
+    }
+}
+
+/// The chart (as a path of chart names) an image belongs to, from its first finding.
+fn owning_chart(image: &Image) -> Option<String> {
+    image.findings.iter().find_map(|f| match &f.origin {
+        Origin::Rendered {
+            template: Some(t), ..
+        } => {
+            // `top/charts/sub/charts/subsub/templates/x.yaml` -> `top/sub/subsub`
+            let before = t.split("/templates/").next().unwrap_or(t);
+            Some(
+                before
+                    .split('/')
+                    .filter(|p| *p != "charts")
+                    .collect::<Vec<_>>()
+                    .join("/"),
+            )
+        }
+        Origin::Values { chart, .. } | Origin::Annotation { chart, .. } => Some(chart.clone()),
+        _ => None,
+    })
+}
+
+/// Names for images, unique within a report: the annotation's name when the chart declared
+/// one, else the last path component of the repository.
+fn names(inventory: &Inventory) -> Vec<String> {
+    let mut used = BTreeSet::new();
+    inventory
+        .images
+        .iter()
+        .map(|image| {
+            let declared = image.findings.iter().find_map(|f| match &f.origin {
+                Origin::Annotation { name: Some(n), .. } => Some(n.clone()),
+                _ => None,
+            });
+            let base = declared.unwrap_or_else(|| {
+                image
+                    .reference
+                    .repository()
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or("image")
+                    .to_owned()
+            });
+            let mut name = base.clone();
+            let mut n = 2;
+            while !used.insert(name.clone()) {
+                name = format!("{base}-{n}");
+                n += 1;
+            }
+            name
+        })
+        .collect()
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LockDoc {
+    api_version: &'static str,
+    kind: &'static str,
+    metadata: LockMeta,
+    chart: ChartId,
+    images: Vec<LockImage>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LockMeta {
+    generated_at: String,
+    generated_by: String,
+}
+
+#[derive(Serialize)]
+struct LockImage {
+    name: String,
+    image: String,
+    chart: String,
+    digests: Vec<LockDigest>,
+}
+
+/// A platform's manifest digest (filled by `helm mirror lock`; empty from analysis alone).
+#[derive(Serialize)]
+struct LockDigest {
+    digest: String,
+    arch: String,
+}
+
+impl LockDoc {
+    fn of(inventory: &Inventory, chart: Option<&ChartId>, stamp: &Stamp) -> LockDoc {
+        let chart = chart.cloned().unwrap_or_default();
+        let images = inventory
+            .images
+            .iter()
+            .zip(names(inventory))
+            .map(|(image, name)| LockImage {
+                name,
+                image: image.reference.canonical(),
+                chart: owning_chart(image)
+                    .and_then(|c| c.rsplit('/').next().map(str::to_owned))
+                    .unwrap_or_else(|| chart.name.clone()),
+                digests: Vec::new(),
+            })
+            .collect();
+        LockDoc {
+            api_version: "v0",
+            kind: "ImagesLock",
+            metadata: LockMeta {
+                generated_at: stamp.generated_at.clone(),
+                generated_by: stamp.generated_by.clone(),
+            },
+            chart,
+            images,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct AnnotationEntry {
+    name: String,
+    image: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dependency: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    condition: Option<String>,
+}
+
+/// A `helm.sh/images` block to paste under Chart.yaml's `annotations:`.
+fn annotation(inventory: &Inventory) -> String {
+    let entries: Vec<AnnotationEntry> = inventory
+        .images
+        .iter()
+        .zip(names(inventory))
+        .map(|(image, name)| {
+            let chart = owning_chart(image);
+            let dependency = chart
+                .as_deref()
+                .and_then(|c| c.split_once('/'))
+                .map(|(_, rest)| rest.split('/').next().unwrap_or(rest).to_owned());
+            let condition = if image.enabled {
+                None
+            } else {
+                image
+                    .findings
+                    .iter()
+                    .find_map(|f| f.origin.disabled_by())
+                    .and_then(|d| d.strip_suffix("=false"))
+                    .map(str::to_owned)
+            };
+            AnnotationEntry {
+                name,
+                image: image.reference.canonical(),
+                dependency,
+                condition,
+            }
+        })
+        .collect();
+    let body = if entries.is_empty() {
+        "[]\n".to_owned()
+    } else {
+        yaml(&entries)
+    };
+    let mut out = String::from("annotations:\n  helm.sh/images: |\n");
+    for line in body.lines() {
+        out.push_str("    ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// RFC 3339 UTC for a Unix time (days-from-civil, no calendar crate needed).
+pub fn rfc3339(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{d:02}T{h:02}:{m:02}:{s:02}Z")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_known_points() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_795_237_200), "2026-11-21T05:00:00Z");
+    }
+}

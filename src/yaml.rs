@@ -1,1 +1,433 @@
-//! yaml (being written)
+//! YAML text -> a small value tree that remembers lines, with a budget against alias bombs.
+//!
+//! Built on saphyr-parser's event stream. Scalars borrow from the input where the parser
+//! allows it, so walking a large stream allocates little. Aliases are expanded by copying the
+//! anchored node, and every node counts against a budget, so `a: &a [*b, *b, ...]` nesting
+//! fails fast with a clear message instead of eating memory.
+
+use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Span};
+use std::borrow::Cow;
+use std::fmt;
+
+/// One node of a YAML tree with the 1-based line it starts on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node<'a> {
+    pub value: Value<'a>,
+    pub line: u32,
+}
+
+/// The shape of a node. Scalars stay text: the caller decides what a value means.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value<'a> {
+    /// Text of a scalar and whether it was plain (unquoted: `null`, `~`, `true` may mean more).
+    Scalar(Cow<'a, str>, bool),
+    Seq(Vec<Node<'a>>),
+    Map(Vec<(Node<'a>, Node<'a>)>),
+}
+
+/// Why a YAML text could not be read, with the 1-based line and column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct YamlError {
+    pub line: u32,
+    pub column: u32,
+    pub message: String,
+}
+
+impl fmt::Display for YamlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "line {}, column {}: {}",
+            self.line, self.column, self.message
+        )
+    }
+}
+
+impl std::error::Error for YamlError {}
+
+/// How many nodes a parse may build at most, aliases expanded. The default allows a document
+/// sixteen times as many nodes as it has bytes (plus a floor), far above any real chart.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    pub max_nodes: usize,
+    pub max_depth: usize,
+}
+
+impl Budget {
+    pub fn for_text(text: &str) -> Budget {
+        Budget {
+            max_nodes: text.len().saturating_mul(16).max(1 << 16),
+            max_depth: 512,
+        }
+    }
+}
+
+impl<'a> Node<'a> {
+    /// The text of a scalar node (quoted or not); `None` for collections and plain nulls.
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            Value::Scalar(s, plain) => {
+                if *plain && is_null(s) {
+                    None
+                } else {
+                    Some(s)
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// A non-empty string value (`""`, `~` and `null` give `None`).
+    pub fn as_text(&self) -> Option<&str> {
+        self.as_str().filter(|s| !s.is_empty())
+    }
+
+    pub fn as_seq(&self) -> Option<&[Node<'a>]> {
+        match &self.value {
+            Value::Seq(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    pub fn as_map(&self) -> Option<&[(Node<'a>, Node<'a>)]> {
+        match &self.value {
+            Value::Map(entries) => Some(entries),
+            _ => None,
+        }
+    }
+
+    /// A plain scalar `true`/`false` (YAML 1.2 core schema, as Kubernetes and Helm read it).
+    pub fn as_bool(&self) -> Option<bool> {
+        match &self.value {
+            Value::Scalar(s, true) => match s.as_ref() {
+                "true" | "True" | "TRUE" => Some(true),
+                "false" | "False" | "FALSE" => Some(false),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The value under `key` in a mapping (the last one wins, as in Helm).
+    pub fn get(&self, key: &str) -> Option<&Node<'a>> {
+        self.as_map()?
+            .iter()
+            .rev()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(_, v)| v)
+    }
+
+    /// Follows a dotted path of mapping keys.
+    pub fn path(&self, keys: &[&str]) -> Option<&Node<'a>> {
+        keys.iter().try_fold(self, |node, key| node.get(key))
+    }
+
+    /// `true` for a plain `null`, `~` or empty scalar.
+    pub fn is_null(&self) -> bool {
+        matches!(&self.value, Value::Scalar(s, true) if is_null(s))
+    }
+}
+
+fn is_null(s: &str) -> bool {
+    matches!(s, "" | "~" | "null" | "Null" | "NULL")
+}
+
+/// Parses every document of `text`. `first_line` is the line `text` starts on in a larger
+/// stream, so lines in nodes and errors are those of the stream.
+pub fn parse_documents<'a>(
+    text: &'a str,
+    first_line: u32,
+    budget: Budget,
+) -> Result<Vec<Node<'a>>, YamlError> {
+    let mut builder = Builder {
+        anchors: Vec::new(),
+        nodes: 0,
+        budget,
+        first_line,
+    };
+    let mut parser = Parser::new_from_str(text);
+    let mut docs = Vec::new();
+    loop {
+        let (event, _span) = next(&mut parser, first_line)?;
+        match event {
+            Event::StreamEnd => break,
+            Event::DocumentStart(_) => {
+                builder.anchors.clear();
+                let (event, span) = next(&mut parser, first_line)?;
+                let root = if matches!(event, Event::DocumentEnd) {
+                    None
+                } else {
+                    let root = builder.node(&mut parser, event, span, 0)?;
+                    let (end, _) = next(&mut parser, first_line)?;
+                    debug_assert!(matches!(end, Event::DocumentEnd));
+                    Some(root)
+                };
+                if let Some(root) = root {
+                    docs.push(root);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(docs)
+}
+
+/// Parses a text that holds one document (or none: an empty text gives a null scalar).
+pub fn parse_one(text: &str, first_line: u32) -> Result<Node<'_>, YamlError> {
+    let mut docs = parse_documents(text, first_line, Budget::for_text(text))?;
+    match docs.len() {
+        0 => Ok(Node {
+            value: Value::Scalar(Cow::Borrowed(""), true),
+            line: first_line,
+        }),
+        1 => Ok(docs.pop().expect("one document")),
+        n => Err(YamlError {
+            line: docs[1].line,
+            column: 1,
+            message: format!("expected one YAML document, found {n}"),
+        }),
+    }
+}
+
+struct Builder<'a> {
+    anchors: Vec<(usize, Node<'a>)>,
+    nodes: usize,
+    budget: Budget,
+    first_line: u32,
+}
+
+fn next<'a>(
+    parser: &mut Parser<'a, saphyr_parser::StrInput<'a>>,
+    first_line: u32,
+) -> Result<(Event<'a>, Span), YamlError> {
+    match parser.next_event() {
+        Some(Ok(pair)) => Ok(pair),
+        Some(Err(e)) => Err(scan_error(&e, first_line)),
+        None => Err(YamlError {
+            line: first_line,
+            column: 1,
+            message: "unexpected end of YAML".into(),
+        }),
+    }
+}
+
+fn scan_error(e: &ScanError, first_line: u32) -> YamlError {
+    let m = e.marker();
+    YamlError {
+        line: first_line + m.line().saturating_sub(1) as u32,
+        column: m.col() as u32 + 1,
+        message: e.info().to_string(),
+    }
+}
+
+impl<'a> Builder<'a> {
+    fn line(&self, span: &Span) -> u32 {
+        self.first_line + span.start.line().saturating_sub(1) as u32
+    }
+
+    fn count(&mut self, add: usize, line: u32) -> Result<(), YamlError> {
+        self.nodes = self.nodes.saturating_add(add);
+        if self.nodes > self.budget.max_nodes {
+            return Err(YamlError {
+                line,
+                column: 1,
+                message: format!(
+                    "the document expands to more than {} YAML nodes (aliases repeated too often: an alias bomb?); refusing to read it",
+                    self.budget.max_nodes
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    fn node(
+        &mut self,
+        parser: &mut Parser<'a, saphyr_parser::StrInput<'a>>,
+        event: Event<'a>,
+        span: Span,
+        depth: usize,
+    ) -> Result<Node<'a>, YamlError> {
+        let line = self.line(&span);
+        if depth > self.budget.max_depth {
+            return Err(YamlError {
+                line,
+                column: span.start.col() as u32 + 1,
+                message: format!("YAML nested deeper than {} levels", self.budget.max_depth),
+            });
+        }
+        self.count(1, line)?;
+        let (node, anchor) = match event {
+            Event::Scalar(text, style, anchor, _tag) => (
+                Node {
+                    value: Value::Scalar(text, style == ScalarStyle::Plain),
+                    line,
+                },
+                anchor,
+            ),
+            Event::SequenceStart(anchor, _tag) => {
+                let mut items = Vec::new();
+                loop {
+                    let (event, span) = next(parser, self.first_line)?;
+                    if matches!(event, Event::SequenceEnd) {
+                        break;
+                    }
+                    items.push(self.node(parser, event, span, depth + 1)?);
+                }
+                (
+                    Node {
+                        value: Value::Seq(items),
+                        line,
+                    },
+                    anchor,
+                )
+            }
+            Event::MappingStart(anchor, _tag) => {
+                let mut entries: Vec<(Node<'a>, Node<'a>)> = Vec::new();
+                loop {
+                    let (event, span) = next(parser, self.first_line)?;
+                    if matches!(event, Event::MappingEnd) {
+                        break;
+                    }
+                    let key = self.node(parser, event, span, depth + 1)?;
+                    let (event, span) = next(parser, self.first_line)?;
+                    let value = self.node(parser, event, span, depth + 1)?;
+                    if key.as_str() == Some("<<") && matches!(key.value, Value::Scalar(_, true)) {
+                        merge_into(&mut entries, value);
+                    } else {
+                        entries.push((key, value));
+                    }
+                }
+                (
+                    Node {
+                        value: Value::Map(entries),
+                        line,
+                    },
+                    anchor,
+                )
+            }
+            Event::Alias(id) => {
+                let Some((_, target)) = self.anchors.iter().rev().find(|(a, _)| *a == id) else {
+                    return Err(YamlError {
+                        line,
+                        column: span.start.col() as u32 + 1,
+                        message: "alias to an anchor that is not defined before it".into(),
+                    });
+                };
+                let target = target.clone();
+                self.count(size(&target), line)?;
+                return Ok(Node { line, ..target });
+            }
+            other => {
+                return Err(YamlError {
+                    line,
+                    column: span.start.col() as u32 + 1,
+                    message: format!("unexpected YAML event {other:?}"),
+                });
+            }
+        };
+        if anchor != 0 {
+            self.anchors.push((anchor, node.clone()));
+        }
+        Ok(node)
+    }
+}
+
+/// YAML merge keys (`<<: *base`): entries of the merged map(s) that the map does not set.
+fn merge_into<'a>(entries: &mut Vec<(Node<'a>, Node<'a>)>, value: Node<'a>) {
+    let sources = match value.value {
+        Value::Map(m) => vec![m],
+        Value::Seq(items) => items
+            .into_iter()
+            .filter_map(|n| match n.value {
+                Value::Map(m) => Some(m),
+                _ => None,
+            })
+            .collect(),
+        Value::Scalar(..) => return,
+    };
+    for source in sources {
+        for (k, v) in source {
+            if !entries
+                .iter()
+                .any(|(e, _)| e.as_str().is_some() && e.as_str() == k.as_str())
+            {
+                entries.push((k, v));
+            }
+        }
+    }
+}
+
+fn size(node: &Node<'_>) -> usize {
+    match &node.value {
+        Value::Scalar(..) => 1,
+        Value::Seq(items) => 1 + items.iter().map(size).sum::<usize>(),
+        Value::Map(entries) => {
+            1 + entries
+                .iter()
+                .map(|(k, v)| size(k) + size(v))
+                .sum::<usize>()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_those_of_the_stream() {
+        let docs = parse_documents("a: 1\nb:\n  c: x\n", 10, Budget::for_text("")).unwrap();
+        assert_eq!(docs.len(), 1);
+        let c = docs[0].path(&["b", "c"]).unwrap();
+        assert_eq!(c.as_str(), Some("x"));
+        assert_eq!(c.line, 12);
+    }
+
+    #[test]
+    fn nulls_and_bools() {
+        let doc = parse_one("a: ~\nb: null\nc: ''\nd: true\ne: 'true'\n", 1).unwrap();
+        assert_eq!(doc.get("a").unwrap().as_str(), None);
+        assert_eq!(doc.get("b").unwrap().as_str(), None);
+        assert_eq!(doc.get("c").unwrap().as_str(), Some(""));
+        assert_eq!(doc.get("c").unwrap().as_text(), None);
+        assert_eq!(doc.get("d").unwrap().as_bool(), Some(true));
+        assert_eq!(doc.get("e").unwrap().as_bool(), None);
+    }
+
+    #[test]
+    fn aliases_and_merge_keys() {
+        let doc = parse_one(
+            "base: &b {image: nginx, tag: '1'}\nx:\n  <<: *b\n  tag: '2'\ny: *b\n",
+            1,
+        )
+        .unwrap();
+        assert_eq!(doc.path(&["x", "image"]).unwrap().as_str(), Some("nginx"));
+        assert_eq!(doc.path(&["x", "tag"]).unwrap().as_str(), Some("2"));
+        assert_eq!(doc.path(&["y", "tag"]).unwrap().as_str(), Some("1"));
+    }
+
+    #[test]
+    fn alias_bomb_is_refused() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let p = i - 1;
+            text.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let err = parse_one(&text, 1).unwrap_err();
+        assert!(err.message.contains("alias bomb"), "{err}");
+    }
+
+    #[test]
+    fn syntax_error_names_line() {
+        let err = parse_one("a: 1\nb: [1, 2\nc: 3\n", 5).unwrap_err();
+        assert!(err.line >= 6, "{err}");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let text = "[".repeat(2000) + &"]".repeat(2000);
+        assert!(parse_one(&text, 1).is_err());
+    }
+}

@@ -1,0 +1,341 @@
+//! Vectors for every manifest shape the scanner knows.
+
+use super::*;
+use crate::inventory::Confidence::{Certain, Likely};
+
+fn found(stream: &str) -> Vec<(String, Confidence, String)> {
+    scan(stream)
+        .unwrap()
+        .findings
+        .into_iter()
+        .map(|f| match f.origin {
+            Origin::Rendered { field, .. } => (f.reference.canonical(), f.confidence, field),
+            _ => unreachable!(),
+        })
+        .collect()
+}
+
+fn refs(stream: &str) -> Vec<String> {
+    found(stream).into_iter().map(|(r, ..)| r).collect()
+}
+
+const POD_SPEC: &str = "    spec:
+      initContainers:
+        - name: init
+          image: busybox:1.36
+      containers:
+        - name: app
+          image: ghcr.io/acme/app:1.0
+      ephemeralContainers:
+        - name: debug
+          image: docker.io/library/alpine:3.20";
+
+#[test]
+fn every_workload_kind() {
+    for kind in [
+        "Deployment",
+        "StatefulSet",
+        "DaemonSet",
+        "ReplicaSet",
+        "Job",
+        "ReplicationController",
+    ] {
+        let doc = format!(
+            "apiVersion: apps/v1\nkind: {kind}\nmetadata:\n  name: x\nspec:\n  template:\n{POD_SPEC}\n"
+        );
+        let got = found(&doc);
+        assert_eq!(got.len(), 3, "{kind}: {got:?}");
+        assert!(got.iter().all(|(_, c, _)| *c == Certain));
+        assert_eq!(got[0].2, "spec.template.spec.initContainers[0].image");
+        assert_eq!(got[1].0, "ghcr.io/acme/app:1.0");
+        assert_eq!(got[2].2, "spec.template.spec.ephemeralContainers[0].image");
+    }
+}
+
+#[test]
+fn pod_and_cronjob() {
+    let pod = "kind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n    - name: c\n      image: nginx:1.27\n";
+    assert_eq!(
+        found(pod),
+        vec![(
+            "docker.io/library/nginx:1.27".into(),
+            Certain,
+            "spec.containers[0].image".into()
+        )]
+    );
+    let cron = "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: c\nspec:\n  schedule: '* * * * *'\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          containers:\n            - name: c\n              image: bitnami/kubectl:1.31\n";
+    assert_eq!(
+        found(cron)[0].2,
+        "spec.jobTemplate.spec.template.spec.containers[0].image"
+    );
+}
+
+#[test]
+fn image_volumes() {
+    let pod = "kind: Pod\nspec:\n  containers:\n    - name: c\n      image: nginx\n  volumes:\n    - name: data\n      image:\n        reference: quay.io/acme/data:v1\n        pullPolicy: IfNotPresent\n    - name: empty\n      emptyDir: {}\n";
+    let got = found(pod);
+    assert_eq!(
+        got[1],
+        (
+            "quay.io/acme/data:v1".into(),
+            Certain,
+            "spec.volumes[0].image.reference".into()
+        )
+    );
+    assert_eq!(got[0].0, "docker.io/library/nginx:latest");
+}
+
+#[test]
+fn crd_embedding_a_pod_template() {
+    let doc = "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata:\n  name: r\nspec:\n  template:\n    spec:\n      containers:\n        - name: c\n          image: argoproj/rollouts-demo:blue\n";
+    assert_eq!(
+        found(doc),
+        vec![(
+            "docker.io/argoproj/rollouts-demo:blue".into(),
+            Certain,
+            "spec.template.spec.containers[0].image".into()
+        )]
+    );
+}
+
+#[test]
+fn prometheus_operator_resources() {
+    let doc = "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata:\n  name: p\n  namespace: mon\nspec:\n  image: quay.io/prometheus/prometheus:v3.5.0\n  thanos:\n    image: quay.io/thanos/thanos:v0.39.2\n";
+    let got = found(doc);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(
+        got[0],
+        (
+            "quay.io/prometheus/prometheus:v3.5.0".into(),
+            Certain,
+            "spec.image".into()
+        )
+    );
+    assert_eq!(
+        got[1],
+        (
+            "quay.io/thanos/thanos:v0.39.2".into(),
+            Certain,
+            "spec.thanos.image".into()
+        )
+    );
+    let am = "apiVersion: monitoring.coreos.com/v1\nkind: Alertmanager\nspec:\n  image: quay.io/prometheus/alertmanager:v0.28.1\n";
+    assert_eq!(found(am)[0].1, Certain);
+}
+
+#[test]
+fn other_image_fields_are_likely() {
+    let doc = "apiVersion: example.com/v1\nkind: Thing\nspec:\n  image: example.com/thing:1\n  sidecar:\n    image:\n      registry: quay.io\n      repository: acme/side\n      tag: '2'\n  baseImage: docker.io/library/debian:12\n  imagePullPolicy: Always\n  image2: nope\n";
+    let got = found(doc);
+    assert_eq!(
+        got,
+        vec![
+            ("example.com/thing:1".into(), Likely, "spec.image".into()),
+            (
+                "quay.io/acme/side:2".into(),
+                Likely,
+                "spec.sidecar.image".into()
+            ),
+            (
+                "docker.io/library/debian:12".into(),
+                Likely,
+                "spec.baseImage".into()
+            ),
+        ]
+    );
+}
+
+#[test]
+fn args_and_env() {
+    let doc = r#"kind: Deployment
+metadata:
+  name: operator
+spec:
+  template:
+    spec:
+      containers:
+        - name: op
+          image: quay.io/prometheus-operator/prometheus-operator:v0.86.0
+          args:
+            - --prometheus-config-reloader=quay.io/prometheus-operator/prometheus-config-reloader:v0.86.0
+            - --acme-http01-solver-image=quay.io/jetstack/cert-manager-acmesolver:v1.19.1
+            - --log-level=info
+            - --sidecar-image
+            - docker.io/acme/sidecar:3
+          command: ["sh", "-c", "exec run --helper-image=ghcr.io/acme/helper:4 --verbose"]
+          env:
+            - name: RELATED_IMAGE_DB
+              value: registry.example.com/db/postgres:16
+            - name: WORKER_IMAGE
+              value: ghcr.io/acme/worker@sha256:0123456789012345678901234567890123456789012345678901234567890123
+            - name: IMAGE_PULL_POLICY
+              value: Always
+            - name: LOG_LEVEL
+              value: debug
+"#;
+    let got = found(doc);
+    let refs: Vec<_> = got.iter().map(|(r, c, _)| (r.as_str(), *c)).collect();
+    assert_eq!(
+        refs,
+        vec![
+            (
+                "quay.io/prometheus-operator/prometheus-operator:v0.86.0",
+                Certain
+            ),
+            ("ghcr.io/acme/helper:4", Likely),
+            (
+                "quay.io/prometheus-operator/prometheus-config-reloader:v0.86.0",
+                Likely
+            ),
+            ("quay.io/jetstack/cert-manager-acmesolver:v1.19.1", Likely),
+            ("docker.io/acme/sidecar:3", Likely),
+            ("registry.example.com/db/postgres:16", Likely),
+            (
+                "ghcr.io/acme/worker@sha256:0123456789012345678901234567890123456789012345678901234567890123",
+                Likely
+            ),
+        ]
+    );
+    assert_eq!(got[2].2, "spec.template.spec.containers[0].args[0]");
+    assert_eq!(got[5].2, "spec.template.spec.containers[0].env[0].value");
+}
+
+#[test]
+fn config_map_data() {
+    let doc = r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: cfg
+data:
+  kubectl-image: bitnami/kubectl:1.31
+  config.yaml: |
+    jobs:
+      - name: backup
+        image: "docker.io/restic/restic:0.17.0"
+    imagePullPolicy: Always
+  settings.json: '{"runner": {"image": "ghcr.io/acme/runner:5", "replicas": 2}}'
+  env: |
+    HELPER_IMAGE=quay.io/acme/helper:6
+    LOG=debug
+  unrelated: "redis:6379 and http://x:80"
+"#;
+    let got = refs(doc);
+    assert_eq!(
+        got,
+        vec![
+            "docker.io/bitnami/kubectl:1.31",
+            "docker.io/restic/restic:0.17.0",
+            "ghcr.io/acme/runner:5",
+            "quay.io/acme/helper:6",
+        ]
+    );
+}
+
+#[test]
+fn lists_and_provenance() {
+    let stream = "---\n# Source: demo/templates/pods.yaml\napiVersion: v1\nkind: List\nitems:\n  - kind: Pod\n    metadata:\n      name: a\n      namespace: ns\n    spec:\n      containers:\n        - name: c\n          image: nginx:1\n";
+    let scan = scan(stream).unwrap();
+    let f = &scan.findings[0];
+    match &f.origin {
+        Origin::Rendered {
+            template,
+            document,
+            line,
+            kind,
+            namespace,
+            name,
+            field,
+            container,
+        } => {
+            assert_eq!(template.as_deref(), Some("demo/templates/pods.yaml"));
+            assert_eq!((*document, *line), (1, 13));
+            assert_eq!(
+                (kind.as_str(), namespace.as_deref(), name.as_deref()),
+                ("Pod", Some("ns"), Some("a"))
+            );
+            assert_eq!(field, "items[0].spec.containers[0].image");
+            assert_eq!(container.as_deref(), Some("c"));
+        }
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn splitting_like_helm() {
+    let stream = "# leading comment\n---\n# Source: a/templates/x.yaml\nkind: A\n---   \n\n---\n# Source: a/templates/y.yaml\nkind: B\ndata: |\n  ---not a marker\n  text\n--- # trailing comment\nkind: C\n...\n";
+    let docs = split(stream);
+    assert_eq!(docs.len(), 3, "{docs:?}");
+    assert_eq!(docs[0].template, Some("a/templates/x.yaml"));
+    assert_eq!(docs[0].line, 2);
+    assert_eq!(docs[1].template, Some("a/templates/y.yaml"));
+    assert_eq!(docs[1].line, 7);
+    assert_eq!(docs[2].line, 13);
+}
+
+#[test]
+fn crds_are_skipped_without_parsing() {
+    // Invalid YAML inside a CRD is never read: CRD schemas name no images to pull.
+    let stream = "kind: CustomResourceDefinition\nspec: [unclosed\n  image: {\n---\nkind: Pod\nspec:\n  containers:\n    - image: nginx:1\n";
+    assert_eq!(refs(stream), vec!["docker.io/library/nginx:1"]);
+}
+
+#[test]
+fn typed_field_with_a_bad_reference_names_the_place() {
+    let stream = "---\n# Source: demo/templates/d.yaml\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          image: Nginx:Latest\n";
+    let err = scan(stream).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("document 1")
+            && msg.contains("line 11")
+            && msg.contains("demo/templates/d.yaml"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("Deployment web container app spec.template.spec.containers[0].image"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn invalid_yaml_names_document_and_line() {
+    let stream = "kind: Pod\nspec: {}\n---\n# Source: x/templates/bad.yaml\nkind: Pod\nspec:\n  containers:\n    - image: [nginx\n";
+    let err = scan(stream).unwrap_err();
+    assert_eq!(err.document, 2);
+    assert!(err.line >= 8, "{err}");
+    assert!(err.to_string().contains("x/templates/bad.yaml"), "{err}");
+}
+
+#[test]
+fn image_keys() {
+    for yes in [
+        "image",
+        "Image",
+        "baseImage",
+        "config_reloader_image",
+        "FOO_IMAGE",
+        "--sidecar-image",
+        "helper.image",
+        "v2Image",
+    ] {
+        assert!(is_image_key(yes), "{yes}");
+    }
+    for no in [
+        "images",
+        "imagePullPolicy",
+        "myimage",
+        "IMAGE_TAG",
+        "damage",
+        "Imag",
+        "",
+    ] {
+        assert!(!is_image_key(no), "{no}");
+    }
+}
+
+#[test]
+fn likely_needs_a_tag_digest_or_path() {
+    assert!(likely_reference("default").is_none());
+    assert!(likely_reference("Always").is_none());
+    assert!(likely_reference("{{ .Values.image }}").is_none());
+    assert!(likely_reference("nginx:1.27").is_some());
+}
