@@ -304,6 +304,9 @@ impl<R: Read> Read for Metered<'_, R> {
 // Archives
 // ---------------------------------------------------------------------------------------------
 
+/// `(path relative to a chart root, contents)` of the files read so far.
+type Files = Vec<(String, Vec<u8>)>;
+
 fn load_archive_at(
     bytes: &[u8],
     path: Option<String>,
@@ -318,28 +321,20 @@ fn load_archive_at(
 /// Read every entry of an archive, checking names, types and budgets. Returns the top-level
 /// directory's name and the files below it (paths relative to it); files no chart needs are
 /// returned with empty contents so that they cost no memory but still mark their directory.
-fn read_archive(
-    bytes: &[u8],
-    label: &str,
-    meter: &Meter,
-) -> Result<(String, Vec<(String, Vec<u8>)>), ChartError> {
+fn read_archive(bytes: &[u8], label: &str, meter: &Meter) -> Result<(String, Files), ChartError> {
     if is_gzip(bytes) {
         read_tar(flate2::read::MultiGzDecoder::new(bytes), label, meter)
     } else if looks_like_tar(bytes) {
         read_tar(bytes, label, meter)
     } else {
         Err(ChartError::new(format!(
-            "{label} is not a chart archive: expected a gzip-compressed tar (.tgz, as made by \
-             `helm package`) or a plain tar"
+            "{label}: not a gzip-compressed tar (.tgz, as made by `helm package`) nor a plain \
+             tar; pass a packaged chart"
         )))
     }
 }
 
-fn read_tar<R: Read>(
-    reader: R,
-    label: &str,
-    meter: &Meter,
-) -> Result<(String, Vec<(String, Vec<u8>)>), ChartError> {
+fn read_tar<R: Read>(reader: R, label: &str, meter: &Meter) -> Result<(String, Files), ChartError> {
     let mut archive = tar::Archive::new(Metered {
         inner: reader,
         meter,
@@ -932,7 +927,11 @@ mod tests {
         h.as_mut_bytes()[157..157 + link.len()].copy_from_slice(link.as_bytes());
         h.set_entry_type(kind);
         h.set_size(size);
-        h.set_mode(if kind == EntryType::Directory { 0o755 } else { 0o644 });
+        h.set_mode(if kind == EntryType::Directory {
+            0o755
+        } else {
+            0o644
+        });
         h.set_mtime(0);
         h.set_cksum();
         h
@@ -950,11 +949,11 @@ mod tests {
                     .append(&header(name, EntryType::Directory, 0, ""), io::empty())
                     .unwrap(),
                 E::Link(kind, name, target) => b
-                    .append(&header(name, kind.clone(), 0, target), io::empty())
+                    .append(&header(name, *kind, 0, target), io::empty())
                     .unwrap(),
-                E::Special(kind, name) => b
-                    .append(&header(name, kind.clone(), 0, ""), io::empty())
-                    .unwrap(),
+                E::Special(kind, name) => {
+                    b.append(&header(name, *kind, 0, ""), io::empty()).unwrap()
+                }
             }
         }
         b.into_inner().unwrap()
@@ -977,7 +976,7 @@ mod tests {
     fn load_err(bytes: &[u8], limits: &Limits) -> String {
         match load_archive(bytes, limits) {
             Ok(c) => panic!("expected an error, loaded {}", c.path),
-            Err(e) => { eprintln!("MSG {e}"); e.to_string() }
+            Err(e) => e.to_string(),
         }
     }
 
@@ -991,7 +990,7 @@ mod tests {
         assert!(!looks_like_tar(&gz));
         assert!(!is_gzip(b"") && !looks_like_tar(b""));
         let err = load_err(b"apiVersion: v2\nname: x\n", &Limits::default());
-        assert!(err.contains("not a chart archive"), "{err}");
+        assert!(err.contains("not a gzip-compressed tar"), "{err}");
     }
 
     #[test]
@@ -1003,7 +1002,10 @@ mod tests {
             E::File("mychart/values.yaml", b"\xEF\xBB\xBFimage: nginx:1.25\n"),
             E::Dir("mychart/templates/"),
             E::File("mychart/templates/deployment.yaml", b"kind: Deployment\n"),
-            E::File("mychart/templates/_helpers.tpl", b"{{- define \"x\" -}}{{- end -}}\n"),
+            E::File(
+                "mychart/templates/_helpers.tpl",
+                b"{{- define \"x\" -}}{{- end -}}\n",
+            ),
             E::File("mychart/README.md", b"# readme\n"),
             E::File("mychart/files/blob.bin", b"\xff\xfe\x00binary"),
         ];
@@ -1016,7 +1018,10 @@ mod tests {
             assert_eq!(c.metadata.app_version.as_deref(), Some("1.0"));
             assert_eq!(c.values_yaml.as_deref(), Some("image: nginx:1.25\n"));
             let names: Vec<&str> = c.templates.iter().map(|t| t.0.as_str()).collect();
-            assert_eq!(names, ["templates/_helpers.tpl", "templates/deployment.yaml"]);
+            assert_eq!(
+                names,
+                ["templates/_helpers.tpl", "templates/deployment.yaml"]
+            );
             assert_eq!(c.templates[1].1, "kind: Deployment\n");
             assert!(c.subcharts.is_empty());
         }
@@ -1057,7 +1062,13 @@ mod tests {
         assert_eq!(v.path, "parent/charts/sub-1.0.0.tgz/charts/vend");
         assert_eq!(v.metadata.version, "3.0.0");
         assert_eq!(v.values_yaml.as_deref(), Some("x: 1\n"));
-        assert_eq!(v.templates, [("templates/cm.yaml".to_string(), "kind: ConfigMap\n".to_string())]);
+        assert_eq!(
+            v.templates,
+            [(
+                "templates/cm.yaml".to_string(),
+                "kind: ConfigMap\n".to_string()
+            )]
+        );
         assert_eq!(s.dependency_for(v).unwrap().version.as_deref(), Some("3.x"));
         assert!(v.dependency_for(s).is_none());
     }
@@ -1094,7 +1105,11 @@ dependencies:
     tags:
       - bitnami-common
 "#;
-        let c = load_files(vec![("Chart.yaml".into(), cy.as_bytes().to_vec())], &Limits::default()).unwrap();
+        let c = load_files(
+            vec![("Chart.yaml".into(), cy.as_bytes().to_vec())],
+            &Limits::default(),
+        )
+        .unwrap();
         let m = &c.metadata;
         assert_eq!(c.path, "app");
         assert_eq!(m.version, "v1.2.3-rc.1+build.5");
@@ -1134,16 +1149,28 @@ dependencies:
     #[test]
     fn chart_yaml_validation() {
         let one = |cy: &str| {
-            load_files(vec![("Chart.yaml".into(), cy.as_bytes().to_vec())], &Limits::default())
+            load_files(
+                vec![("Chart.yaml".into(), cy.as_bytes().to_vec())],
+                &Limits::default(),
+            )
         };
         let c = one("name: old\nversion: 1.0.0\n").unwrap();
         assert_eq!(c.metadata.api_version, "v1");
         for (cy, needle) in [
             ("apiVersion: v2\nversion: 1.0.0\n", "`name` is required"),
             ("apiVersion: v2\nname: x\n", "`version` is required"),
-            ("apiVersion: v2\nname: x\nversion: latest\n", "not a semantic version"),
-            ("apiVersion: v2\nname: a/b\nversion: 1.0.0\n", "path separator"),
-            ("apiVersion: v2\nname: x\nversion: 1.0.0\ntype: plugin\n", "application or library"),
+            (
+                "apiVersion: v2\nname: x\nversion: latest\n",
+                "not a semantic version",
+            ),
+            (
+                "apiVersion: v2\nname: a/b\nversion: 1.0.0\n",
+                "path separator",
+            ),
+            (
+                "apiVersion: v2\nname: x\nversion: 1.0.0\ntype: plugin\n",
+                "application or library",
+            ),
             (
                 "apiVersion: v2\nname: x\nversion: 1.0.0\ndependencies:\n  - name: a\n    alias: bad.alias\n",
                 "disallowed characters",
@@ -1152,7 +1179,10 @@ dependencies:
                 "apiVersion: v2\nname: x\nversion: 1.0.0\ndependencies:\n  - name: a\n  - name: a\n",
                 "more than one dependency",
             ),
-            ("apiVersion: v2\nname: x\nversion: 1.0.0\ndependencies:\n  -\n", "empty"),
+            (
+                "apiVersion: v2\nname: x\nversion: 1.0.0\ndependencies:\n  -\n",
+                "empty",
+            ),
             ("- a\n- b\n", "Chart.yaml is not valid"),
         ] {
             let err = one(cy).unwrap_err().to_string();
@@ -1160,7 +1190,10 @@ dependencies:
             assert!(err.contains("Chart.yaml"), "{err}");
         }
         // Syntax errors carry the chart path and the line.
-        let bytes = tgz(&[E::File("bad/Chart.yaml", b"apiVersion: v2\nname: x\nversion: [1\n")]);
+        let bytes = tgz(&[E::File(
+            "bad/Chart.yaml",
+            b"apiVersion: v2\nname: x\nversion: [1\n",
+        )]);
         let err = load_err(&bytes, &Limits::default());
         assert!(err.contains("bad/Chart.yaml"), "{err}");
         assert!(err.contains("line 3"), "{err}");
@@ -1168,10 +1201,30 @@ dependencies:
 
     #[test]
     fn semver_syntax() {
-        for ok in ["1", "1.2", "1.2.3", "v1.2.3", "1.2.3-alpha.1", "1.2.3+b.5", "0.0.0-0.3.7", "1.0.0-x-y"] {
+        for ok in [
+            "1",
+            "1.2",
+            "1.2.3",
+            "v1.2.3",
+            "1.2.3-alpha.1",
+            "1.2.3+b.5",
+            "0.0.0-0.3.7",
+            "1.0.0-x-y",
+        ] {
             assert!(is_valid_semver(ok), "{ok}");
         }
-        for bad in ["", "v", "1.2.3.4", "a.b.c", "1..2", "1.2.3-", "1.2.3+", "1.2.3-01", "1.2.3-a..b", "1.2 .3"] {
+        for bad in [
+            "",
+            "v",
+            "1.2.3.4",
+            "a.b.c",
+            "1..2",
+            "1.2.3-",
+            "1.2.3+",
+            "1.2.3-01",
+            "1.2.3-a..b",
+            "1.2 .3",
+        ] {
             assert!(!is_valid_semver(bad), "{bad}");
         }
     }
@@ -1198,9 +1251,12 @@ dependencies:
         let bytes = tgz(&[E::File("mychart/values.yaml", b"a: 1\n")]);
         let err = load_err(&bytes, &Limits::default());
         assert!(err.contains("no Chart.yaml"), "{err}");
-        let err = load_files(vec![("values.yaml".into(), b"a: 1\n".to_vec())], &Limits::default())
-            .unwrap_err()
-            .to_string();
+        let err = load_files(
+            vec![("values.yaml".into(), b"a: 1\n".to_vec())],
+            &Limits::default(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("Chart.yaml is missing"), "{err}");
         // A vendored directory without Chart.yaml is an error, as in Helm.
         let cy = chart_yaml("p", "1.0.0");
@@ -1217,14 +1273,22 @@ dependencies:
     #[test]
     fn refuses_parent_components() {
         let cy = chart_yaml("c", "1.0.0");
-        for name in ["c/../evil", "../evil", "c/templates/../../../evil", "c\\..\\evil"] {
+        for name in [
+            "c/../evil",
+            "../evil",
+            "c/templates/../../../evil",
+            "c\\..\\evil",
+        ] {
             let bytes = tgz(&[E::File("c/Chart.yaml", cy.as_bytes()), E::File(name, b"x")]);
             let err = load_err(&bytes, &Limits::default());
             assert!(err.contains("'..'") && err.contains(name), "{name}: {err}");
         }
-        let err = load_files(vec![("../Chart.yaml".into(), cy.clone().into_bytes())], &Limits::default())
-            .unwrap_err()
-            .to_string();
+        let err = load_files(
+            vec![("../Chart.yaml".into(), cy.clone().into_bytes())],
+            &Limits::default(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("'..'"), "{err}");
     }
 
@@ -1236,9 +1300,12 @@ dependencies:
             let err = load_err(&bytes, &Limits::default());
             assert!(err.contains("absolute"), "{name}: {err}");
         }
-        let err = load_files(vec![("/Chart.yaml".into(), cy.clone().into_bytes())], &Limits::default())
-            .unwrap_err()
-            .to_string();
+        let err = load_files(
+            vec![("/Chart.yaml".into(), cy.clone().into_bytes())],
+            &Limits::default(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("absolute"), "{err}");
     }
 
@@ -1251,7 +1318,10 @@ dependencies:
                 E::Link(kind, "c/templates/x.yaml", "/etc/passwd"),
             ]);
             let err = load_err(&bytes, &Limits::default());
-            assert!(err.contains("chart archives must not contain links"), "{err}");
+            assert!(
+                err.contains("chart archives must not contain links"),
+                "{err}"
+            );
             assert!(err.contains("c/templates/x.yaml"), "{err}");
         }
     }
@@ -1260,30 +1330,51 @@ dependencies:
     fn refuses_devices_and_fifos() {
         let cy = chart_yaml("c", "1.0.0");
         for kind in [EntryType::Char, EntryType::Block, EntryType::Fifo] {
-            let bytes = tgz(&[E::File("c/Chart.yaml", cy.as_bytes()), E::Special(kind, "c/dev")]);
+            let bytes = tgz(&[
+                E::File("c/Chart.yaml", cy.as_bytes()),
+                E::Special(kind, "c/dev"),
+            ]);
             let err = load_err(&bytes, &Limits::default());
-            assert!(err.contains("device file or FIFO") && err.contains("c/dev"), "{err}");
+            assert!(
+                err.contains("device file or FIFO") && err.contains("c/dev"),
+                "{err}"
+            );
         }
     }
 
     #[test]
     fn refuses_entries_outside_one_top_level_directory() {
         let cy = chart_yaml("c", "1.0.0");
-        let bytes = tgz(&[E::File("c/Chart.yaml", cy.as_bytes()), E::File("d/Chart.yaml", cy.as_bytes())]);
+        let bytes = tgz(&[
+            E::File("c/Chart.yaml", cy.as_bytes()),
+            E::File("d/Chart.yaml", cy.as_bytes()),
+        ]);
         let err = load_err(&bytes, &Limits::default());
         assert!(err.contains("more than one top-level directory"), "{err}");
         let bytes = tgz(&[E::File("Chart.yaml", cy.as_bytes())]);
         let err = load_err(&bytes, &Limits::default());
-        assert!(err.contains("outside the archive's top-level directory"), "{err}");
+        assert!(
+            err.contains("outside the archive's top-level directory"),
+            "{err}"
+        );
         // "./c/..." is the same top-level directory as "c/...".
         let bytes = tgz(&[E::Dir("./"), E::File("./c/Chart.yaml", cy.as_bytes())]);
-        assert_eq!(load_archive(&bytes, &Limits::default()).unwrap().metadata.name, "c");
+        assert_eq!(
+            load_archive(&bytes, &Limits::default())
+                .unwrap()
+                .metadata
+                .name,
+            "c"
+        );
     }
 
     #[test]
     fn refuses_duplicate_entries() {
         let cy = chart_yaml("c", "1.0.0");
-        let bytes = tgz(&[E::File("c/Chart.yaml", cy.as_bytes()), E::File("c/Chart.yaml", cy.as_bytes())]);
+        let bytes = tgz(&[
+            E::File("c/Chart.yaml", cy.as_bytes()),
+            E::File("c/Chart.yaml", cy.as_bytes()),
+        ]);
         let err = load_err(&bytes, &Limits::default());
         assert!(err.contains("more than once"), "{err}");
     }
@@ -1308,7 +1399,10 @@ dependencies:
             bad[i] ^= 0x5a;
             let _ = load_archive(&bad, &Limits::default());
         }
-        let plain = tar_bytes(&[E::File("c/Chart.yaml", cy.as_bytes()), E::File("c/files/data.bin", &big)]);
+        let plain = tar_bytes(&[
+            E::File("c/Chart.yaml", cy.as_bytes()),
+            E::File("c/files/data.bin", &big),
+        ]);
         let err = load_err(&plain[..plain.len() / 2], &Limits::default());
         assert!(err.contains("truncated or corrupt"), "{err}");
     }
@@ -1336,7 +1430,10 @@ dependencies:
         };
         let start = std::time::Instant::now();
         let err = load_err(&bomb, &limits);
-        assert!(err.contains("max_file_bytes") && err.contains("c/files/zeros"), "{err}");
+        assert!(
+            err.contains("max_file_bytes") && err.contains("c/files/zeros"),
+            "{err}"
+        );
         // With a per-file limit above the total, the total budget stops it.
         let limits = Limits {
             max_total_bytes: 8 * 1024 * 1024,
@@ -1351,7 +1448,15 @@ dependencies:
     #[test]
     fn gzip_bomb_in_a_gnu_long_name_stops_at_the_budget() {
         // The tar crate buffers GNU long names itself; the metered reader still stops it.
-        let bomb = zero_bomb(&header("././@LongLink", EntryType::GNULongName, 300 * 1024 * 1024, ""), 300);
+        let bomb = zero_bomb(
+            &header(
+                "././@LongLink",
+                EntryType::GNULongName,
+                300 * 1024 * 1024,
+                "",
+            ),
+            300,
+        );
         let limits = Limits {
             max_total_bytes: 8 * 1024 * 1024,
             max_file_bytes: 4 * 1024 * 1024,
@@ -1380,9 +1485,10 @@ dependencies:
         assert!(err.contains("max_total_bytes"), "{err}");
         assert!(load_archive(&bytes, &Limits::default()).is_ok());
         // The same budgets hold for files handed over in memory.
-        let files: Vec<(String, Vec<u8>)> = std::iter::once(("Chart.yaml".to_string(), cy.clone().into_bytes()))
-            .chain((0..10).map(|i| (format!("files/f{i}"), mib.clone())))
-            .collect();
+        let files: Vec<(String, Vec<u8>)> =
+            std::iter::once(("Chart.yaml".to_string(), cy.clone().into_bytes()))
+                .chain((0..10).map(|i| (format!("files/f{i}"), mib.clone())))
+                .collect();
         let err = load_files(files, &limits).unwrap_err().to_string();
         assert!(err.contains("max_total_bytes"), "{err}");
     }
@@ -1400,7 +1506,13 @@ dependencies:
         };
         let err = load_err(&bytes, &limits);
         assert!(err.contains("max_entries"), "{err}");
-        assert_eq!(load_archive(&bytes, &Limits::default()).unwrap().templates.len(), 50);
+        assert_eq!(
+            load_archive(&bytes, &Limits::default())
+                .unwrap()
+                .templates
+                .len(),
+            50
+        );
     }
 
     #[test]
@@ -1423,7 +1535,10 @@ dependencies:
         // Nested archives count too.
         let mut archive = tgz(&[E::File("n/Chart.yaml", cy.as_bytes())]);
         for _ in 0..4 {
-            archive = tgz(&[E::File("n/Chart.yaml", cy.as_bytes()), E::File("n/charts/n.tgz", &archive)]);
+            archive = tgz(&[
+                E::File("n/Chart.yaml", cy.as_bytes()),
+                E::File("n/charts/n.tgz", &archive),
+            ]);
         }
         let err = load_err(&archive, &limits);
         assert!(err.contains("max_depth"), "{err}");
@@ -1442,10 +1557,13 @@ dependencies:
         let start = std::time::Instant::now();
         for extra in ["", "annotations:\n  x: *i\n", "dependencies: *i\n"] {
             let text = format!("{cy}{extra}");
-            let err = load_files(vec![("Chart.yaml".into(), text.into_bytes())], &Limits::default())
-                .unwrap_err()
-                .to_string();
-            assert!(err.contains("Chart.yaml is not valid"), "{err}"); eprintln!("MSG {err}");
+            let err = load_files(
+                vec![("Chart.yaml".into(), text.into_bytes())],
+                &Limits::default(),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("Chart.yaml is not valid"), "{err}");
         }
         assert!(start.elapsed().as_secs() < 5, "{:?}", start.elapsed());
     }
@@ -1453,13 +1571,28 @@ dependencies:
     #[test]
     fn non_utf8_text_is_an_error_naming_the_file() {
         let cy = chart_yaml("c", "1.0.0");
-        let bytes = tgz(&[E::File("c/Chart.yaml", cy.as_bytes()), E::File("c/values.yaml", b"a: 1\nb: \xff\xfe\n")]);
+        let bytes = tgz(&[
+            E::File("c/Chart.yaml", cy.as_bytes()),
+            E::File("c/values.yaml", b"a: 1\nb: \xff\xfe\n"),
+        ]);
         let err = load_err(&bytes, &Limits::default());
-        assert!(err.contains("c/values.yaml is not valid UTF-8") && err.contains("line 2"), "{err}");
-        let bytes = tgz(&[E::File("c/Chart.yaml", cy.as_bytes()), E::File("c/templates/x.yaml", b"\xc3\x28")]);
+        assert!(
+            err.contains("c/values.yaml is not valid UTF-8") && err.contains("line 2"),
+            "{err}"
+        );
+        let bytes = tgz(&[
+            E::File("c/Chart.yaml", cy.as_bytes()),
+            E::File("c/templates/x.yaml", b"\xc3\x28"),
+        ]);
         let err = load_err(&bytes, &Limits::default());
-        assert!(err.contains("c/templates/x.yaml is not valid UTF-8"), "{err}");
-        let bytes = tgz(&[E::File("c/Chart.yaml", b"name: c\nversion: 1.0.0\ndescription: \xe9t\xe9\n")]);
+        assert!(
+            err.contains("c/templates/x.yaml is not valid UTF-8"),
+            "{err}"
+        );
+        let bytes = tgz(&[E::File(
+            "c/Chart.yaml",
+            b"name: c\nversion: 1.0.0\ndescription: \xe9t\xe9\n",
+        )]);
         let err = load_err(&bytes, &Limits::default());
         assert!(err.contains("c/Chart.yaml is not valid UTF-8"), "{err}");
     }
@@ -1471,7 +1604,10 @@ dependencies:
             vec![
                 ("./Chart.yaml".into(), cy.clone().into_bytes()),
                 ("templates\\a.yaml".into(), b"kind: A\n".to_vec()),
-                ("charts/sub/Chart.yaml".into(), chart_yaml("sub", "0.0.1").into_bytes()),
+                (
+                    "charts/sub/Chart.yaml".into(),
+                    chart_yaml("sub", "0.0.1").into_bytes(),
+                ),
                 ("charts//sub/templates/b.yaml".into(), b"kind: B\n".to_vec()),
             ],
             &Limits::default(),
@@ -1481,7 +1617,10 @@ dependencies:
         assert_eq!(c.subcharts[0].path, "c/charts/sub");
         assert_eq!(c.subcharts[0].templates[0].0, "templates/b.yaml");
         let err = load_files(
-            vec![("Chart.yaml".into(), cy.clone().into_bytes()), ("./Chart.yaml".into(), cy.into_bytes())],
+            vec![
+                ("Chart.yaml".into(), cy.clone().into_bytes()),
+                ("./Chart.yaml".into(), cy.into_bytes()),
+            ],
             &Limits::default(),
         )
         .unwrap_err()
@@ -1498,7 +1637,10 @@ dependencies:
                     walk(root, &path, out);
                 } else {
                     let rel = path.strip_prefix(root).unwrap();
-                    let rel: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+                    let rel: Vec<String> = rel
+                        .components()
+                        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                        .collect();
                     out.push((rel.join("/"), std::fs::read(&path).unwrap()));
                 }
             }
@@ -1524,7 +1666,10 @@ dependencies:
             return;
         }
         let mut loaded = 0;
-        let mut dirs: Vec<_> = std::fs::read_dir(root).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut dirs: Vec<_> = std::fs::read_dir(root)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         dirs.sort();
         for dir in dirs {
             let Ok(cy) = std::fs::read_to_string(dir.join("Chart.yaml")) else {
@@ -1532,20 +1677,49 @@ dependencies:
             };
             let chart = load_files(read_dir(&dir), &Limits::default())
                 .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-            assert_eq!(chart.metadata.name, top_level_field(&cy, "name"), "{}", dir.display());
-            assert_eq!(chart.metadata.version, top_level_field(&cy, "version"), "{}", dir.display());
+            assert_eq!(
+                chart.metadata.name,
+                top_level_field(&cy, "name"),
+                "{}",
+                dir.display()
+            );
+            assert_eq!(
+                chart.metadata.version,
+                top_level_field(&cy, "version"),
+                "{}",
+                dir.display()
+            );
             assert_eq!(chart.path, chart.metadata.name);
-            assert!(!chart.templates.is_empty() || !chart.subcharts.is_empty(), "{}", dir.display());
+            assert!(
+                !chart.templates.is_empty() || !chart.subcharts.is_empty(),
+                "{}",
+                dir.display()
+            );
             if chart.metadata.name == "wordpress" {
-                let subs: Vec<&str> = chart.subcharts.iter().map(|s| s.metadata.name.as_str()).collect();
+                let subs: Vec<&str> = chart
+                    .subcharts
+                    .iter()
+                    .map(|s| s.metadata.name.as_str())
+                    .collect();
                 assert_eq!(subs, ["common", "mariadb", "memcached"]);
                 for s in &chart.subcharts {
                     assert_eq!(s.path, format!("wordpress/charts/{}", s.metadata.name));
                     assert!(chart.dependency_for(s).is_some(), "{}", s.path);
                 }
                 let mariadb = &chart.subcharts[1];
-                assert!(mariadb.subcharts.iter().any(|s| s.metadata.name == "common"));
-                assert!(chart.values_yaml.as_deref().unwrap_or("").contains("image:"));
+                assert!(
+                    mariadb
+                        .subcharts
+                        .iter()
+                        .any(|s| s.metadata.name == "common")
+                );
+                assert!(
+                    chart
+                        .values_yaml
+                        .as_deref()
+                        .unwrap_or("")
+                        .contains("image:")
+                );
             }
             loaded += 1;
         }

@@ -592,39 +592,47 @@ pub fn likely_reference(text: &str) -> Option<Reference> {
 fn references_in_text(text: &str) -> impl Iterator<Item = (usize, &str)> {
     let bytes = text.as_bytes();
     let key_char = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.');
-    let value_char = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-' | b':' | b'/' | b'@' | b'[' | b']');
-    memmem::find_iter(bytes, b"mage").chain(memmem::find_iter(bytes, b"MAGE")).filter_map(move |at| {
-        // The key must end at this "image": find its start and end.
-        let end = at + 4;
-        if at == 0 || !matches!(bytes[at - 1], b'i' | b'I') || bytes.get(end).is_some_and(|&c| key_char(c)) {
-            return None;
-        }
-        let mut start = at - 1;
-        while start > 0 && key_char(bytes[start - 1]) {
-            start -= 1;
-        }
-        let key = &text[start..end];
-        if !(is_image_key(key) || image_flag(key)) {
-            return None;
-        }
-        let mut i = end;
-        let skip = |i: &mut usize, set: &[u8]| {
-            while bytes.get(*i).is_some_and(|c| set.contains(c)) {
-                *i += 1;
+    let value_char = |c: u8| {
+        c.is_ascii_alphanumeric()
+            || matches!(c, b'.' | b'_' | b'-' | b':' | b'/' | b'@' | b'[' | b']')
+    };
+    memmem::find_iter(bytes, b"mage")
+        .chain(memmem::find_iter(bytes, b"MAGE"))
+        .filter_map(move |at| {
+            // The key must end at this "image": find its start and end.
+            let end = at + 4;
+            if at == 0
+                || !matches!(bytes[at - 1], b'i' | b'I')
+                || bytes.get(end).is_some_and(|&c| key_char(c))
+            {
+                return None;
             }
-        };
-        skip(&mut i, b"\"' \t");
-        if !matches!(bytes.get(i), Some(b':' | b'=')) {
-            return None;
-        }
-        i += 1;
-        skip(&mut i, b"\"' \t");
-        let value_start = i;
-        while bytes.get(i).is_some_and(|&c| value_char(c)) {
+            let mut start = at - 1;
+            while start > 0 && key_char(bytes[start - 1]) {
+                start -= 1;
+            }
+            let key = &text[start..end];
+            if !(is_image_key(key) || image_flag(key)) {
+                return None;
+            }
+            let mut i = end;
+            let skip = |i: &mut usize, set: &[u8]| {
+                while bytes.get(*i).is_some_and(|c| set.contains(c)) {
+                    *i += 1;
+                }
+            };
+            skip(&mut i, b"\"' \t");
+            if !matches!(bytes.get(i), Some(b':' | b'=')) {
+                return None;
+            }
             i += 1;
-        }
-        (i > value_start).then(|| (value_start, &text[value_start..i]))
-    })
+            skip(&mut i, b"\"' \t");
+            let value_start = i;
+            while bytes.get(i).is_some_and(|&c| value_char(c)) {
+                i += 1;
+            }
+            (i > value_start).then(|| (value_start, &text[value_start..i]))
+        })
 }
 
 /// `{registry, repository, tag, digest}`, `{repository, tag}`, `{registry, image, tag}`,
