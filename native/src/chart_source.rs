@@ -13,14 +13,21 @@ pub fn load(spec: &str, pull_flags: &[OsString]) -> Result<Chart, String> {
     let limits = Limits::default();
     if path.is_dir() {
         let files = read_dir(path)?;
-        return chart::load_files(files, &limits).map_err(|e| format!("chart directory {spec}: {e}"));
+        return chart::load_files(files, &limits)
+            .map_err(|e| format!("chart directory {spec}: {e}"));
     }
     if path.is_file() {
         let bytes = std::fs::read(path).map_err(|e| format!("reading {spec}: {e}"))?;
-        return chart::load_archive(&bytes, &limits).map_err(|e| format!("chart archive {spec}: {e}"));
+        return chart::load_archive(&bytes, &limits)
+            .map_err(|e| format!("chart archive {spec}: {e}"));
     }
     let dir = tempfile::tempdir().map_err(|e| format!("creating a temporary directory: {e}"))?;
-    let mut args: Vec<OsString> = vec!["pull".into(), spec.into(), "--destination".into(), dir.path().into()];
+    let mut args: Vec<OsString> = vec![
+        "pull".into(),
+        spec.into(),
+        "--destination".into(),
+        dir.path().into(),
+    ];
     args.extend(pull_flags.iter().cloned());
     helm::run(&args)?;
     let archive = std::fs::read_dir(dir.path())
@@ -29,34 +36,48 @@ pub fn load(spec: &str, pull_flags: &[OsString]) -> Result<Chart, String> {
         .map(|e| e.path())
         .find(|p| p.extension().is_some_and(|x| x == "tgz"))
         .ok_or_else(|| format!("helm pull {spec} left no .tgz"))?;
-    let bytes = std::fs::read(&archive).map_err(|e| format!("reading {}: {e}", archive.display()))?;
+    let bytes =
+        std::fs::read(&archive).map_err(|e| format!("reading {}: {e}", archive.display()))?;
     chart::load_archive(&bytes, &limits).map_err(|e| format!("chart {spec}: {e}"))
 }
 
 /// Every file below `root` as (relative path with '/', bytes). Links are followed only when
 /// they stay inside the chart; `.git` is skipped.
 fn read_dir(root: &Path) -> Result<Vec<(String, Vec<u8>)>, String> {
-    let canonical_root = root.canonicalize().map_err(|e| format!("{}: {e}", root.display()))?;
+    let canonical_root = root
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", root.display()))?;
     let mut out = Vec::new();
     let mut stack: Vec<PathBuf> = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let entries = std::fs::read_dir(&dir).map_err(|e| format!("reading {}: {e}", dir.display()))?;
+        let entries =
+            std::fs::read_dir(&dir).map_err(|e| format!("reading {}: {e}", dir.display()))?;
         for entry in entries {
             let entry = entry.map_err(|e| format!("reading {}: {e}", dir.display()))?;
             let path = entry.path();
             if entry.file_name() == ".git" {
                 continue;
             }
-            let real = path.canonicalize().map_err(|e| format!("{}: {e}", path.display()))?;
+            let real = path
+                .canonicalize()
+                .map_err(|e| format!("{}: {e}", path.display()))?;
             if !real.starts_with(&canonical_root) {
-                return Err(format!("{} points outside the chart directory; remove the link", path.display()));
+                return Err(format!(
+                    "{} points outside the chart directory; remove the link",
+                    path.display()
+                ));
             }
             if real.is_dir() {
                 stack.push(path);
             } else {
                 let rel = path.strip_prefix(root).map_err(|e| e.to_string())?;
-                let rel = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
-                let bytes = std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+                let rel = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                let bytes =
+                    std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
                 out.push((rel, bytes));
             }
         }

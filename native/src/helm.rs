@@ -7,7 +7,9 @@ use std::process::{Command, Stdio};
 
 /// The Helm binary to run: `$HELM_BIN` (Helm sets it for plugins), else `helm`.
 pub fn binary() -> OsString {
-    std::env::var_os("HELM_BIN").filter(|s| !s.is_empty()).unwrap_or_else(|| "helm".into())
+    std::env::var_os("HELM_BIN")
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "helm".into())
 }
 
 /// Runs `helm ARGS` and returns its stdout; a failure carries Helm's own message.
@@ -25,10 +27,20 @@ pub fn run(args: &[OsString]) -> Result<Vec<u8>, String> {
         .args(args)
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("could not run {}: {e}; install Helm 4 or point HELM_BIN at it", Path::new(&helm).display()))?;
+        .map_err(|e| {
+            format!(
+                "could not run {}: {e}; install Helm 4 or point HELM_BIN at it",
+                Path::new(&helm).display()
+            )
+        })?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        return Err(format!("`{}` failed ({}):\n{}", shown(), output.status, stderr.trim_end()));
+        return Err(format!(
+            "`{}` failed ({}):\n{}",
+            shown(),
+            output.status,
+            stderr.trim_end()
+        ));
     }
     Ok(output.stdout)
 }

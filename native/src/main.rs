@@ -13,7 +13,11 @@ use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "purser", version, about = "Every container image a Helm chart pulls, carried where you need it")]
+#[command(
+    name = "purser",
+    version,
+    about = "Every container image a Helm chart pulls, carried where you need it"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -143,18 +147,28 @@ fn environment() -> Environment {
 
 fn images(args: ImagesArgs) -> Result<String, RunError> {
     let env = environment();
-    let opts = Options { format: args.output, why: args.why, all: args.all, certain_only: args.certain_only, help: false };
+    let opts = Options {
+        format: args.output,
+        why: args.why,
+        all: args.all,
+        certain_only: args.certain_only,
+        help: false,
+    };
     let Some(chart) = args.chart else {
         let mut stdin = Vec::new();
         if !env.stdin_is_terminal {
-            std::io::stdin().read_to_end(&mut stdin).map_err(|e| RunError(format!("reading stdin: {e}")))?;
+            std::io::stdin()
+                .read_to_end(&mut stdin)
+                .map_err(|e| RunError(format!("reading stdin: {e}")))?;
         }
         return purser::cli::run(&opts, &stdin, &env);
     };
-    let mut template: Vec<OsString> = vec!["template".into(), args.release.into(), chart.clone().into()];
+    let mut template: Vec<OsString> =
+        vec!["template".into(), args.release.into(), chart.clone().into()];
     template.extend(args.render.template_flags());
     let rendered = helm::run(&template)?;
-    let rendered = String::from_utf8(rendered).map_err(|_| RunError("helm template printed bytes that are not UTF-8".into()))?;
+    let rendered = String::from_utf8(rendered)
+        .map_err(|_| RunError("helm template printed bytes that are not UTF-8".into()))?;
     let (mut findings, _) = purser::cli::stream_findings(&rendered)?;
     let loaded = chart_source::load(&chart, &args.render.pull_flags())?;
     let (declared, id) = purser::cli::chart_findings(&loaded)?;
@@ -170,7 +184,11 @@ fn main() -> ExitCode {
     match result {
         Ok(text) => {
             let mut out = std::io::stdout().lock();
-            if out.write_all(text.as_bytes()).and_then(|()| out.flush()).is_err() {
+            if out
+                .write_all(text.as_bytes())
+                .and_then(|()| out.flush())
+                .is_err()
+            {
                 return ExitCode::from(1);
             }
             ExitCode::SUCCESS
