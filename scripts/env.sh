@@ -1,0 +1,34 @@
+# Shared settings for the scripts in this folder. Source it from bash: `. scripts/env.sh`.
+#
+#   PURSER_ROOT          the repository root
+#   PURSER_LOCAL         project-local tools and state: .purser/ (gitignored)
+#   PURSER_HELM_VERSION  the Helm release the project builds and tests against
+#   HELM_BIN             the helm to use: kept if set, else .purser/bin/helm (built by setup.sh)
+#
+# Helm's own homes (HELM_DATA_HOME, HELM_CONFIG_HOME, HELM_CACHE_HOME, HELM_PLUGINS) are left
+# alone: the user's by default, whatever the caller exported otherwise.
+
+PURSER_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PURSER_LOCAL=$PURSER_ROOT/.purser
+PURSER_HELM_VERSION=v4.2.4
+
+# Tools built by setup.sh first; cargo and go in their usual homes when PATH lacks them.
+PATH=$PURSER_LOCAL/bin:$PATH
+for _purser_dir in "$HOME/.cargo/bin" /usr/local/go/bin; do
+  case ":$PATH:" in
+    *":$_purser_dir:"*) ;;
+    *) [ -d "$_purser_dir" ] && PATH=$PATH:$_purser_dir ;;
+  esac
+done
+unset _purser_dir
+export PATH
+
+HELM_BIN=${HELM_BIN:-$PURSER_LOCAL/bin/helm}
+export HELM_BIN
+
+# Never let `go install` fetch a newer Go toolchain: build with the one on the machine.
+export GOTOOLCHAIN=${GOTOOLCHAIN:-local}
+
+# Progress and failure lines, on stderr so that stdout stays the command's own output.
+say() { printf 'purser: %s\n' "$*" >&2; }
+die() { printf 'purser: error: %s\n' "$*" >&2; exit 1; }

@@ -1,0 +1,220 @@
+#!/usr/bin/env bash
+# Sets up a machine to build, try and test purser. Safe to run again: what is there is kept.
+#
+#   1. Helm 4.2.4 in .purser/bin/helm (go install), unless HELM_BIN names a Helm 4 already
+#   2. a Rust toolchain for wasm32-wasip1, the first of these that works:
+#        rustup      `rustup target add wasm32-wasip1`
+#        debian      Debian's rustc-web, cargo-web, rust-web-src, lld-22 and wasi-libc, building
+#                    std for the target itself (RUSTC_BOOTSTRAP=1 -Zbuild-std)
+#      (PURSER_WASM_TOOLCHAIN=rustup|debian picks one)
+#   3. cargo build --release: the native `purser` and the wasm guest, copied to ./plugin.wasm
+#   4. the `images` plugin installed into Helm (the user's Helm homes, or the HELM_DATA_HOME,
+#      HELM_CONFIG_HOME and HELM_CACHE_HOME exported by the caller); PURSER_SKIP_PLUGIN_INSTALL=1
+#      skips this step
+#
+# The plugin is installed from .purser/plugins/images, a folder of links to ./plugin.yaml and
+# ./plugin.wasm: Helm links a local folder instead of copying it, so every later build is live,
+# and the link is named after the folder, so it is `images` whatever this checkout is called.
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$PURSER_ROOT"
+mkdir -p "$PURSER_LOCAL/bin"
+
+# --- 1. Helm ---------------------------------------------------------------------------------
+
+helm_module_version() { # the helm.sh/helm/v4 module version a go-built helm was built from
+  command -v go >/dev/null 2>&1 || return 0
+  go version -m "$1" 2>/dev/null | awk '$1 == "mod" && $2 == "helm.sh/helm/v4" { print $3 }'
+}
+
+ensure_helm() {
+  local local_helm=$PURSER_LOCAL/bin/helm version
+  if [ "$HELM_BIN" != "$local_helm" ]; then
+    command -v "$HELM_BIN" >/dev/null 2>&1 || die "HELM_BIN=$HELM_BIN is not an executable"
+    version=$("$HELM_BIN" version --template '{{.Version}}' 2>/dev/null) ||
+      die "HELM_BIN=$HELM_BIN does not run as helm"
+    case $version in
+      v4.*) say "helm: $HELM_BIN ($version, from HELM_BIN)" ;;
+      *) die "HELM_BIN=$HELM_BIN is Helm $version; purser needs Helm 4 (unset HELM_BIN to build $PURSER_HELM_VERSION)" ;;
+    esac
+    return
+  fi
+  if [ -x "$local_helm" ]; then
+    version=$(helm_module_version "$local_helm")
+    if [ "$version" = "$PURSER_HELM_VERSION" ]; then
+      say "helm: $PURSER_HELM_VERSION present"
+      return
+    elif [ -z "$version" ] && ! command -v go >/dev/null 2>&1; then
+      say "helm: $local_helm present (no Go here to check its version)"
+      return
+    fi
+  fi
+  command -v go >/dev/null 2>&1 ||
+    die "Go is needed to build Helm $PURSER_HELM_VERSION (or set HELM_BIN to a Helm 4 binary)"
+  say "helm: building $PURSER_HELM_VERSION with go install (the first time takes minutes)"
+  GOBIN=$PURSER_LOCAL/bin go install "helm.sh/helm/v4/cmd/helm@$PURSER_HELM_VERSION" >&2
+  [ "$(helm_module_version "$local_helm")" = "$PURSER_HELM_VERSION" ] ||
+    die "go install did not leave Helm $PURSER_HELM_VERSION at $local_helm"
+}
+
+# --- 2. wasm32-wasip1 toolchain -----------------------------------------------------------------
+# Each candidate sets WASM_CARGO, WASM_ENV (assignments for env) and WASM_ARGS, and must then
+# build a tiny std-using cdylib (the probe) before it wins; a candidate that fails is skipped.
+# (Arrays are expanded as ${a[@]+"${a[@]}"}: empty arrays and `set -u` on macOS's bash 3.2.)
+
+WASM_CARGO=cargo
+WASM_ENV=()
+WASM_ARGS=()
+WASM_TARGET_DIR=$PURSER_ROOT/target
+
+toolchain_rustup() {
+  command -v rustup >/dev/null 2>&1 || { say "wasm: rustup not found"; return 1; }
+  if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1; then
+    say "wasm: rustup target add wasm32-wasip1"
+    rustup target add wasm32-wasip1 >&2 || return 1
+  fi
+  WASM_CARGO=cargo
+  WASM_ENV=()
+  WASM_ARGS=()
+  WASM_TARGET_DIR=$PURSER_ROOT/target
+}
+
+debian_toolchain_present() {
+  [ -x /usr/bin/cargo ] && [ -x /usr/bin/rustc ] && [ -f /usr/lib/wasm32-wasi/libc.a ] &&
+    [ -d /usr/lib/rustlib/src/rust/library ] && /usr/bin/rustc --version >/dev/null 2>&1
+}
+
+toolchain_debian() {
+  if ! debian_toolchain_present; then
+    command -v apt-get >/dev/null 2>&1 || { say "wasm: apt-get not found"; return 1; }
+    local sudo=
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    say "wasm: installing Debian's rustc-web cargo-web rust-web-src lld-22 wasi-libc"
+    $sudo apt-get update -qq >&2 &&
+      DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
+        rustc-web cargo-web rust-web-src lld-22 wasi-libc >&2 || return 1
+    debian_toolchain_present || return 1
+  fi
+  # Debian ships no std for wasm32-wasip1 and no self-contained libc: build std from
+  # rust-web-src and link against Debian's wasi-libc. Own target dir: another compiler.
+  WASM_CARGO=/usr/bin/cargo
+  WASM_TARGET_DIR=$PURSER_ROOT/target/debian-wasm
+  WASM_ENV=(RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1
+    "RUSTFLAGS=-L native=/usr/lib/wasm32-wasi" "CARGO_TARGET_DIR=$WASM_TARGET_DIR")
+  WASM_ARGS=(-Zbuild-std=std,panic_abort)
+}
+
+probe_wasm_toolchain() { # $1: candidate name
+  local dir=$PURSER_LOCAL/probe
+  mkdir -p "$dir/src"
+  cat >"$dir/Cargo.toml" <<'EOF'
+[package]
+name = "purser-wasm-probe"
+version = "0.0.0"
+edition = "2021"
+publish = false
+
+[lib]
+crate-type = ["cdylib"]
+
+[workspace]
+EOF
+  cat >"$dir/src/lib.rs" <<'EOF'
+use std::io::{IsTerminal, Read};
+
+#[no_mangle]
+pub extern "C" fn probe() -> i32 {
+    let mut input = Vec::new();
+    let tty = std::io::stdin().is_terminal();
+    std::io::stdin().read_to_end(&mut input).map(|n| n as i32 + tty as i32).unwrap_or(-1)
+}
+EOF
+  (cd "$dir" && env ${WASM_ENV[@]+"${WASM_ENV[@]}"} "CARGO_TARGET_DIR=$dir/target-$1" \
+    "$WASM_CARGO" build --quiet --release --target wasm32-wasip1 ${WASM_ARGS[@]+"${WASM_ARGS[@]}"} >&2)
+}
+
+ensure_wasm_toolchain() {
+  local candidates=(rustup debian) name
+  [ -n "${PURSER_WASM_TOOLCHAIN:-}" ] && candidates=("$PURSER_WASM_TOOLCHAIN")
+  for name in "${candidates[@]}"; do
+    case $name in rustup | debian) ;; *) die "PURSER_WASM_TOOLCHAIN=$name: use rustup or debian" ;; esac
+    if "toolchain_$name" && probe_wasm_toolchain "$name"; then
+      say "wasm: toolchain $name"
+      return
+    fi
+    say "wasm: toolchain $name does not work here"
+  done
+  die "no Rust toolchain for wasm32-wasip1 (tried: ${candidates[*]})"
+}
+
+# --- 3. builds ----------------------------------------------------------------------------------
+
+build() {
+  say "build: purser (native, release)"
+  cargo build --release -p purser-native >&2 || die "cargo build -p purser-native failed"
+  say "build: plugin.wasm (wasm32-wasip1, release)"
+  env ${WASM_ENV[@]+"${WASM_ENV[@]}"} "$WASM_CARGO" build --release -p purser-wasm --target wasm32-wasip1 \
+    ${WASM_ARGS[@]+"${WASM_ARGS[@]}"} >&2 || die "cargo build -p purser-wasm --target wasm32-wasip1 failed"
+  local module=$WASM_TARGET_DIR/wasm32-wasip1/release/purser_wasm.wasm
+  [ -f "$module" ] || die "the build left no $module"
+  if ! cmp -s "$module" plugin.wasm; then
+    cp "$module" plugin.wasm.tmp && mv plugin.wasm.tmp plugin.wasm
+  fi
+  say "build: plugin.wasm $(wc -c <plugin.wasm) bytes"
+}
+
+# --- 4. plugin install --------------------------------------------------------------------------
+
+plugin_name() { # the top-level `name:` of a plugin.yaml
+  sed -n 's/^name:[[:space:]]*//p' "$1" | head -n 1 | tr -d "\"'" | tr -d '[:space:]'
+}
+
+install_plugin() {
+  local stage=$PURSER_LOCAL/plugins/images
+  mkdir -p "$stage"
+  ln -sfn ../../../plugin.yaml "$stage/plugin.yaml"
+  ln -sfn ../../../plugin.wasm "$stage/plugin.wasm"
+
+  local data_home plugin_dirs dir yaml real
+  data_home=$("$HELM_BIN" env HELM_DATA_HOME)
+  plugin_dirs=$("$HELM_BIN" env HELM_PLUGINS)
+  if [ "$(readlink "$data_home/plugins/images" 2>/dev/null)" = "$stage" ] &&
+    "$HELM_BIN" plugin list 2>/dev/null | grep -q '^images[[:space:]].*cli/v1[[:space:]]*v1[[:space:]]'; then
+    say "plugin: images already installed in $data_home/plugins"
+    return
+  fi
+
+  # Any other plugin named `images` would stop Helm from loading every plugin: replace ours
+  # (an older install of this checkout or of another purser checkout), refuse anything else.
+  local IFS=:
+  for dir in $plugin_dirs; do
+    for yaml in "$dir"/*/plugin.yaml; do
+      [ -f "$yaml" ] && [ "$(plugin_name "$yaml")" = images ] || continue
+      dir=${yaml%/plugin.yaml}
+      real=$(cd "$dir" && pwd -P)
+      if [ -f "$real/wasm/src/lib.rs" ] || [ -f "$real/../../../wasm/src/lib.rs" ] ||
+        grep -qs purser "$real/images.sh" || [ "${PURSER_REPLACE_PLUGIN:-}" = 1 ]; then
+        say "plugin: removing the previous images plugin at $dir"
+        if [ -L "$dir" ]; then rm -f "$dir"; else "$HELM_BIN" plugin uninstall images >&2; fi
+      else
+        die "another plugin named images is installed at $dir; remove it (helm plugin uninstall images) or run with PURSER_REPLACE_PLUGIN=1"
+      fi
+    done
+  done
+  unset IFS
+
+  "$HELM_BIN" plugin install "$stage" >&2
+  "$HELM_BIN" plugin list 2>/dev/null | grep -q '^images[[:space:]]' ||
+    die "helm plugin list does not show images after installing it (see: $HELM_BIN plugin list)"
+  say "plugin: images installed in $data_home/plugins"
+}
+
+ensure_helm
+ensure_wasm_toolchain
+build
+if [ "${PURSER_SKIP_PLUGIN_INSTALL:-}" = 1 ]; then
+  say "plugin: install skipped (PURSER_SKIP_PLUGIN_INSTALL=1)"
+else
+  install_plugin
+fi
+say "ready: $HELM_BIN images (try scripts/demo.sh)"
