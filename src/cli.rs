@@ -187,12 +187,10 @@ pub fn output(
     if let Some(wanted) = &opts.why {
         let reference =
             Reference::parse(wanted.trim()).map_err(|e| RunError(format!("--why: {e}")))?;
-        let exact = reference.tag().is_some() || reference.digest().is_some();
-        let matching: Vec<_> = inventory.matching(&reference, exact).collect();
+        let matching = inventory.matching(&reference);
         if matching.is_empty() {
             return Err(RunError(format!(
-                "--why {wanted}: {} is not among the {} images found; run `helm images -o list` to see them{}",
-                reference.canonical(),
+                "--why {wanted}: no image found matches it ({} images found); run `helm images -o list` to see them{}",
                 inventory.images.len(),
                 if opts.all {
                     ""

@@ -87,43 +87,42 @@ fn visit<'a>(
     )?;
 
     for sub in &chart.subcharts {
-        let dep = chart
-            .metadata
-            .dependencies
-            .iter()
-            .find(|d| d.name == sub.metadata.name);
-        let key = dep
-            .and_then(|d| d.alias.clone())
-            .unwrap_or_else(|| sub.metadata.name.clone());
-        let off = chart_off.clone().or_else(|| {
-            dep.and_then(|d| dependency_disabled(&values, d.condition.as_deref(), &d.tags))
-                .map(|why| {
-                    if prefix.is_empty() {
-                        why
-                    } else {
-                        format!("{prefix}{why}")
-                    }
-                })
-        });
-        let mut sub_values = parse_values(sub)?;
-        if let Some(section) = values.get(&key) {
-            sub_values = coalesce(sub_values, section);
+        let deps: Vec<_> = chart.dependencies_for(sub).collect();
+        // One copy of the subchart per dependency entry (aliases), or one when none declares it.
+        let entries: Vec<Option<&crate::chart::Dependency>> = if deps.is_empty() {
+            vec![None]
+        } else {
+            deps.into_iter().map(Some).collect()
+        };
+        for dep in entries {
+            let key = dep
+                .and_then(|d| d.alias.clone())
+                .unwrap_or_else(|| sub.metadata.name.clone());
+            let off = chart_off.clone().or_else(|| {
+                dep.and_then(|d| dependency_disabled(&values, d.condition.as_deref(), &d.tags))
+                    .map(|why| format!("{prefix}{why}"))
+            });
+            let mut sub_values = parse_values(sub)?;
+            if let Some(section) = values.get(&key) {
+                sub_values = coalesce(sub_values, section);
+            }
+            if let Some(global) = values.get("global") {
+                let wrapped = Node {
+                    value: Value::Map(vec![(key_node("global"), global.clone())]),
+                    line: global.line,
+                };
+                sub_values = coalesce(sub_values, &wrapped);
+            }
+            let display = format!("{display}/{key}");
+            visit(
+                sub,
+                sub_values,
+                display,
+                format!("{prefix}{key}."),
+                off,
+                out,
+            )?;
         }
-        if let Some(global) = values.get("global") {
-            let wrapped = Node {
-                value: Value::Map(vec![(key_node("global"), global.clone())]),
-                line: global.line,
-            };
-            sub_values = coalesce(sub_values, &wrapped);
-        }
-        visit(
-            sub,
-            sub_values,
-            format!("{display}/{key}"),
-            format!("{prefix}{key}."),
-            off,
-            out,
-        )?;
     }
     Ok(())
 }

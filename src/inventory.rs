@@ -97,10 +97,9 @@ impl fmt::Display for Origin {
                 container,
             } => {
                 match template {
-                    Some(t) => write!(f, "{t}")?,
-                    None => write!(f, "document {document}")?,
+                    Some(t) => write!(f, "{t}: {kind}")?,
+                    None => write!(f, "document {document}: {kind}")?,
                 }
-                write!(f, ":{line} {kind}")?;
                 match (namespace, name) {
                     (Some(ns), Some(n)) => write!(f, " {ns}/{n}")?,
                     (None, Some(n)) => write!(f, " {n}")?,
@@ -109,7 +108,12 @@ impl fmt::Display for Origin {
                 if let Some(c) = container {
                     write!(f, " container {c}")?;
                 }
-                write!(f, " {field}")
+                write!(f, " {field}")?;
+                // `{:#}` adds where in the stream: what --why prints.
+                if f.alternate() {
+                    write!(f, " (document {document}, line {line} of the stream)")?;
+                }
+                Ok(())
             }
             Origin::Values {
                 chart,
@@ -212,21 +216,33 @@ impl Inventory {
         }
     }
 
-    /// The images a user means by `wanted`: the exact image when it names a tag or digest,
-    /// every tag of the repository when it names none.
-    pub fn matching<'s>(
-        &'s self,
-        wanted: &Reference,
-        exact: bool,
-    ) -> impl Iterator<Item = &'s Image> + 's {
-        let canonical = wanted.canonical();
-        let name = wanted.name();
-        self.images.iter().filter(move |i| {
-            if exact {
-                i.reference.canonical() == canonical
-            } else {
-                i.reference.name() == name
-            }
-        })
+    /// The images a user means by `wanted`: with a tag or digest, those exact ones, else every
+    /// tag. Without a registry, a short name matches by the end of the repository path too,
+    /// so `podinfo` finds `ghcr.io/stefanprodan/podinfo:6.14.1`.
+    pub fn matching(&self, wanted: &Reference) -> Vec<&Image> {
+        let same_version = |i: &Image| {
+            (wanted.tag().is_none() && wanted.digest().is_none())
+                || (i.reference.tag() == wanted.tag() && i.reference.digest() == wanted.digest())
+        };
+        let exact: Vec<&Image> = self
+            .images
+            .iter()
+            .filter(|i| i.reference.name() == wanted.name() && same_version(i))
+            .collect();
+        if !exact.is_empty() || wanted.has_explicit_registry() {
+            return exact;
+        }
+        let short = wanted
+            .repository()
+            .strip_prefix("library/")
+            .unwrap_or(wanted.repository());
+        let suffix = format!("/{short}");
+        self.images
+            .iter()
+            .filter(|i| {
+                let repo = i.reference.repository();
+                (repo == short || repo.ends_with(&suffix)) && same_version(i)
+            })
+            .collect()
     }
 }

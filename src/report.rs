@@ -157,7 +157,7 @@ pub fn why(images: &[&Image]) -> String {
                 "  {:10} {:7}  {}",
                 f.origin.source(),
                 f.confidence.as_str(),
-                f.origin
+                format!("{:#}", f.origin)
             );
             if f.written != image.reference.canonical() {
                 let _ = writeln!(out, "  {:10} {:7}  written as {:?}", "", "", f.written);
