@@ -127,20 +127,20 @@ pub fn parse_args(args: &[String]) -> Result<Options, RunError> {
 }
 
 /// What stdin held.
-pub enum Input {
-    Stream(String),
+pub enum Input<'a> {
+    Stream(&'a str),
     Chart(Box<Chart>),
 }
 
 /// Tells a chart archive from a manifest stream and reads it.
-pub fn read_input(stdin: &[u8]) -> Result<Input, RunError> {
+pub fn read_input(stdin: &[u8]) -> Result<Input<'_>, RunError> {
     if chart::is_gzip(stdin) || chart::looks_like_tar(stdin) {
         let chart = chart::load_archive(stdin, &chart::Limits::default())
             .map_err(|e| RunError(format!("reading the chart archive on stdin: {e}")))?;
         return Ok(Input::Chart(Box::new(chart)));
     }
     match std::str::from_utf8(stdin) {
-        Ok(text) => Ok(Input::Stream(text.to_owned())),
+        Ok(text) => Ok(Input::Stream(text)),
         Err(e) => Err(RunError(format!(
             "stdin is neither a chart archive (.tgz) nor UTF-8 text (invalid byte at offset {}): pipe the output of \
              `helm template` or a packaged chart into helm images",
@@ -238,7 +238,7 @@ pub fn run(opts: &Options, stdin: &[u8], env: &Environment) -> Result<String, Ru
         ));
     }
     let (findings, chart) = match read_input(stdin)? {
-        Input::Stream(text) => stream_findings(&text)?,
+        Input::Stream(text) => stream_findings(text)?,
         Input::Chart(chart) => {
             let (f, id) = chart_findings(&chart)?;
             (f, Some(id))
