@@ -339,3 +339,35 @@ fn likely_needs_a_tag_digest_or_path() {
     assert!(likely_reference("{{ .Values.image }}").is_none());
     assert!(likely_reference("nginx:1.27").is_some());
 }
+
+/// Mutated streams (bytes flipped, cut, duplicated) give findings or an error, never a panic.
+#[test]
+fn mutations_never_panic() {
+    let base = "---\n# Source: c/templates/d.yaml\nkind: Deployment\nmetadata: {name: x}\nspec:\n  template:\n    spec:\n      initContainers: [{name: i, image: 'busybox:1'}]\n      containers:\n        - name: c\n          image: ghcr.io/a/b:1@sha256:0123456789012345678901234567890123456789012345678901234567890123\n          args: [--x-image=quay.io/x/y:2, --y-image, a/b:3]\n          env: [{name: A_IMAGE, value: 'c/d:4'}]\n      volumes: [{name: v, image: {reference: 'e/f:5'}}]\n---\nkind: ConfigMap\ndata:\n  k: |\n    image: g/h:6\n    \"image\": \"i/j:7\"\n---\nkind: List\nitems: [{kind: Pod, spec: {containers: [{image: k/l:8}]}}]\n";
+    let alphabet = b" \n:-[]{}'\"&*!|>#@/.,0aZ\t";
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for _ in 0..3000 {
+        let mut bytes = base.as_bytes().to_vec();
+        for _ in 0..(next() % 6 + 1) {
+            let at = (next() as usize) % bytes.len();
+            match next() % 3 {
+                0 => bytes[at] = alphabet[(next() as usize) % alphabet.len()],
+                1 => bytes.truncate(at.max(1)),
+                _ => {
+                    let end = (at + (next() as usize) % 40).min(bytes.len());
+                    let chunk = bytes[at..end].to_vec();
+                    bytes.splice(at..at, chunk);
+                }
+            }
+        }
+        if let Ok(text) = std::str::from_utf8(&bytes) {
+            let _ = scan(text);
+        }
+    }
+}
