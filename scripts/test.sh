@@ -21,7 +21,7 @@ cargo test --workspace --release "$@"
 corpus=$PURSER_ROOT/../shared/charts
 if [ -d "$corpus" ]; then
   say "test: scripts/corpus-check.sh $corpus"
-  scripts/corpus-check.sh "$corpus"
+  scripts/corpus-check.sh
 else
   say "test: no $corpus here; corpus check skipped"
 fi

@@ -207,9 +207,9 @@ impl Inventory {
             });
             image.confidence = image.confidence.max(finding.confidence);
             image.enabled |= finding.enabled();
-            if !image.findings.contains(&finding) {
-                image.findings.push(finding);
-            }
+            // Findings are distinct by construction (each has its own place), so no search here:
+            // one image found in 100 000 documents must not cost 10^10 comparisons.
+            image.findings.push(finding);
         }
         Inventory {
             images: by_ref.into_values().collect(),

@@ -131,17 +131,26 @@ pub fn scan(stream: &str) -> Result<Scan, ManifestError> {
     Ok(scan)
 }
 
-/// `true` when a document cannot hold an image reference we look for: it never says "image"
-/// (in any case) and is not a ConfigMap, or it is a CustomResourceDefinition.
-fn skippable(text: &str) -> bool {
-    let kind = top_level_kind(text);
-    if kind == Some("CustomResourceDefinition") {
-        return true;
+/// How much of a document must be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Depth {
+    /// It may name images: parse it and walk it.
+    Walk,
+    /// It cannot name one (it never says "image" in any case and is not a ConfigMap): only
+    /// check that it is YAML.
+    Validate,
+    /// A CustomResourceDefinition: schemas name no image to pull, and they are most of the
+    /// bytes of real charts. Only its shape is checked (a `kind:` line at the top level).
+    Skip,
+}
+
+fn depth(text: &str) -> Depth {
+    match top_level_kind(text) {
+        Some("CustomResourceDefinition") => Depth::Skip,
+        Some("ConfigMap" | "List") => Depth::Walk,
+        _ if mentions_image(text.as_bytes()) => Depth::Walk,
+        _ => Depth::Validate,
     }
-    if kind == Some("ConfigMap") || kind == Some("List") {
-        return false;
-    }
-    !mentions_image(text.as_bytes())
 }
 
 fn mentions_image(bytes: &[u8]) -> bool {
@@ -171,25 +180,28 @@ pub fn scan_document(
     number: usize,
     out: &mut Vec<Finding>,
 ) -> Result<(), ManifestError> {
-    if skippable(doc.text) {
-        return Ok(());
-    }
     let error = |line: u32, message: String| ManifestError {
         document: number,
         line,
         template: doc.template.map(str::to_owned),
         message,
     };
+    let not_yaml = |e: yaml::YamlError| {
+        error(
+            e.line,
+            format!(
+                "not valid YAML: {} (column {}); check the template that produced it",
+                e.message, e.column
+            ),
+        )
+    };
+    match depth(doc.text) {
+        Depth::Skip => return Ok(()),
+        Depth::Validate => return yaml::validate(doc.text, doc.line).map_err(not_yaml),
+        Depth::Walk => {}
+    }
     let roots =
-        yaml::parse_documents(doc.text, doc.line, Budget::for_text(doc.text)).map_err(|e| {
-            error(
-                e.line,
-                format!(
-                    "not valid YAML: {} (column {}); check the template that produced it",
-                    e.message, e.column
-                ),
-            )
-        })?;
+        yaml::parse_documents(doc.text, doc.line, Budget::for_text(doc.text)).map_err(not_yaml)?;
     for root in &roots {
         if root.as_map().is_none() {
             continue;

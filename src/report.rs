@@ -154,10 +154,10 @@ pub fn why(images: &[&Image]) -> String {
         for f in &image.findings {
             let _ = writeln!(
                 out,
-                "  {:10} {:7}  {}",
+                "  {:10} {:7}  {:#}",
                 f.origin.source(),
                 f.confidence.as_str(),
-                format!("{:#}", f.origin)
+                f.origin
             );
             if f.written != image.reference.canonical() {
                 let _ = writeln!(out, "  {:10} {:7}  written as {:?}", "", "", f.written);

@@ -172,6 +172,18 @@ pub fn parse_documents<'a>(
     Ok(docs)
 }
 
+/// Checks that `text` is well-formed YAML without building anything (what a document that
+/// cannot hold an image still owes the reader: a stream that is not YAML is an error).
+pub fn validate(text: &str, first_line: u32) -> Result<(), YamlError> {
+    let mut parser = Parser::new_from_str(text);
+    loop {
+        let (event, _) = next(&mut parser, first_line)?;
+        if matches!(event, Event::StreamEnd) {
+            return Ok(());
+        }
+    }
+}
+
 /// Parses a text that holds one document (or none: an empty text gives a null scalar).
 pub fn parse_one(text: &str, first_line: u32) -> Result<Node<'_>, YamlError> {
     let mut docs = parse_documents(text, first_line, Budget::for_text(text))?;
