@@ -100,7 +100,7 @@ toolchain_debian() {
   WASM_CARGO=/usr/bin/cargo
   WASM_TARGET_DIR=$PURSER_ROOT/target/debian-wasm
   WASM_ENV=(RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1
-    "RUSTFLAGS=-L native=/usr/lib/wasm32-wasi" "CARGO_TARGET_DIR=$WASM_TARGET_DIR")
+    "RUSTFLAGS=-L native=/usr/lib/wasm32-wasi -C target-feature=+simd128" "CARGO_TARGET_DIR=$WASM_TARGET_DIR")
   WASM_ARGS=(-Zbuild-std=std,panic_abort)
 }
 

@@ -230,7 +230,7 @@ pub fn run(opts: &Options, stdin: &[u8], env: &Environment) -> Result<String, Ru
     if opts.help || (stdin.is_empty() && env.stdin_is_terminal) {
         return Ok(USAGE.to_owned());
     }
-    if stdin.iter().all(u8::is_ascii_whitespace) {
+    if stdin.trim_ascii_start().is_empty() {
         return Err(RunError(
             "nothing on stdin: pipe a rendered chart into helm images (helm template RELEASE CHART | helm images) \
              or give it a chart archive (helm images < chart.tgz)"
