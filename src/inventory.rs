@@ -1,6 +1,7 @@
 //! Findings from every source merged into one list of images, each keeping all its provenance.
 
 use crate::reference::Reference;
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -24,22 +25,32 @@ impl Confidence {
     }
 }
 
-/// Where a finding came from.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+/// Where a finding came from. Serialised as it appears in `-o json`: `source` names the
+/// variant, fields are camelCase, absent ones are left out.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(
+    tag = "source",
+    rename_all = "lowercase",
+    rename_all_fields = "camelCase"
+)]
 pub enum Origin {
     /// A document of a rendered manifest stream.
     Rendered {
         /// The template file from the `# Source:` comment Helm writes above each document.
+        #[serde(skip_serializing_if = "Option::is_none")]
         template: Option<String>,
         /// 1-based document number in the stream and 1-based line of the value.
         document: usize,
         line: u32,
         kind: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
         namespace: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
         name: Option<String>,
         /// Field path inside the document: `spec.template.spec.containers[0].image`.
         field: String,
         /// Container name when the value belongs to one.
+        #[serde(skip_serializing_if = "Option::is_none")]
         container: Option<String>,
     },
     /// A value in a chart's values.yaml.
@@ -47,17 +58,22 @@ pub enum Origin {
         /// The chart, as a path from the top chart: `wordpress/mariadb`.
         chart: String,
         /// Values path: `image.repository`, `sidecars[0].image`.
+        #[serde(rename = "valuesPath")]
         path: String,
         /// The subchart is switched off or a parent `enabled: false` guards the value.
+        #[serde(skip_serializing_if = "Option::is_none")]
         disabled_by: Option<String>,
     },
     /// An entry of a Chart.yaml annotation.
     Annotation {
         chart: String,
         /// `helm.sh/images`, `artifacthub.io/images` or `images`.
+        #[serde(rename = "annotation")]
         key: String,
         /// The entry's `name`, if any.
+        #[serde(skip_serializing_if = "Option::is_none")]
         name: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
         disabled_by: Option<String>,
     },
 }

@@ -188,35 +188,11 @@ struct ImageDoc<'a> {
 }
 
 #[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
 struct SourceDoc<'a> {
-    source: &'static str,
     confidence: &'static str,
     written: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    template: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    document: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    line: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    kind: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    namespace: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    container: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    chart: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    values_path: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    annotation: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    disabled_by: Option<&'a str>,
+    #[serde(flatten)]
+    origin: &'a Origin,
 }
 
 impl<'a> ImagesDoc<'a> {
@@ -236,66 +212,15 @@ impl<'a> ImagesDoc<'a> {
                 sources: image
                     .findings
                     .iter()
-                    .map(|f| SourceDoc::of(&f.origin, f.confidence.as_str(), &f.written))
+                    .map(|f| SourceDoc {
+                        confidence: f.confidence.as_str(),
+                        written: &f.written,
+                        origin: &f.origin,
+                    })
                     .collect(),
             })
             .collect();
         ImagesDoc { images }
-    }
-}
-
-impl<'a> SourceDoc<'a> {
-    fn of(origin: &'a Origin, confidence: &'static str, written: &'a str) -> Self {
-        let mut doc = SourceDoc {
-            source: origin.source(),
-            confidence,
-            written,
-            template: None,
-            document: None,
-            line: None,
-            kind: None,
-            namespace: None,
-            name: None,
-            container: None,
-            field: None,
-            chart: None,
-            values_path: None,
-            annotation: None,
-            disabled_by: origin.disabled_by(),
-        };
-        match origin {
-            Origin::Rendered {
-                template,
-                document,
-                line,
-                kind,
-                namespace,
-                name,
-                field,
-                container,
-            } => {
-                doc.template = template.as_deref();
-                doc.document = Some(*document);
-                doc.line = Some(*line);
-                doc.kind = Some(kind);
-                doc.namespace = namespace.as_deref();
-                doc.name = name.as_deref();
-                doc.field = Some(field);
-                doc.container = container.as_deref();
-            }
-            Origin::Values { chart, path, .. } => {
-                doc.chart = Some(chart);
-                doc.values_path = Some(path);
-            }
-            Origin::Annotation {
-                chart, key, name, ..
-            } => {
-                doc.chart = Some(chart);
-                doc.annotation = Some(key);
-                doc.name = name.as_deref();
-            }
-        }
-        doc
     }
 }
 
