@@ -163,6 +163,7 @@ pub fn chart_findings(chart: &Chart) -> Result<(Vec<Finding>, ChartId), RunError
         name: chart.metadata.name.clone(),
         version: chart.metadata.version.clone(),
         app_version: chart.metadata.app_version.clone(),
+        ..ChartId::default()
     };
     Ok((findings, id))
 }
@@ -266,7 +267,7 @@ fn chart_of_stream(stream: &str) -> Option<ChartId> {
     Some(ChartId {
         name,
         version: version.unwrap_or_default(),
-        app_version: None,
+        ..ChartId::default()
     })
 }
 

@@ -188,6 +188,25 @@ pub struct Image {
     pub findings: Vec<Finding>,
 }
 
+impl Image {
+    /// The chart (as a path of chart names: `top/sub`) the image belongs to, from its first
+    /// finding that says.
+    pub fn chart(&self) -> Option<String> {
+        self.findings.iter().find_map(|f| match &f.origin {
+            Origin::Rendered {
+                template: Some(t), ..
+            } => {
+                // `top/charts/sub/charts/subsub/templates/x.yaml` -> `top/sub/subsub`
+                let before = t.split("/templates/").next().unwrap_or(t);
+                let parts: Vec<&str> = before.split('/').filter(|p| *p != "charts").collect();
+                Some(parts.join("/"))
+            }
+            Origin::Values { chart, .. } | Origin::Annotation { chart, .. } => Some(chart.clone()),
+            Origin::Rendered { template: None, .. } => None,
+        })
+    }
+}
+
 /// Every image, sorted by canonical reference, deduplicated.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Inventory {
@@ -204,6 +223,36 @@ pub struct Selection {
 }
 
 impl Inventory {
+    /// A name for each image, unique within the inventory: the name the chart declared in an
+    /// annotation, else the last path component of the repository (`-2`, `-3` on clashes).
+    pub fn names(&self) -> Vec<String> {
+        let mut used = std::collections::BTreeSet::new();
+        self.images
+            .iter()
+            .map(|image| {
+                let declared = image.findings.iter().find_map(|f| match &f.origin {
+                    Origin::Annotation { name: Some(n), .. } => Some(n.clone()),
+                    _ => None,
+                });
+                let repository = image.reference.repository();
+                let base = declared.unwrap_or_else(|| {
+                    repository
+                        .rsplit('/')
+                        .next()
+                        .unwrap_or(repository)
+                        .to_owned()
+                });
+                let mut name = base.clone();
+                let mut n = 2;
+                while !used.insert(name.clone()) {
+                    name = format!("{base}-{n}");
+                    n += 1;
+                }
+                name
+            })
+            .collect()
+    }
+
     /// Merges findings by canonical reference, keeping every provenance.
     pub fn build(findings: impl IntoIterator<Item = Finding>, selection: Selection) -> Inventory {
         let mut by_ref: BTreeMap<String, Image> = BTreeMap::new();

@@ -2,8 +2,9 @@
 //! ready `helm.sh/images` annotation.
 
 use crate::inventory::{Image, Inventory, Origin};
+pub use crate::lock::ChartId;
+use crate::lock::Lock;
 use serde::Serialize;
-use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 /// Output formats of `helm images -o`.
@@ -31,16 +32,6 @@ impl Format {
             _ => return None,
         })
     }
-}
-
-/// The chart a report is about, when known (for the lock header).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ChartId {
-    pub name: String,
-    pub version: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub app_version: Option<String>,
 }
 
 /// Who made a report and when: the lock's metadata.
@@ -78,12 +69,12 @@ pub fn render(
             s
         }
         Format::Yaml => yaml(&ImagesDoc::of(inventory)),
-        Format::Lock => yaml(&LockDoc::of(inventory, chart, stamp)),
+        Format::Lock => Lock::from_inventory(inventory, chart, stamp).to_yaml(),
         Format::Annotation => annotation(inventory),
     }
 }
 
-fn yaml<T: Serialize>(value: &T) -> String {
+pub(crate) fn yaml<T: Serialize>(value: &T) -> String {
     serde_saphyr::to_string(value).expect("report serialises")
 }
 
@@ -224,120 +215,6 @@ impl<'a> ImagesDoc<'a> {
     }
 }
 
-/// The chart (as a path of chart names) an image belongs to, from its first finding.
-fn owning_chart(image: &Image) -> Option<String> {
-    image.findings.iter().find_map(|f| match &f.origin {
-        Origin::Rendered {
-            template: Some(t), ..
-        } => {
-            // `top/charts/sub/charts/subsub/templates/x.yaml` -> `top/sub/subsub`
-            let before = t.split("/templates/").next().unwrap_or(t);
-            Some(
-                before
-                    .split('/')
-                    .filter(|p| *p != "charts")
-                    .collect::<Vec<_>>()
-                    .join("/"),
-            )
-        }
-        Origin::Values { chart, .. } | Origin::Annotation { chart, .. } => Some(chart.clone()),
-        _ => None,
-    })
-}
-
-/// Names for images, unique within a report: the annotation's name when the chart declared
-/// one, else the last path component of the repository.
-fn names(inventory: &Inventory) -> Vec<String> {
-    let mut used = BTreeSet::new();
-    inventory
-        .images
-        .iter()
-        .map(|image| {
-            let declared = image.findings.iter().find_map(|f| match &f.origin {
-                Origin::Annotation { name: Some(n), .. } => Some(n.clone()),
-                _ => None,
-            });
-            let base = declared.unwrap_or_else(|| {
-                image
-                    .reference
-                    .repository()
-                    .rsplit('/')
-                    .next()
-                    .unwrap_or("image")
-                    .to_owned()
-            });
-            let mut name = base.clone();
-            let mut n = 2;
-            while !used.insert(name.clone()) {
-                name = format!("{base}-{n}");
-                n += 1;
-            }
-            name
-        })
-        .collect()
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct LockDoc {
-    api_version: &'static str,
-    kind: &'static str,
-    metadata: LockMeta,
-    chart: ChartId,
-    images: Vec<LockImage>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct LockMeta {
-    generated_at: String,
-    generated_by: String,
-}
-
-#[derive(Serialize)]
-struct LockImage {
-    name: String,
-    image: String,
-    chart: String,
-    digests: Vec<LockDigest>,
-}
-
-/// A platform's manifest digest (filled by `helm mirror lock`; empty from analysis alone).
-#[derive(Serialize)]
-struct LockDigest {
-    digest: String,
-    arch: String,
-}
-
-impl LockDoc {
-    fn of(inventory: &Inventory, chart: Option<&ChartId>, stamp: &Stamp) -> LockDoc {
-        let chart = chart.cloned().unwrap_or_default();
-        let images = inventory
-            .images
-            .iter()
-            .zip(names(inventory))
-            .map(|(image, name)| LockImage {
-                name,
-                image: image.reference.canonical(),
-                chart: owning_chart(image)
-                    .and_then(|c| c.rsplit('/').next().map(str::to_owned))
-                    .unwrap_or_else(|| chart.name.clone()),
-                digests: Vec::new(),
-            })
-            .collect();
-        LockDoc {
-            api_version: "v0",
-            kind: "ImagesLock",
-            metadata: LockMeta {
-                generated_at: stamp.generated_at.clone(),
-                generated_by: stamp.generated_by.clone(),
-            },
-            chart,
-            images,
-        }
-    }
-}
-
 #[derive(Serialize)]
 struct AnnotationEntry {
     name: String,
@@ -353,9 +230,9 @@ fn annotation(inventory: &Inventory) -> String {
     let entries: Vec<AnnotationEntry> = inventory
         .images
         .iter()
-        .zip(names(inventory))
+        .zip(inventory.names())
         .map(|(image, name)| {
-            let chart = owning_chart(image);
+            let chart = image.chart();
             let dependency = chart
                 .as_deref()
                 .and_then(|c| c.split_once('/'))

@@ -1,0 +1,235 @@
+//! Where a mirror puts each image: `--to REGISTRY[/PREFIX]` plus the image's repository path
+//! (`docker.io/library/nginx:1.27` -> `registry.internal/mirror/library/nginx:1.27`), or only
+//! its last path component with `--flatten`, or, for images from a source named by
+//! `--map SOURCE=DEST` (a registry, or a registry and path prefix; the longest match wins),
+//! DEST plus the rest of the path. Tags and digests are kept. Used by `helm mirror` and by the
+//! `relocate` post-renderer, so both agree on every name.
+
+use crate::reference::Reference;
+use std::fmt;
+
+/// A registry and an optional path prefix: `registry.internal/mirror`, `localhost:5000`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub registry: String,
+    pub prefix: String,
+}
+
+impl Target {
+    /// Parses `REGISTRY[/PREFIX]`; `what` names the flag in errors.
+    pub fn parse(text: &str, what: &str) -> Result<Target, String> {
+        let text = text.trim().trim_end_matches('/');
+        if text.contains("://") {
+            return Err(format!(
+                "{what} {text:?}: drop the scheme; write REGISTRY[/PREFIX], e.g. registry.internal/mirror"
+            ));
+        }
+        let (registry, prefix) = text.split_once('/').unwrap_or((text, ""));
+        let looks_like_host =
+            registry.contains(['.', ':']) || registry == "localhost" || registry.starts_with('[');
+        if registry.is_empty() || !looks_like_host {
+            return Err(format!(
+                "{what} {text:?}: must start with a registry host (with a '.' or a port, or localhost), e.g. registry.internal/mirror or localhost:5000"
+            ));
+        }
+        // Validate both parts with the reference grammar: a throwaway repository under the target.
+        let probe = if prefix.is_empty() {
+            format!("{registry}/x")
+        } else {
+            format!("{registry}/{prefix}/x")
+        };
+        Reference::parse(&probe).map_err(|e| {
+            format!(
+                "{what} {text:?} is not a valid registry path: {}",
+                e.reason()
+            )
+        })?;
+        Ok(Target {
+            registry: registry.to_owned(),
+            prefix: prefix.to_owned(),
+        })
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.prefix.is_empty() {
+            f.write_str(&self.registry)
+        } else {
+            write!(f, "{}/{}", self.registry, self.prefix)
+        }
+    }
+}
+
+/// `--map SOURCE=DEST`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mapping {
+    /// A registry (`docker.io`) or a registry and path prefix (`docker.io/bitnami`).
+    pub source: String,
+    pub target: Target,
+}
+
+impl Mapping {
+    pub fn parse(text: &str) -> Result<Mapping, String> {
+        let Some((source, dest)) = text.split_once('=') else {
+            return Err(format!(
+                "--map {text:?}: write SOURCE=DEST, e.g. --map docker.io=registry.internal/dockerhub"
+            ));
+        };
+        let source = source.trim().trim_end_matches('/');
+        if source.is_empty() {
+            return Err(format!("--map {text:?}: the source before '=' is empty"));
+        }
+        let normalised = match source {
+            "index.docker.io" | "registry-1.docker.io" => "docker.io".to_owned(),
+            s => s.to_owned(),
+        };
+        Ok(Mapping {
+            source: normalised,
+            target: Target::parse(dest, "--map destination")?,
+        })
+    }
+
+    fn matches<'n>(&self, name: &'n str) -> Option<&'n str> {
+        let rest = name.strip_prefix(self.source.as_str())?;
+        rest.strip_prefix('/')
+    }
+}
+
+/// The naming rules of one mirror.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rules {
+    pub to: Target,
+    pub flatten: bool,
+    pub maps: Vec<Mapping>,
+}
+
+impl Rules {
+    /// Where `image` goes.
+    pub fn place(&self, image: &Reference) -> Result<Reference, String> {
+        let name = image.name();
+        let mapped = self
+            .maps
+            .iter()
+            .filter_map(|m| m.matches(&name).map(|rest| (m, rest)))
+            .max_by_key(|(m, _)| m.source.len());
+        let (target, path) = match mapped {
+            Some((m, rest)) => (&m.target, rest),
+            None => (&self.to, image.repository()),
+        };
+        let path = if self.flatten {
+            path.rsplit('/').next().unwrap_or(path)
+        } else {
+            path
+        };
+        let repository = if target.prefix.is_empty() {
+            path.to_owned()
+        } else {
+            format!("{}/{path}", target.prefix)
+        };
+        image
+            .with_registry_and_repository(&target.registry, &repository)
+            .map_err(|e| {
+                format!(
+                    "cannot place {} under {target}: {}",
+                    image.canonical(),
+                    e.reason()
+                )
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(to: &str, flatten: bool, maps: &[&str]) -> Rules {
+        Rules {
+            to: Target::parse(to, "--to").unwrap(),
+            flatten,
+            maps: maps.iter().map(|m| Mapping::parse(m).unwrap()).collect(),
+        }
+    }
+
+    fn place(r: &Rules, image: &str) -> String {
+        r.place(&Reference::parse(image).unwrap())
+            .unwrap()
+            .canonical()
+    }
+
+    #[test]
+    fn prefix_plus_repository_path() {
+        let r = rules("registry.internal/mirror", false, &[]);
+        assert_eq!(
+            place(&r, "nginx:1.27"),
+            "registry.internal/mirror/library/nginx:1.27"
+        );
+        assert_eq!(
+            place(
+                &r,
+                "quay.io/prometheus/prometheus:v3@sha256:0123456789012345678901234567890123456789012345678901234567890123"
+            ),
+            "registry.internal/mirror/prometheus/prometheus:v3@sha256:0123456789012345678901234567890123456789012345678901234567890123"
+        );
+        let bare = rules("localhost:5000", false, &[]);
+        assert_eq!(place(&bare, "ghcr.io/a/b:1"), "localhost:5000/a/b:1");
+    }
+
+    #[test]
+    fn flatten_and_maps() {
+        let r = rules("registry.internal/mirror", true, &[]);
+        assert_eq!(
+            place(&r, "registry.k8s.io/ingress-nginx/controller:v1"),
+            "registry.internal/mirror/controller:v1"
+        );
+        let r = rules(
+            "registry.internal/mirror",
+            false,
+            &[
+                "docker.io=registry.internal/dockerhub",
+                "docker.io/bitnami=registry.internal/bitnami",
+                "index.docker.io/x=other.io",
+            ],
+        );
+        assert_eq!(
+            place(&r, "nginx:1"),
+            "registry.internal/dockerhub/library/nginx:1"
+        );
+        assert_eq!(
+            place(&r, "bitnami/redis:7"),
+            "registry.internal/bitnami/redis:7"
+        );
+        assert_eq!(place(&r, "x/y:1"), "other.io/y:1");
+        assert_eq!(place(&r, "ghcr.io/a/b:1"), "registry.internal/mirror/a/b:1");
+    }
+
+    #[test]
+    fn bad_rules_say_what_to_write() {
+        assert!(
+            Target::parse("https://r.io/x", "--to")
+                .unwrap_err()
+                .contains("drop the scheme")
+        );
+        assert!(
+            Target::parse("mirror", "--to")
+                .unwrap_err()
+                .contains("registry host")
+        );
+        assert!(
+            Target::parse("r.io/UPPER", "--to")
+                .unwrap_err()
+                .contains("not a valid registry path")
+        );
+        assert!(
+            Mapping::parse("docker.io")
+                .unwrap_err()
+                .contains("SOURCE=DEST")
+        );
+        assert!(Mapping::parse("=r.io").unwrap_err().contains("empty"));
+        assert!(
+            Mapping::parse("docker.io=nohost")
+                .unwrap_err()
+                .contains("registry host")
+        );
+    }
+}

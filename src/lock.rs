@@ -1,0 +1,166 @@
+//! The images-lock file (HIP draft "images-lock": `apiVersion: v0`, `kind: ImagesLock`), as
+//! the `Images.lock` existing tools read it, extended compatibly: `images[].digest` holds the
+//! digest the reference names (an index where there is one) and `images[].digests[]` one
+//! entry per platform manifest (`arch` is `os/architecture[/variant]`).
+
+use crate::inventory::Inventory;
+use crate::report::Stamp;
+use serde::{Deserialize, Serialize};
+
+pub const API_VERSION: &str = "v0";
+pub const KIND: &str = "ImagesLock";
+
+/// The chart a lock (or a report) is about.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChartId {
+    pub name: String,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_version: Option<String>,
+    /// Where the chart was taken from: a path, `repo/name`, an `oci://` or `https://` URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// sha256 of the packaged chart, when it was read from an archive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Metadata {
+    pub generated_at: String,
+    pub generated_by: String,
+}
+
+/// One platform manifest of an image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlatformDigest {
+    pub digest: String,
+    /// `linux/amd64`, `linux/arm/v7`.
+    pub arch: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LockedImage {
+    pub name: String,
+    /// The canonical reference, as the chart names it.
+    pub image: String,
+    pub chart: String,
+    /// The digest the reference resolves to: the index digest for a multi-platform image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    #[serde(default)]
+    pub digests: Vec<PlatformDigest>,
+    /// Why the image could not be resolved (written only with `--allow-missing`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Lock {
+    pub api_version: String,
+    pub kind: String,
+    pub metadata: Metadata,
+    #[serde(default)]
+    pub chart: ChartId,
+    #[serde(default)]
+    pub images: Vec<LockedImage>,
+}
+
+impl Lock {
+    /// A lock listing every image of `inventory`, digests not yet resolved.
+    pub fn from_inventory(inventory: &Inventory, chart: Option<&ChartId>, stamp: &Stamp) -> Lock {
+        let chart = chart.cloned().unwrap_or_default();
+        let images = inventory
+            .images
+            .iter()
+            .zip(inventory.names())
+            .map(|(image, name)| LockedImage {
+                name,
+                image: image.reference.canonical(),
+                chart: image
+                    .chart()
+                    .and_then(|c| c.rsplit('/').next().map(str::to_owned))
+                    .unwrap_or_else(|| chart.name.clone()),
+                digest: None,
+                digests: Vec::new(),
+                missing: None,
+            })
+            .collect();
+        Lock {
+            api_version: API_VERSION.to_owned(),
+            kind: KIND.to_owned(),
+            metadata: Metadata {
+                generated_at: stamp.generated_at.clone(),
+                generated_by: stamp.generated_by.clone(),
+            },
+            chart,
+            images,
+        }
+    }
+
+    /// Reads a lock file; `source` names it in errors.
+    pub fn parse(text: &str, source: &str) -> Result<Lock, String> {
+        let head: Head = serde_saphyr::from_str(text)
+            .map_err(|e| format!("{source} is not an images-lock file: {e}"))?;
+        if head.kind.as_deref() != Some(KIND) || head.api_version.as_deref() != Some(API_VERSION) {
+            return Err(format!(
+                "{source} is not an images-lock file: expected `apiVersion: {API_VERSION}` and `kind: {KIND}`, found {} and {} \
+                 (write one with `helm mirror lock CHART -o {source}`)",
+                head.api_version
+                    .map_or("no apiVersion".into(), |v| format!("apiVersion {v:?}")),
+                head.kind
+                    .map_or("no kind".into(), |k| format!("kind {k:?}")),
+            ));
+        }
+        serde_saphyr::from_str(text).map_err(|e| format!("{source}: {e}"))
+    }
+
+    pub fn to_yaml(&self) -> String {
+        crate::report::yaml(self)
+    }
+
+    /// The entry for a canonical reference.
+    pub fn find(&self, canonical: &str) -> Option<&LockedImage> {
+        self.images.iter().find(|i| i.image == canonical)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Head {
+    api_version: Option<String>,
+    kind: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DT_LOCK: &str = "apiVersion: v0\nkind: ImagesLock\nmetadata:\n  generatedAt: \"2023-11-08T09:39:01.383355Z\"\n  generatedBy: Distribution Tooling for Helm\nchart:\n  name: wordpress\n  version: 18.1.10\n  appVersion: 6.3.2\nimages:\n  - name: wordpress\n    image: docker.io/bitnami/wordpress:6.3.2-debian-11-r2\n    chart: wordpress\n    digests:\n      - digest: sha256:0123456789012345678901234567890123456789012345678901234567890123\n        arch: linux/amd64\n";
+
+    #[test]
+    fn reads_what_dt_writes_and_round_trips() {
+        let lock = Lock::parse(DT_LOCK, "Images.lock").unwrap();
+        assert_eq!(lock.chart.name, "wordpress");
+        assert_eq!(lock.images[0].digests[0].arch, "linux/amd64");
+        assert_eq!(lock.images[0].digest, None);
+        let again = Lock::parse(&lock.to_yaml(), "again").unwrap();
+        assert_eq!(again, lock);
+    }
+
+    #[test]
+    fn not_a_lock() {
+        let err = Lock::parse("apiVersion: v1\nkind: Pod\n", "pod.yaml").unwrap_err();
+        assert!(
+            err.contains("pod.yaml is not an images-lock file") && err.contains("kind \"Pod\""),
+            "{err}"
+        );
+        let err = Lock::parse("[1, 2", "x.lock").unwrap_err();
+        assert!(err.contains("x.lock is not an images-lock file"), "{err}");
+    }
+}
