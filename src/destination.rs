@@ -80,9 +80,16 @@ impl Mapping {
         if source.is_empty() {
             return Err(format!("--map {text:?}: the source before '=' is empty"));
         }
-        let normalised = match source {
-            "index.docker.io" | "registry-1.docker.io" => "docker.io".to_owned(),
-            s => s.to_owned(),
+        let (registry, path) = source
+            .split_once('/')
+            .map_or((source, None), |(r, p)| (r, Some(p)));
+        let registry = match registry {
+            "index.docker.io" | "registry-1.docker.io" => "docker.io",
+            r => r,
+        };
+        let normalised = match path {
+            Some(p) => format!("{registry}/{p}"),
+            None => registry.to_owned(),
         };
         Ok(Mapping {
             source: normalised,
