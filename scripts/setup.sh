@@ -8,12 +8,13 @@
 #                    std for the target itself (RUSTC_BOOTSTRAP=1 -Zbuild-std)
 #      (PURSER_WASM_TOOLCHAIN=rustup|debian picks one)
 #   3. cargo build --release: the native `purser` and the wasm guest, copied to ./plugin.wasm
-#   4. the `images` plugin installed into Helm (the user's Helm homes, or the HELM_DATA_HOME,
+#   4. the `images` and `mirror` plugins installed into Helm (the user's Helm homes, or the HELM_DATA_HOME,
 #      HELM_CONFIG_HOME and HELM_CACHE_HOME exported by the caller); PURSER_SKIP_PLUGIN_INSTALL=1
 #      skips this step
 #
-# The plugin is installed from .purser/plugins/images, a folder of links to ./plugin.yaml and
-# ./plugin.wasm: Helm links a local folder instead of copying it, so every later build is live,
+# The plugins are installed from .purser/plugins/images (links to ./plugin.yaml and
+# ./plugin.wasm) and .purser/plugins/mirror (links to native/plugins/mirror/plugin.yaml and
+# target/release/purser as bin/purser): Helm links a local folder instead of copying it, so every later build is live,
 # and the link is named after the folder, so it is `images` whatever this checkout is called.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -169,44 +170,52 @@ plugin_name() { # the top-level `name:` of a plugin.yaml
   sed -n 's/^name:[[:space:]]*//p' "$1" | head -n 1 | tr -d "\"'" | tr -d '[:space:]'
 }
 
-install_plugin() {
-  local stage=$PURSER_LOCAL/plugins/images
-  mkdir -p "$stage"
-  ln -sfn ../../../plugin.yaml "$stage/plugin.yaml"
-  ln -sfn ../../../plugin.wasm "$stage/plugin.wasm"
+# The staged plugin folders: links into this checkout, so later builds are live.
+stage_plugins() {
+  local images=$PURSER_LOCAL/plugins/images mirror=$PURSER_LOCAL/plugins/mirror
+  mkdir -p "$images" "$mirror/bin"
+  ln -sfn ../../../plugin.yaml "$images/plugin.yaml"
+  ln -sfn ../../../plugin.wasm "$images/plugin.wasm"
+  ln -sfn ../../../native/plugins/mirror/plugin.yaml "$mirror/plugin.yaml"
+  ln -sfn ../../../../target/release/purser "$mirror/bin/purser"
+}
+
+install_plugin() { # NAME: install .purser/plugins/NAME unless it is installed already
+  local name=$1
+  local stage=$PURSER_LOCAL/plugins/$name
 
   local data_home plugin_dirs dir yaml real
   data_home=$("$HELM_BIN" env HELM_DATA_HOME)
   plugin_dirs=$("$HELM_BIN" env HELM_PLUGINS)
-  if [ "$(readlink "$data_home/plugins/images" 2>/dev/null)" = "$stage" ] &&
-    "$HELM_BIN" plugin list 2>/dev/null | grep -q '^images[[:space:]].*cli/v1[[:space:]]*v1[[:space:]]'; then
-    say "plugin: images already installed in $data_home/plugins"
+  if [ "$(readlink "$data_home/plugins/$name" 2>/dev/null)" = "$stage" ] &&
+    "$HELM_BIN" plugin list 2>/dev/null | grep -q "^$name[[:space:]].*cli/v1[[:space:]]*v1[[:space:]]"; then
+    say "plugin: $name already installed in $data_home/plugins"
     return
   fi
 
-  # Any other plugin named `images` would stop Helm from loading every plugin: replace ours
+  # Any other plugin named like ours would stop Helm from loading every plugin: replace ours
   # (an older install of this checkout or of another purser checkout), refuse anything else.
   local IFS=:
   for dir in $plugin_dirs; do
     for yaml in "$dir"/*/plugin.yaml; do
-      [ -f "$yaml" ] && [ "$(plugin_name "$yaml")" = images ] || continue
+      [ -f "$yaml" ] && [ "$(plugin_name "$yaml")" = "$name" ] || continue
       dir=${yaml%/plugin.yaml}
       real=$(cd "$dir" && pwd -P)
       if [ -f "$real/wasm/src/lib.rs" ] || [ -f "$real/../../../wasm/src/lib.rs" ] ||
         grep -qs purser "$real/images.sh" || [ "${PURSER_REPLACE_PLUGIN:-}" = 1 ]; then
-        say "plugin: removing the previous images plugin at $dir"
-        if [ -L "$dir" ]; then rm -f "$dir"; else "$HELM_BIN" plugin uninstall images >&2; fi
+        say "plugin: removing the previous $name plugin at $dir"
+        if [ -L "$dir" ]; then rm -f "$dir"; else "$HELM_BIN" plugin uninstall "$name" >&2; fi
       else
-        die "another plugin named images is installed at $dir; remove it (helm plugin uninstall images) or run with PURSER_REPLACE_PLUGIN=1"
+        die "another plugin named $name is installed at $dir; remove it (helm plugin uninstall $name) or run with PURSER_REPLACE_PLUGIN=1"
       fi
     done
   done
   unset IFS
 
   "$HELM_BIN" plugin install "$stage" >&2
-  "$HELM_BIN" plugin list 2>/dev/null | grep -q '^images[[:space:]]' ||
-    die "helm plugin list does not show images after installing it (see: $HELM_BIN plugin list)"
-  say "plugin: images installed in $data_home/plugins"
+  "$HELM_BIN" plugin list 2>/dev/null | grep -q "^$name[[:space:]]" ||
+    die "helm plugin list does not show $name after installing it (see: $HELM_BIN plugin list)"
+  say "plugin: $name installed in $data_home/plugins"
 }
 
 ensure_helm
@@ -215,6 +224,8 @@ build
 if [ "${PURSER_SKIP_PLUGIN_INSTALL:-}" = 1 ]; then
   say "plugin: install skipped (PURSER_SKIP_PLUGIN_INSTALL=1)"
 else
-  install_plugin
+  stage_plugins
+  install_plugin images
+  install_plugin mirror
 fi
 say "ready: $HELM_BIN images (try scripts/demo.sh)"

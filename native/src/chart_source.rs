@@ -4,22 +4,41 @@
 
 use crate::helm;
 use purser::chart::{self, Chart, Limits};
+use sha2::{Digest, Sha256};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+/// A chart read into memory, with the sha256 of its archive when it came as one.
+pub struct Loaded {
+    pub chart: Chart,
+    pub digest: Option<String>,
+}
+
+fn from_archive(bytes: &[u8], what: &str, limits: &Limits) -> Result<Loaded, String> {
+    let chart = chart::load_archive(bytes, limits).map_err(|e| format!("{what}: {e}"))?;
+    let digest = format!("sha256:{:x}", Sha256::digest(bytes));
+    Ok(Loaded {
+        chart,
+        digest: Some(digest),
+    })
+}
+
 /// Loads the chart `spec` names. `pull_flags` are the user's `--version`, `--repo`, ... flags.
-pub fn load(spec: &str, pull_flags: &[OsString]) -> Result<Chart, String> {
+pub fn load(spec: &str, pull_flags: &[OsString]) -> Result<Loaded, String> {
     let path = Path::new(spec);
     let limits = Limits::default();
     if path.is_dir() {
         let files = read_dir(path)?;
-        return chart::load_files(files, &limits)
-            .map_err(|e| format!("chart directory {spec}: {e}"));
+        let chart = chart::load_files(files, &limits)
+            .map_err(|e| format!("chart directory {spec}: {e}"))?;
+        return Ok(Loaded {
+            chart,
+            digest: None,
+        });
     }
     if path.is_file() {
         let bytes = std::fs::read(path).map_err(|e| format!("reading {spec}: {e}"))?;
-        return chart::load_archive(&bytes, &limits)
-            .map_err(|e| format!("chart archive {spec}: {e}"));
+        return from_archive(&bytes, &format!("chart archive {spec}"), &limits);
     }
     let dir = tempfile::tempdir().map_err(|e| format!("creating a temporary directory: {e}"))?;
     let mut args: Vec<OsString> = vec![
@@ -38,7 +57,7 @@ pub fn load(spec: &str, pull_flags: &[OsString]) -> Result<Chart, String> {
         .ok_or_else(|| format!("helm pull {spec} left no .tgz"))?;
     let bytes =
         std::fs::read(&archive).map_err(|e| format!("reading {}: {e}", archive.display()))?;
-    chart::load_archive(&bytes, &limits).map_err(|e| format!("chart {spec}: {e}"))
+    from_archive(&bytes, &format!("chart {spec}"), &limits)
 }
 
 /// Every file below `root` as (relative path with '/', bytes). Links are followed only when

@@ -1,0 +1,645 @@
+//! `helm mirror` (`purser mirror`): resolve a chart's images against their registries.
+//!
+//! - `lock CHART` writes an images-lock: per image the digest its reference names (an index
+//!   where there is one) and each platform's manifest digest. Written only when every image
+//!   resolved (or with `--allow-missing`, the failures marked), and atomically.
+//! - `verify CHART --lock FILE` sends one HEAD per image and reports drift; exit 1 on drift.
+//! - `status CHART --to REGISTRY[/PREFIX]` says, per image, whether the mirror has it.
+
+use crate::progress::Progress;
+use crate::registry::{self, Client, RegistryError, Resolved};
+use crate::render::ChartArgs;
+use clap::{Args, Subcommand};
+use purser::destination::{Mapping, Rules, Target};
+use purser::inventory::{Inventory, Selection};
+use purser::lock::{Lock, PlatformDigest};
+use purser::reference::Reference;
+use purser::report::Stamp;
+use serde::Serialize;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Subcommand)]
+pub enum MirrorCommand {
+    /// Resolve every image of a chart to digests and write an images-lock.
+    Lock(LockArgs),
+    /// Re-resolve a chart's images and report drift from a lock (exit 1 on drift).
+    Verify(VerifyArgs),
+    /// Show, per image, whether a mirror registry holds it with the same digest.
+    Status(StatusArgs),
+}
+
+/// Which images of the chart, and how to reach registries.
+#[derive(Args)]
+pub struct Common {
+    #[command(flatten)]
+    pub chart: ChartArgs,
+    /// Also images of features and subcharts switched off by default (from values and annotations).
+    #[arg(long)]
+    pub all: bool,
+    /// Only images from typed fields and annotations; none found by heuristics.
+    #[arg(long)]
+    pub certain_only: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Args)]
+pub struct RegistryArgs {
+    /// Talk plain HTTP to this registry host[:port] (repeatable; only hosts named here).
+    #[arg(long, value_name = "HOST")]
+    pub plain_http: Vec<String>,
+    /// Do not verify TLS certificates of this registry host[:port] (repeatable).
+    #[arg(long, value_name = "HOST")]
+    pub insecure_skip_tls_verify: Vec<String>,
+    /// Trust this CA certificate (PEM) besides the system roots (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Vec<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS; with --key-file.
+    #[arg(long, value_name = "FILE", requires = "key_file")]
+    pub cert_file: Option<PathBuf>,
+    /// Client key (PEM) for mutual TLS; with --cert-file.
+    #[arg(long, value_name = "FILE", requires = "cert_file")]
+    pub key_file: Option<PathBuf>,
+    /// Attempts per request on 5xx, 429 and broken connections.
+    #[arg(long, default_value_t = 5)]
+    pub retries: u32,
+    /// Give up retrying a request after this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    pub retry_max_time: u64,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+}
+
+impl RegistryArgs {
+    fn client(&self) -> Result<Client, String> {
+        let defaults = registry::Options::default();
+        let options = registry::Options {
+            plain_http: self.plain_http.clone(),
+            insecure: self.insecure_skip_tls_verify.clone(),
+            ca_files: self.ca_file.clone(),
+            client_cert: self.cert_file.clone().zip(self.key_file.clone()),
+            retry: registry::RetryPolicy {
+                max_attempts: self.retries.max(1),
+                max_elapsed: Duration::from_secs(self.retry_max_time),
+                ..defaults.retry.clone()
+            },
+            ..defaults
+        };
+        Client::new(options).map_err(|e| e.to_string())
+    }
+}
+
+#[derive(Args)]
+pub struct LockArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Keep only these platforms' digests (os/arch[/variant], repeatable), e.g. linux/amd64.
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Vec<String>,
+    /// Write the lock here instead of stdout (atomically: a complete file or none).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Write the lock even when images cannot be resolved, marking them `missing`.
+    #[arg(long)]
+    pub allow_missing: bool,
+}
+
+#[derive(Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The images-lock to check against.
+    #[arg(long, value_name = "FILE")]
+    pub lock: PathBuf,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The mirror: REGISTRY[/PREFIX].
+    #[arg(long, value_name = "REGISTRY[/PREFIX]")]
+    pub to: String,
+    /// Put every image directly under the prefix (last path component only).
+    #[arg(long)]
+    pub flatten: bool,
+    /// Images from SOURCE (a registry, or registry/path) go to DEST instead (repeatable).
+    #[arg(long, value_name = "SOURCE=DEST")]
+    pub map: Vec<String>,
+    /// Take source digests from this lock instead of asking the source registries.
+    #[arg(long, value_name = "FILE")]
+    pub lock: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(command: MirrorCommand) -> Result<ExitCode, String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the async runtime: {e}"))?;
+    runtime.block_on(async {
+        match command {
+            MirrorCommand::Lock(args) => lock(args).await,
+            MirrorCommand::Verify(args) => verify(args).await,
+            MirrorCommand::Status(args) => status(args).await,
+        }
+    })
+}
+
+impl Common {
+    fn inventory(&self) -> Result<(Inventory, purser::lock::ChartId), String> {
+        let analysis = self.chart.analyse().map_err(|e| e.0)?;
+        Ok(analysis.inventory(Selection {
+            all: self.all,
+            certain_only: self.certain_only,
+        }))
+    }
+}
+
+/// Runs `work` for every item with at most `limit` in flight, keeping the input order.
+async fn each<T, R, F, Fut>(items: Vec<T>, limit: usize, work: F) -> Vec<R>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    F: Fn(T) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+{
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(limit.max(1)));
+    let work = Arc::new(work);
+    let handles: Vec<_> = items
+        .into_iter()
+        .map(|item| {
+            let semaphore = semaphore.clone();
+            let work = work.clone();
+            tokio::spawn(async move {
+                let _permit = semaphore.acquire_owned().await.expect("semaphore open");
+                work(item).await
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for handle in handles {
+        out.push(handle.await.expect("a mirror task panicked"));
+    }
+    out
+}
+
+fn platform_of(p: &registry::PlatformManifest) -> String {
+    match &p.variant {
+        Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
+        None => format!("{}/{}", p.os, p.architecture),
+    }
+}
+
+fn wanted(filter: &[String], platform: &str) -> bool {
+    filter.is_empty()
+        || filter.iter().any(|f| {
+            // `linux/arm` matches every arm variant; `linux/arm/v7` only v7.
+            platform == f
+                || platform
+                    .strip_prefix(f.as_str())
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })
+}
+
+/// Writes `text` to `path` through a temporary file in the same folder and a rename.
+fn write_atomically(path: &Path, text: &str) -> Result<(), String> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    std::io::Write::write_all(&mut tmp, text.as_bytes())
+        .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    tmp.persist(path)
+        .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    Ok(())
+}
+
+async fn lock(args: LockArgs) -> Result<ExitCode, String> {
+    let (inventory, chart) = args.common.inventory()?;
+    let client = args.common.registry.client()?;
+    let refs: Vec<Reference> = inventory
+        .images
+        .iter()
+        .map(|i| i.reference.clone())
+        .collect();
+    let progress = Arc::new(Progress::new(refs.len(), "resolving", false));
+    let results = {
+        let client = client.clone();
+        let progress = progress.clone();
+        each(refs, args.common.registry.concurrency, move |r| {
+            let client = client.clone();
+            let progress = progress.clone();
+            async move {
+                let result = client.resolve(&r).await;
+                match &result {
+                    Ok(resolved) => progress.done(&format!(
+                        "resolved {} {} ({} platform{})",
+                        r.canonical(),
+                        resolved.digest,
+                        resolved.platforms.len(),
+                        if resolved.platforms.len() == 1 {
+                            ""
+                        } else {
+                            "s"
+                        }
+                    )),
+                    Err(e) => progress.say(&format!("error: {e}")),
+                }
+                result
+            }
+        })
+        .await
+    };
+    progress.finish();
+
+    let stamp = Stamp::at(crate::images::environment().now_unix);
+    let mut lock = Lock::from_inventory(&inventory, Some(&chart), &stamp);
+    let mut failures = Vec::new();
+    for ((entry, image), result) in lock.images.iter_mut().zip(&inventory.images).zip(results) {
+        match result.and_then(|resolved| platforms(&image.reference, resolved, &args.platform)) {
+            Ok((digest, digests)) => {
+                entry.digest = Some(digest);
+                entry.digests = digests;
+            }
+            Err(e) => {
+                entry.missing = Some(e.to_string());
+                failures.push(e.to_string());
+            }
+        }
+    }
+    if !failures.is_empty() && !args.allow_missing {
+        return Err(format!(
+            "{} of {} images could not be resolved; no lock written (add --allow-missing to write it with those marked missing):\n  {}",
+            failures.len(),
+            lock.images.len(),
+            failures.join("\n  ")
+        ));
+    }
+    let text = lock.to_yaml();
+    match &args.output {
+        Some(path) => {
+            write_atomically(path, &text)?;
+            eprintln!(
+                "wrote {} ({} images{})",
+                path.display(),
+                lock.images.len(),
+                if failures.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} missing", failures.len())
+                }
+            );
+        }
+        None => print!("{text}"),
+    }
+    Ok(if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// The lock digests of a resolved image, platforms filtered.
+fn platforms(
+    reference: &Reference,
+    resolved: Resolved,
+    filter: &[String],
+) -> Result<(String, Vec<PlatformDigest>), RegistryError> {
+    let digests: Vec<PlatformDigest> = resolved
+        .platforms
+        .iter()
+        .map(|p| PlatformDigest {
+            digest: p.digest.clone(),
+            arch: platform_of(p),
+        })
+        .filter(|p| wanted(filter, &p.arch))
+        .collect();
+    if resolved.is_index && digests.is_empty() && !filter.is_empty() {
+        let have: Vec<String> = resolved.platforms.iter().map(platform_of).collect();
+        return Err(RegistryError::message(format!(
+            "{} has no manifest for {} (it has {})",
+            reference.canonical(),
+            filter.join(", "),
+            if have.is_empty() {
+                "none".into()
+            } else {
+                have.join(", ")
+            }
+        )));
+    }
+    Ok((resolved.digest, digests))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Drift {
+    image: String,
+    /// `changed`, `missing`, `unlocked` (used but not in the lock), `unused` (locked, no longer used), `error`.
+    state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    locked: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    registry: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct VerifyReport {
+    clean: bool,
+    images: usize,
+    drift: Vec<Drift>,
+    requests: u64,
+}
+
+async fn verify(args: VerifyArgs) -> Result<ExitCode, String> {
+    let text = std::fs::read_to_string(&args.lock)
+        .map_err(|e| format!("reading {}: {e}", args.lock.display()))?;
+    let lock = Lock::parse(&text, &args.lock.display().to_string())?;
+    let (inventory, _) = args.common.inventory()?;
+    let client = args.common.registry.client()?;
+    let locked: Vec<(Reference, Option<String>)> = inventory
+        .images
+        .iter()
+        .filter_map(|i| {
+            lock.find(&i.reference.canonical())
+                .map(|l| (i.reference.clone(), l.digest.clone()))
+        })
+        .collect();
+    let progress = Arc::new(Progress::new(locked.len(), "verifying", args.json));
+    let heads = {
+        let client = client.clone();
+        let progress = progress.clone();
+        each(
+            locked,
+            args.common.registry.concurrency,
+            move |(r, digest)| {
+                let client = client.clone();
+                let progress = progress.clone();
+                async move {
+                    let head = client.head(&r).await;
+                    progress.done(&format!("checked {}", r.canonical()));
+                    (r, digest, head)
+                }
+            },
+        )
+        .await
+    };
+    progress.finish();
+
+    let mut drift = Vec::new();
+    for image in &inventory.images {
+        let canonical = image.reference.canonical();
+        if lock.find(&canonical).is_none() {
+            drift.push(Drift {
+                image: canonical,
+                state: "unlocked",
+                locked: None,
+                registry: None,
+                message: Some("used by the chart, not in the lock".into()),
+            });
+        }
+    }
+    for (r, locked_digest, head) in heads {
+        let image = r.canonical();
+        match head {
+            Ok(d) if Some(&d.digest) == locked_digest.as_ref() => {}
+            Ok(d) => drift.push(Drift {
+                image,
+                state: "changed",
+                locked: locked_digest,
+                registry: Some(d.digest),
+                message: None,
+            }),
+            Err(e) if e.is_not_found() => drift.push(Drift {
+                image,
+                state: "missing",
+                locked: locked_digest,
+                registry: None,
+                message: Some(e.to_string()),
+            }),
+            Err(e) => drift.push(Drift {
+                image,
+                state: "error",
+                locked: locked_digest,
+                registry: None,
+                message: Some(e.to_string()),
+            }),
+        }
+    }
+    let used: std::collections::BTreeSet<String> = inventory
+        .images
+        .iter()
+        .map(|i| i.reference.canonical())
+        .collect();
+    for entry in &lock.images {
+        if !used.contains(&entry.image) {
+            drift.push(Drift {
+                image: entry.image.clone(),
+                state: "unused",
+                locked: entry.digest.clone(),
+                registry: None,
+                message: Some("in the lock, no longer used by the chart".into()),
+            });
+        }
+    }
+    let stats = client.stats();
+    let report = VerifyReport {
+        clean: drift.is_empty(),
+        images: inventory.images.len(),
+        drift,
+        requests: stats.requests(),
+    };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("report serialises")
+        );
+    } else if report.clean {
+        println!(
+            "clean: {} images match {} ({} requests)",
+            report.images,
+            args.lock.display(),
+            report.requests
+        );
+    } else {
+        for d in &report.drift {
+            let detail = match (d.state, &d.locked, &d.registry, &d.message) {
+                ("changed", Some(l), Some(r), _) => format!("lock {l}, registry {r}"),
+                (_, _, _, Some(m)) => m.clone(),
+                _ => String::new(),
+            };
+            println!("{:9} {}  {detail}", d.state, d.image);
+        }
+        let count = |state: &str| report.drift.iter().filter(|d| d.state == state).count();
+        let parts: Vec<String> = ["changed", "missing", "unlocked", "unused", "error"]
+            .iter()
+            .filter(|s| count(s) > 0)
+            .map(|s| format!("{} {s}", count(s)))
+            .collect();
+        println!("drift from {}: {}", args.lock.display(), parts.join(", "));
+    }
+    Ok(if report.clean {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Placed {
+    image: String,
+    destination: String,
+    /// `present` (same digest), `missing`, `different`, `error`.
+    state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source_digest: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    destination_digest: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+}
+
+async fn status(args: StatusArgs) -> Result<ExitCode, String> {
+    let rules = Rules {
+        to: Target::parse(&args.to, "--to")?,
+        flatten: args.flatten,
+        maps: args
+            .map
+            .iter()
+            .map(|m| Mapping::parse(m))
+            .collect::<Result<_, _>>()?,
+    };
+    let lock = match &args.lock {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("reading {}: {e}", path.display()))?;
+            Some(Lock::parse(&text, &path.display().to_string())?)
+        }
+        None => None,
+    };
+    let (inventory, _) = args.common.inventory()?;
+    let client = args.common.registry.client()?;
+    let mut work = Vec::new();
+    for image in &inventory.images {
+        let destination = rules.place(&image.reference)?;
+        let locked = lock
+            .as_ref()
+            .and_then(|l| l.find(&image.reference.canonical()))
+            .and_then(|l| l.digest.clone());
+        work.push((image.reference.clone(), destination, locked));
+    }
+    let progress = Arc::new(Progress::new(work.len(), "checking", args.json));
+    let rows = {
+        let client = client.clone();
+        let progress = progress.clone();
+        each(
+            work,
+            args.common.registry.concurrency,
+            move |(source, destination, locked)| {
+                let client = client.clone();
+                let progress = progress.clone();
+                async move {
+                    let row = place(&client, &source, &destination, locked).await;
+                    progress.done(&format!("{} {}", row.state, row.destination));
+                    row
+                }
+            },
+        )
+        .await
+    };
+    progress.finish();
+    let complete = rows.iter().all(|r| r.state == "present");
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).expect("report serialises")
+        );
+    } else {
+        print_status(&rows);
+    }
+    Ok(if complete {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+async fn place(
+    client: &Client,
+    source: &Reference,
+    destination: &Reference,
+    locked: Option<String>,
+) -> Placed {
+    let mut row = Placed {
+        image: source.canonical(),
+        destination: destination.canonical(),
+        state: "error",
+        source_digest: locked,
+        destination_digest: None,
+        message: None,
+    };
+    if row.source_digest.is_none() {
+        match client.head(source).await {
+            Ok(d) => row.source_digest = Some(d.digest),
+            Err(e) => {
+                row.message = Some(e.to_string());
+                return row;
+            }
+        }
+    }
+    match client.head(destination).await {
+        Ok(d) => {
+            row.state = if Some(&d.digest) == row.source_digest.as_ref() {
+                "present"
+            } else {
+                "different"
+            };
+            row.destination_digest = Some(d.digest);
+        }
+        Err(e) if e.is_not_found() => row.state = "missing",
+        Err(e) => row.message = Some(e.to_string()),
+    }
+    row
+}
+
+fn print_status(rows: &[Placed]) {
+    let w0 = rows
+        .iter()
+        .map(|r| r.image.len())
+        .chain([5])
+        .max()
+        .unwrap_or(5);
+    let w1 = rows
+        .iter()
+        .map(|r| r.destination.len())
+        .chain([11])
+        .max()
+        .unwrap_or(11);
+    println!("{:w0$}  {:w1$}  STATE", "IMAGE", "DESTINATION");
+    for r in rows {
+        let extra = r
+            .message
+            .as_deref()
+            .map(|m| format!("  ({m})"))
+            .unwrap_or_default();
+        println!("{:w0$}  {:w1$}  {}{extra}", r.image, r.destination, r.state);
+    }
+    let present = rows.iter().filter(|r| r.state == "present").count();
+    println!("{present} of {} images present in the mirror", rows.len());
+}

@@ -1,0 +1,54 @@
+//! Progress for long runs: a bar on a terminal, one plain line an item when stderr is piped,
+//! nothing when the output is JSON (the JSON says it all).
+
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+
+pub enum Progress {
+    Bar(ProgressBar),
+    Lines,
+    Quiet,
+}
+
+impl Progress {
+    pub fn new(total: usize, what: &str, quiet: bool) -> Progress {
+        if quiet {
+            return Progress::Quiet;
+        }
+        if std::io::stderr().is_terminal() {
+            let bar = ProgressBar::new(total as u64);
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} {elapsed}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            bar.set_message(what.to_owned());
+            Progress::Bar(bar)
+        } else {
+            Progress::Lines
+        }
+    }
+
+    /// One item done: `line` is what a piped run prints for it.
+    pub fn done(&self, line: &str) {
+        match self {
+            Progress::Bar(bar) => bar.inc(1),
+            Progress::Lines => eprintln!("{line}"),
+            Progress::Quiet => {}
+        }
+    }
+
+    /// A line that must be seen even on a terminal (an error), above the bar.
+    pub fn say(&self, line: &str) {
+        match self {
+            Progress::Bar(bar) => bar.println(line),
+            Progress::Lines | Progress::Quiet => eprintln!("{line}"),
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Progress::Bar(bar) = self {
+            bar.finish_and_clear();
+        }
+    }
+}
