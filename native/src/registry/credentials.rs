@@ -40,14 +40,14 @@ pub enum CredentialSource {
     /// An `auths` entry of a config file.
     ConfigFile {
         kind: ConfigKind,
-        path: PathBuf,
-        key: String,
+        path: Arc<Path>,
+        key: Arc<str>,
     },
     /// `docker-credential-NAME`, named by `credHelpers` or `credsStore` in a config file.
     Helper {
-        name: String,
+        name: Arc<str>,
         kind: ConfigKind,
-        path: PathBuf,
+        path: Arc<Path>,
     },
 }
 
@@ -169,7 +169,7 @@ struct AuthEntry {
 
 struct ConfigFile {
     kind: ConfigKind,
-    path: PathBuf,
+    path: Arc<Path>,
     json: ConfigJson,
 }
 
@@ -188,7 +188,7 @@ impl ConfigFile {
             .map_err(|e| format!("{kind} {}: not a docker config.json: {e}", path.display()))?;
         Ok(Some(ConfigFile {
             kind,
-            path: path.to_owned(),
+            path: Arc::from(path),
             json,
         }))
     }
@@ -227,7 +227,7 @@ impl ConfigFile {
             let source = CredentialSource::ConfigFile {
                 kind: self.kind,
                 path: self.path.clone(),
-                key: key.clone(),
+                key: Arc::from(key.as_str()),
             };
             if let Some(token) = entry.identity_token.as_deref().filter(|t| !t.is_empty()) {
                 return Ok(Some(Credential {
@@ -358,7 +358,7 @@ impl Credentials {
         for file in &self.files {
             if let Some((name, server)) = file.helper_for(&host) {
                 let source = CredentialSource::Helper {
-                    name: name.to_owned(),
+                    name: Arc::from(name),
                     kind: file.kind,
                     path: file.path.clone(),
                 };
@@ -372,7 +372,7 @@ impl Credentials {
                 let source = CredentialSource::ConfigFile {
                     kind: file.kind,
                     path: file.path.clone(),
-                    key,
+                    key: Arc::from(key),
                 };
                 (source, detail)
             })?;

@@ -276,3 +276,14 @@ impl fmt::Display for RegistryError {
 }
 
 impl std::error::Error for RegistryError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_enough_to_return() {
+        // clippy's result_large_err limit: callers return Result<_, RegistryError> everywhere.
+        assert!(std::mem::size_of::<RegistryError>() <= 128);
+    }
+}

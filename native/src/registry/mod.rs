@@ -350,12 +350,21 @@ impl Client {
     }
 
     /// The manifest's digest, media type and size from a HEAD request; a GET (hashing the
-    /// bytes) when the registry's HEAD lacks `Docker-Content-Digest` or a Content-Type, or
-    /// refuses HEAD.
+    /// bytes) when the registry's HEAD lacks `Docker-Content-Digest`, a Content-Type or a
+    /// Content-Length, or answers another status than 200/401/403/404 (a HEAD reply has no
+    /// body to explain itself).
     pub async fn head(&self, r: &Reference) -> Result<Descriptor, RegistryError> {
         let t = self.target(r);
         let (reply, sent) = self.manifest_request(&t, Method::HEAD).await?;
-        if reply.status == StatusCode::METHOD_NOT_ALLOWED {
+        let plain_answer = matches!(
+            reply.status,
+            StatusCode::OK
+                | StatusCode::NOT_FOUND
+                | StatusCode::UNAUTHORIZED
+                | StatusCode::FORBIDDEN
+        );
+        if !plain_answer {
+            // HEAD refused (405), or an odd status whose reason is only in a body: ask by GET.
             return self.head_by_get(r).await;
         }
         check_status(&t, &reply, sent)?;
@@ -951,18 +960,7 @@ fn transport_error(t: &Target, error: &reqwest::Error) -> RegistryError {
     let mut innermost = error.to_string();
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = source {
-        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
-            return RegistryError::Tls {
-                reference,
-                registry,
-                detail: tls.to_string(),
-            };
-        }
-        if let Some(io) = e.downcast_ref::<std::io::Error>()
-            && let Some(tls) = io
-                .get_ref()
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        {
+        if let Some(tls) = find_rustls(e) {
             return RegistryError::Tls {
                 reference,
                 registry,
@@ -1000,6 +998,16 @@ fn transport_error(t: &Target, error: &reqwest::Error) -> RegistryError {
         registry,
         detail,
     }
+}
+
+/// A rustls error in `e` itself or inside (nested) `io::Error`s, which hide their inner error
+/// from `source()`.
+fn find_rustls<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+        return Some(tls);
+    }
+    let inner = e.downcast_ref::<std::io::Error>()?.get_ref()?;
+    find_rustls(inner)
 }
 
 fn basic_header(username: &str, password: &str) -> HeaderValue {
