@@ -11,6 +11,9 @@
 #   4. the `images` and `mirror` plugins installed into Helm (the user's Helm homes, or the HELM_DATA_HOME,
 #      HELM_CONFIG_HOME and HELM_CACHE_HOME exported by the caller); PURSER_SKIP_PLUGIN_INSTALL=1
 #      skips this step
+#   5. the registries and tools the native tests and benchmarks run: Debian's docker-registry,
+#      htpasswd and openssl, .purser/bin/oci-registry and .purser/bin/crane
+#      (scripts/setup-registries.sh); PURSER_SKIP_REGISTRIES=1 skips this step
 #
 # The plugins are installed from .purser/plugins/images (links to ./plugin.yaml and
 # ./plugin.wasm) and .purser/plugins/mirror (links to native/plugins/mirror/plugin.yaml and
@@ -227,5 +230,10 @@ else
   stage_plugins
   install_plugin images
   install_plugin mirror
+fi
+if [ "${PURSER_SKIP_REGISTRIES:-}" = 1 ]; then
+  say "registries: skipped (PURSER_SKIP_REGISTRIES=1)"
+else
+  "$PURSER_ROOT/scripts/setup-registries.sh"
 fi
 say "ready: $HELM_BIN images (try scripts/demo.sh)"
