@@ -1,0 +1,352 @@
+//! Real registries for the native tests, on loopback ports picked by binding :0, started by
+//! the tests and stopped when dropped:
+//!
+//! - [`Registry`]: Debian's `docker-registry` (distribution 2.8) plain, with htpasswd basic
+//!   auth, with a self-signed TLS certificate, or with token (bearer) auth against a
+//!   [`TokenServer`]; and `oci-registry` (OCI 1.1, referrers API) from `.purser/bin`.
+//! - [`seed`]: pushes test content with plain registry API calls and remembers the bytes.
+//! - [`FaultProxy`]: an HTTP proxy in front of a registry that injects faults and counts.
+//! - [`DockerConfig`]: a temporary docker config.json and credential helper.
+//!
+//! Binaries come from `scripts/setup.sh` (`scripts/setup-registries.sh`).
+#![allow(dead_code)]
+
+pub mod certs;
+pub mod http;
+pub mod proxy;
+pub mod seed;
+pub mod token;
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+pub use certs::TestCa;
+pub use proxy::{Fault, FaultProxy, Rule};
+pub use seed::Seeder;
+pub use token::TokenServer;
+
+const SETUP_HINT: &str = "run scripts/setup.sh (it installs the test registries)";
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("native/ has a parent")
+        .to_owned()
+}
+
+/// A tool from `.purser/bin`, else from PATH; a clear failure when neither has it.
+pub fn tool(name: &str) -> PathBuf {
+    let local = repo_root().join(".purser/bin").join(name);
+    if local.is_file() {
+        return local;
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            let candidate = dir.join(name);
+            if candidate.is_file() {
+                return candidate;
+            }
+        }
+    }
+    panic!("{name} is not installed (not in .purser/bin, not on PATH): {SETUP_HINT}");
+}
+
+/// A free loopback port (bound and released: the caller binds it again right away).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind 127.0.0.1:0")
+}
+
+/// A server process that dies with the test: it runs under `sh`, which kills it when its
+/// stdin closes, i.e. on Drop or whenever the test process goes away, even killed.
+pub struct Process {
+    name: String,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    log: PathBuf,
+}
+
+impl Process {
+    pub fn spawn(name: &str, program: &Path, args: &[&str], log: PathBuf) -> Process {
+        let log_file = std::fs::File::create(&log).expect("create the server log");
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(
+                r#""$@" & pid=$!; read -r _; kill $pid 2>/dev/null; wait $pid 2>/dev/null; exit 0"#,
+            )
+            .arg("sh")
+            .arg(program)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(log_file.try_clone().expect("log file"))
+            .stderr(log_file);
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name} ({}): {e}", program.display()));
+        let stdin = child.stdin.take();
+        Process {
+            name: name.to_owned(),
+            child,
+            stdin,
+            log,
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Wait until `addr` accepts connections; fail with the server's log otherwise.
+    pub fn wait_listening(&self, addr: SocketAddr) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!(
+            "{} did not listen on {addr} within 20 s; its log:\n{}",
+            self.name,
+            self.log()
+        );
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// How a test registry is protected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavour {
+    /// distribution 2.8, plain HTTP, anonymous.
+    Distribution,
+    /// distribution 2.8, plain HTTP, htpasswd basic auth (user [`USER`], password [`PASSWORD`]).
+    DistributionBasic,
+    /// distribution 2.8 over TLS with a certificate from a fresh test CA.
+    DistributionTls,
+    /// distribution 2.8, plain HTTP, token auth against a [`TokenServer`] (same user).
+    DistributionToken,
+    /// oci-registry (go-containerregistry, OCI 1.1 with referrers), plain HTTP, anonymous.
+    Oci,
+}
+
+pub const USER: &str = "purser";
+pub const PASSWORD: &str = "s3cret-Pa55";
+
+/// A running registry; stopped on Drop.
+pub struct Registry {
+    pub flavour: Flavour,
+    /// `127.0.0.1:PORT`, the registry part of references.
+    pub host: String,
+    pub addr: SocketAddr,
+    /// The test CA (TLS flavour).
+    pub ca: Option<TestCa>,
+    /// The token service (token flavour).
+    pub token: Option<TokenServer>,
+    process: Process,
+    dir: TempDir,
+}
+
+impl Registry {
+    pub fn start(flavour: Flavour) -> Registry {
+        let dir = tempfile::Builder::new()
+            .prefix("purser-registry-")
+            .tempdir()
+            .expect("temp dir");
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let host = addr.to_string();
+        let mut ca = None;
+        let mut token = None;
+        let process = if flavour == Flavour::Oci {
+            let bin = tool("oci-registry");
+            Process::spawn(
+                "oci-registry",
+                &bin,
+                &["-address", &host],
+                dir.path().join("registry.log"),
+            )
+        } else {
+            let mut config = format!(
+                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n  secret: purser-test-secret\n",
+                dir.path().join("data").display()
+            );
+            match flavour {
+                Flavour::DistributionBasic => {
+                    let htpasswd = dir.path().join("htpasswd");
+                    let out = Command::new(tool("htpasswd"))
+                        .args(["-Bbn", USER, PASSWORD])
+                        .output()
+                        .expect("run htpasswd");
+                    assert!(out.status.success(), "htpasswd failed: {out:?}");
+                    std::fs::write(&htpasswd, &out.stdout).unwrap();
+                    config.push_str(&format!(
+                        "auth:\n  htpasswd:\n    realm: purser-test\n    path: {}\n",
+                        htpasswd.display()
+                    ));
+                }
+                Flavour::DistributionTls => {
+                    let test_ca = TestCa::generate(dir.path());
+                    config.push_str(&format!(
+                        "  tls:\n    certificate: {}\n    key: {}\n",
+                        test_ca.server_cert.display(),
+                        test_ca.server_key.display()
+                    ));
+                    ca = Some(test_ca);
+                }
+                Flavour::DistributionToken => {
+                    let server = TokenServer::start(dir.path(), "purser-test-registry");
+                    config.push_str(&format!(
+                        "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+                        server.realm(),
+                        server.service,
+                        token::ISSUER,
+                        server.cert.display()
+                    ));
+                    token = Some(server);
+                }
+                _ => {}
+            }
+            let path = dir.path().join("config.yml");
+            std::fs::write(&path, config).unwrap();
+            Process::spawn(
+                "docker-registry",
+                &tool("docker-registry"),
+                &["serve", path.to_str().unwrap()],
+                dir.path().join("registry.log"),
+            )
+        };
+        process.wait_listening(addr);
+        Registry {
+            flavour,
+            host,
+            addr,
+            ca,
+            token,
+            process,
+            dir,
+        }
+    }
+
+    /// `http://HOST` or `https://HOST`.
+    pub fn base_url(&self) -> String {
+        let scheme = if self.flavour == Flavour::DistributionTls {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.host)
+    }
+
+    /// A seeder that can push here (with credentials and the CA when needed).
+    pub fn seeder(&self) -> Seeder {
+        let mut seeder = Seeder::new(
+            &self.base_url(),
+            self.ca.as_ref().map(|ca| ca.ca_cert.as_path()),
+        );
+        match self.flavour {
+            Flavour::DistributionBasic => seeder = seeder.basic(USER, PASSWORD),
+            Flavour::DistributionToken => {
+                let token = self.token.as_ref().unwrap().push_token();
+                seeder = seeder.bearer(token);
+            }
+            _ => {}
+        }
+        seeder
+    }
+
+    pub fn log(&self) -> String {
+        self.process.log()
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// A temporary docker config.json, and a folder for credential helpers.
+pub struct DockerConfig {
+    pub dir: TempDir,
+    pub path: PathBuf,
+    /// Put this (alone) on the helper path.
+    pub helpers: PathBuf,
+}
+
+impl DockerConfig {
+    /// A config.json with `json` as its content.
+    pub fn new(json: &serde_json::Value) -> DockerConfig {
+        let dir = tempfile::Builder::new()
+            .prefix("purser-docker-config-")
+            .tempdir()
+            .unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(&path, serde_json::to_vec_pretty(json).unwrap()).unwrap();
+        let helpers = dir.path().join("bin");
+        std::fs::create_dir_all(&helpers).unwrap();
+        DockerConfig { dir, path, helpers }
+    }
+
+    /// `auths` with base64 `user:password` for `host`.
+    pub fn with_auth(host: &str, user: &str, password: &str) -> DockerConfig {
+        use base64::Engine;
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        DockerConfig::new(&serde_json::json!({ "auths": { host: { "auth": auth } } }))
+    }
+
+    /// Write `docker-credential-NAME`, a shell script that answers `get` for `host` with
+    /// user/password and "credentials not found" for any other server URL. Each call is
+    /// logged to `calls.log` beside it (server URLs only).
+    pub fn write_helper(&self, name: &str, host: &str, user: &str, password: &str) -> PathBuf {
+        let script = format!(
+            r#"#!/bin/sh
+[ "$1" = get ] || {{ echo "unsupported: $1" >&2; exit 1; }}
+read -r server || true
+echo "$server" >> "$(dirname "$0")/calls.log"
+if [ "$server" = "{host}" ]; then
+  printf '{{"ServerURL":"%s","Username":"{user}","Secret":"{password}"}}\n' "$server"
+else
+  echo "credentials not found in native keychain"
+  exit 1
+fi
+"#
+        );
+        let path = self.helpers.join(format!("docker-credential-{name}"));
+        let mut file = std::fs::File::create(&path).unwrap();
+        file.write_all(script.as_bytes()).unwrap();
+        drop(file);
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    /// The server URLs helpers were asked about, in order.
+    pub fn helper_calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.helpers.join("calls.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
