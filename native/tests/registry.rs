@@ -560,6 +560,21 @@ async fn server_errors_are_retried() {
 }
 
 #[tokio::test]
+async fn head_without_a_digest_header_falls_back_to_get() {
+    let p = proxied().await;
+    let c = client(options(&[&p.proxy.host]));
+    let r = reference(&p.proxy.host, "flaky/app:1");
+    p.proxy.add(
+        Rule::manifests(Fault::DropHeader("docker-content-digest"), usize::MAX).method("HEAD"),
+    );
+    let head = c.head(&r).await.unwrap();
+    assert_eq!(head.digest, p.pushed.digest);
+    assert_eq!(head.size, p.pushed.bytes.len() as u64);
+    let stats = c.stats();
+    assert_eq!((stats.head, stats.get), (1, 1), "{stats:?}");
+}
+
+#[tokio::test]
 async fn too_many_requests_waits_for_retry_after() {
     let p = proxied().await;
     let c = client(options(&[&p.proxy.host]));

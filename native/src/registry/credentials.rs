@@ -1,7 +1,8 @@
 //! Where credentials for a registry host come from, first match wins:
 //!
-//! 1. `PURSER_REGISTRY_USERNAME` + `PURSER_REGISTRY_PASSWORD`, for every host, or only for
-//!    `PURSER_REGISTRY_HOST` when that is set;
+//! 1. `PURSER_REGISTRY_USERNAME` + `PURSER_REGISTRY_PASSWORD`, only for `PURSER_REGISTRY_HOST`
+//!    when that is set, else for every registry that asks for credentials (so set the host
+//!    when a chart pulls from more than one registry);
 //! 2. Helm's registry config (`$HELM_REGISTRY_CONFIG`, else `~/.config/helm/registry/config.json`,
 //!    written by `helm registry login`);
 //! 3. Docker's config (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`).

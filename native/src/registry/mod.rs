@@ -412,8 +412,6 @@ impl Client {
         let t = self.target(r);
         let (reply, sent) = self.manifest_request(&t, Method::GET).await?;
         check_status(&t, &reply, sent)?;
-        let media_type = media::classify(&reply.body, reply.header(CONTENT_TYPE.as_str()))
-            .map_err(|detail| bad(&t, detail))?;
         let header = reply
             .header("docker-content-digest")
             .map(str::trim)
@@ -447,6 +445,9 @@ impl Client {
                 None => sha256(&reply.body),
             },
         };
+        // Digests first: bytes damaged in transit are a mismatch, whatever they parse as.
+        let media_type = media::classify(&reply.body, reply.header(CONTENT_TYPE.as_str()))
+            .map_err(|detail| bad(&t, detail))?;
         Ok(RawManifest {
             bytes: reply.body,
             media_type,

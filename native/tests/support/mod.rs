@@ -9,7 +9,7 @@
 //! - [`DockerConfig`]: a temporary docker config.json and credential helper.
 //!
 //! Binaries come from `scripts/setup.sh` (`scripts/setup-registries.sh`).
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)] // each test crate uses a part
 
 pub mod certs;
 pub mod http;

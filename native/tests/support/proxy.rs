@@ -23,6 +23,8 @@ pub enum Fault {
     Slow(Duration),
     /// Forward, with one byte of the body changed (same length, headers untouched).
     CorruptBody,
+    /// Forward, without this response header (lower case name).
+    DropHeader(&'static str),
 }
 
 #[derive(Clone, Debug)]
@@ -198,6 +200,9 @@ fn serve(stream: TcpStream, upstream: SocketAddr, shared: &Shared) {
                     drop(stream);
                     return;
                 }
+                Some(Fault::DropHeader(name)) => {
+                    let _ = stream.write_all(&drop_header(&response, name));
+                }
                 Some(Fault::CorruptBody) => {
                     if let Some(head) = head_len(&response) {
                         corrupt(&mut response[head..]);
@@ -230,6 +235,23 @@ fn forward(request: &Request, upstream: SocketAddr) -> Option<Vec<u8>> {
     let mut response = Vec::new();
     conn.read_to_end(&mut response).ok()?;
     Some(response)
+}
+
+/// The response without header `name` (matched case-insensitively).
+fn drop_header(response: &[u8], name: &str) -> Vec<u8> {
+    let Some(head) = head_len(response) else {
+        return response.to_vec();
+    };
+    let text = String::from_utf8_lossy(&response[..head]);
+    let prefix = format!("{name}:");
+    let mut out: Vec<u8> = text
+        .split("\r\n")
+        .filter(|line| !line.to_ascii_lowercase().starts_with(&prefix))
+        .collect::<Vec<_>>()
+        .join("\r\n")
+        .into_bytes();
+    out.extend_from_slice(&response[head..]);
+    out
 }
 
 fn head_len(response: &[u8]) -> Option<usize> {
