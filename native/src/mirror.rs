@@ -327,7 +327,7 @@ fn platforms(
         })
         .filter(|p| wanted(filter, &p.arch))
         .collect();
-    if resolved.is_index && digests.is_empty() && !filter.is_empty() {
+    if digests.is_empty() && !filter.is_empty() && !resolved.platforms.is_empty() {
         let have: Vec<String> = resolved.platforms.iter().map(platform_of).collect();
         return Err(RegistryError::message(format!(
             "{} has no manifest for {} (it has {})",

@@ -134,6 +134,34 @@ pub fn platforms(bytes: &[u8]) -> Result<(Vec<PlatformManifest>, usize), String>
     Ok((platforms, attestations))
 }
 
+/// Config media types that hold an image's platform (`os`, `architecture`, `variant`).
+const IMAGE_CONFIGS: [&str; 2] = [
+    "application/vnd.oci.image.config.v1+json",
+    "application/vnd.docker.container.image.v1+json",
+];
+
+/// The config descriptor of an image manifest, when its config is an image config:
+/// (media type, digest). Artifacts and anything unreadable give `None`.
+pub fn image_config(manifest: &[u8]) -> Option<(String, String)> {
+    let value: serde_json::Value = serde_json::from_slice(manifest).ok()?;
+    let config = value.get("config")?;
+    let media_type = config.get("mediaType")?.as_str()?;
+    let digest = config.get("digest")?.as_str()?;
+    IMAGE_CONFIGS
+        .contains(&media_type)
+        .then(|| (media_type.to_owned(), digest.to_owned()))
+}
+
+/// `os`, `architecture` and `variant` of an image config.
+pub fn config_platform(config: &[u8]) -> Result<(String, String, Option<String>), String> {
+    let value: serde_json::Value =
+        serde_json::from_slice(config).map_err(|e| format!("does not parse: {e}"))?;
+    let text = |k: &str| value.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+    let os = text("os").ok_or("has no `os`")?;
+    let architecture = text("architecture").ok_or("has no `architecture`")?;
+    Ok((os, architecture, text("variant").filter(|v| !v.is_empty())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -69,6 +69,8 @@ use credentials::{Credential, Credentials, Secret, normalize_host};
 
 /// Manifests larger than this are refused (distribution's own limit is 4 MiB).
 const MAX_MANIFEST_BYTES: usize = 8 << 20;
+/// Image configs are small JSON documents; a larger one is not a config.
+const MAX_CONFIG_BYTES: usize = 8 << 20;
 const MAX_TOKEN_BYTES: usize = 1 << 20;
 
 /// How the client reaches registries and finds credentials.
@@ -462,7 +464,8 @@ impl Client {
         let (platforms, attestations) = if is_index {
             media::platforms(&m.bytes).map_err(|detail| bad(&self.target(r), detail))?
         } else {
-            (Vec::new(), 0)
+            let platform = self.image_platform(r, &m).await?;
+            (platform.into_iter().collect(), 0)
         };
         Ok(Resolved {
             digest: m.digest,
@@ -471,6 +474,42 @@ impl Client {
             attestations,
             is_index,
         })
+    }
+
+    /// The platform of a single image manifest, read from its config blob (one more GET);
+    /// `None` for manifests whose config is not an image config (artifacts).
+    async fn image_platform(
+        &self,
+        r: &Reference,
+        manifest: &RawManifest,
+    ) -> Result<Option<PlatformManifest>, RegistryError> {
+        let t = self.target(r);
+        let Some((config_type, config_digest)) = media::image_config(&manifest.bytes) else {
+            return Ok(None);
+        };
+        let path = format!("blobs/{config_digest}");
+        let (reply, sent) = self
+            .object_request(&t, Method::GET, &path, "*/*", MAX_CONFIG_BYTES)
+            .await?;
+        check_status(&t, &reply, sent)?;
+        let actual = digest_of(&config_digest, &reply.body).ok_or_else(|| {
+            bad(
+                &t,
+                format!("config digest {config_digest} uses an unsupported algorithm"),
+            )
+        })?;
+        if actual != config_digest {
+            return Err(mismatch(&t, &config_digest, &actual, FROM_MANIFEST));
+        }
+        let (os, architecture, variant) = media::config_platform(&reply.body)
+            .map_err(|detail| bad(&t, format!("image config {config_type}: {detail}")))?;
+        Ok(Some(PlatformManifest {
+            digest: manifest.digest.clone(),
+            media_type: manifest.media_type.clone(),
+            os,
+            architecture,
+            variant,
+        }))
     }
 
     fn target<'a>(&self, reference: &'a Reference) -> Target<'a> {
@@ -511,7 +550,22 @@ impl Client {
             (None, Some(digest)) => digest,
             (None, None) => "latest",
         };
-        let url = format!("{}/v2/{}/manifests/{id}", t.base, r.repository());
+        let path = format!("manifests/{id}");
+        self.object_request(t, method, &path, media::ACCEPT, MAX_MANIFEST_BYTES)
+            .await
+    }
+
+    /// `METHOD /v2/<repository>/<path>` with the auth dance (one challenge answered).
+    async fn object_request(
+        &self,
+        t: &Target<'_>,
+        method: Method,
+        path: &str,
+        accept: &'static str,
+        limit: usize,
+    ) -> Result<(Reply, Sent), RegistryError> {
+        let r = t.reference;
+        let url = format!("{}/v2/{}/{path}", t.base, r.repository());
         let kind = if method == Method::HEAD {
             Kind::Head
         } else {
@@ -521,11 +575,11 @@ impl Client {
         loop {
             let (authorization, sent) = self.authorization(t).await?;
             let reply = self
-                .send(t, kind, MAX_MANIFEST_BYTES, || {
+                .send(t, kind, limit, || {
                     let mut request = self
                         .http(t)
                         .request(method.clone(), &url)
-                        .header(ACCEPT, media::ACCEPT);
+                        .header(ACCEPT, accept);
                     if let Some(value) = &authorization {
                         request = request.header(AUTHORIZATION, value.clone());
                     }
@@ -846,6 +900,7 @@ fn is_transient_status(status: StatusCode) -> bool {
 
 const FROM_REFERENCE: &str = "pinned by the reference";
 const FROM_REGISTRY: &str = "the registry's Docker-Content-Digest";
+const FROM_MANIFEST: &str = "named by the image manifest";
 
 fn mismatch(t: &Target, expected: &str, actual: &str, from: &'static str) -> RegistryError {
     RegistryError::DigestMismatch {
