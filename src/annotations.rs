@@ -95,6 +95,7 @@ pub fn findings(
                 disabled_by,
             },
             confidence: Confidence::Certain,
+            spot: None,
         });
     }
     Ok(())

@@ -10,7 +10,7 @@ use crate::annotations;
 use crate::chart::Chart;
 use crate::inventory::Finding;
 use crate::values;
-use crate::yaml::{self, Node, Value};
+use crate::yaml::{self, Node, Source, Value};
 use std::borrow::Cow;
 
 /// Findings of a chart and all its subcharts.
@@ -40,6 +40,7 @@ fn empty_map<'a>() -> Node<'a> {
     Node {
         value: Value::Map(Vec::new()),
         line: 1,
+        source: Source::default(),
     }
 }
 
@@ -110,6 +111,7 @@ fn visit<'a>(
                 let wrapped = Node {
                     value: Value::Map(vec![(key_node("global"), global.clone())]),
                     line: global.line,
+                    source: Source::default(),
                 };
                 sub_values = coalesce(sub_values, &wrapped);
             }
@@ -131,6 +133,7 @@ fn key_node<'a>(key: &'a str) -> Node<'a> {
     Node {
         value: Value::Scalar(Cow::Borrowed(key), true),
         line: 1,
+        source: Source::default(),
     }
 }
 
@@ -187,6 +190,7 @@ pub fn coalesce<'a>(base: Node<'a>, over: &Node<'a>) -> Node<'a> {
             Node {
                 value: Value::Map(entries),
                 line: base.line,
+                source: Source::default(),
             }
         }
         (_, _) => over.clone(),

@@ -1,6 +1,7 @@
 //! Findings from every source merged into one list of images, each keeping all its provenance.
 
 use crate::reference::Reference;
+use crate::yaml::Source;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -169,6 +170,41 @@ pub struct Finding {
     pub written: String,
     pub origin: Origin,
     pub confidence: Confidence,
+    /// Where the reference is written in the rendered stream it was found in, so that it can
+    /// be rewritten in place; `None` for other sources and for text the scanner could not
+    /// place exactly (a double-quoted scalar that spells the reference with escapes).
+    pub spot: Option<Spot>,
+}
+
+/// The bytes of a stream that spell a reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Spot {
+    /// The reference is text inside one scalar (all of it, or part: `--x-image=REF`, a line
+    /// of a ConfigMap value).
+    Text(Span),
+    /// The reference is composed from the scalars of an image-shaped map
+    /// (`{registry, repository, tag, digest}`).
+    Map(MapSpans),
+}
+
+/// Text inside a scalar: `start..end` are the bytes of the stream that hold exactly the
+/// reference's characters; `scalar` is the whole scalar they sit in (its range, quotes
+/// included, also in stream bytes, and its style), which decides how a replacement is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+    pub scalar: Source,
+}
+
+/// The parts of an image-shaped map, each the whole text of its scalar. `repository` is the
+/// scalar under `repository`, `image` or `name`; `digest` under `digest` or `sha`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MapSpans {
+    pub registry: Option<Span>,
+    pub repository: Span,
+    pub tag: Option<Span>,
+    pub digest: Option<Span>,
 }
 
 impl Finding {

@@ -14,7 +14,7 @@
 //!   arguments), env (`*_IMAGE`, `RELATED_IMAGE_*`), ConfigMap data, and any other field named
 //!   `image` or `*Image` holding a reference or a `{registry, repository, tag}` map.
 
-use crate::inventory::{Confidence, Finding, Origin};
+use crate::inventory::{Confidence, Finding, MapSpans, Origin, Span, Spot};
 use crate::reference::Reference;
 use crate::yaml::{self, Budget, Node, Value};
 use memchr::memmem;
@@ -53,6 +53,8 @@ pub struct Scan {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Document<'a> {
     pub text: &'a str,
+    /// Byte offset of `text` in the stream.
+    pub offset: usize,
     /// 1-based line of the document's first line in the stream.
     pub line: u32,
     /// The `# Source: path` comment Helm writes at the top, if any.
@@ -84,16 +86,23 @@ pub fn split(stream: &str) -> Vec<Document<'_>> {
         line += memchr::memchr_iter(b'\n', &bytes[counted_to..pos]).count() as u32;
         counted_to = pos;
         if pos > start || start == 0 {
-            push_document(&stream[start..pos], start_line, &mut docs);
+            push_document(stream, start..pos, start_line, &mut docs);
         }
         start = pos + 3;
         start_line = line;
     }
-    push_document(&stream[start..], start_line, &mut docs);
+    push_document(stream, start..stream.len(), start_line, &mut docs);
     docs
 }
 
-fn push_document<'a>(text: &'a str, line: u32, docs: &mut Vec<Document<'a>>) {
+fn push_document<'a>(
+    stream: &'a str,
+    range: std::ops::Range<usize>,
+    line: u32,
+    docs: &mut Vec<Document<'a>>,
+) {
+    let offset = range.start;
+    let text = &stream[range];
     let mut template = None;
     let mut only_comments = true;
     for l in text.lines() {
@@ -115,6 +124,7 @@ fn push_document<'a>(text: &'a str, line: u32, docs: &mut Vec<Document<'a>>) {
     if !only_comments {
         docs.push(Document {
             text,
+            offset,
             line,
             template,
         });
@@ -232,7 +242,13 @@ struct Object {
     kind: String,
     namespace: Option<String>,
     name: Option<String>,
+    /// The template file named by Helm 4's post-renderer annotation (a post-renderer's
+    /// input has no `# Source:` comments).
+    template: Option<String>,
 }
+
+/// The annotation Helm 4 puts on every document it hands a post-renderer: the template file.
+pub const POSTRENDER_FILENAME: &str = "postrenderer.helm.sh/postrender-filename";
 
 impl Object {
     fn of(node: &Node<'_>) -> Object {
@@ -242,6 +258,7 @@ impl Object {
             kind: text(&["kind"]).unwrap_or_else(|| "(no kind)".to_owned()),
             namespace: text(&["metadata", "namespace"]),
             name: text(&["metadata", "name"]),
+            template: text(&["metadata", "annotations", POSTRENDER_FILENAME]),
         }
     }
 
@@ -288,9 +305,9 @@ impl<'d, 'o, 'n> Walker<'d, 'o, 'n> {
         if self.object.is_prometheus_operator() {
             for keys in [&["spec", "image"][..], &["spec", "thanos", "image"][..]] {
                 if let Some(node) = root.path(keys) {
-                    if let Some(text) = node.as_text() {
+                    if node.as_text().is_some() {
                         self.path = keys.iter().map(|k| Seg::Key(k)).collect();
-                        self.typed(text, node.line, None)?;
+                        self.typed(node, None)?;
                     }
                 }
             }
@@ -319,6 +336,7 @@ impl<'d, 'o, 'n> Walker<'d, 'o, 'n> {
         s
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn push(
         &mut self,
         reference: Reference,
@@ -327,12 +345,17 @@ impl<'d, 'o, 'n> Walker<'d, 'o, 'n> {
         field: String,
         container: Option<&str>,
         confidence: Confidence,
+        spot: Option<Spot>,
     ) {
         self.out.push(Finding {
             reference,
             written: written.to_owned(),
             origin: Origin::Rendered {
-                template: self.doc.template.map(str::to_owned),
+                template: self
+                    .doc
+                    .template
+                    .map(str::to_owned)
+                    .or_else(|| self.object.template.clone()),
                 document: self.number,
                 line,
                 kind: self.object.kind.clone(),
@@ -342,18 +365,70 @@ impl<'d, 'o, 'n> Walker<'d, 'o, 'n> {
                 container: container.map(str::to_owned),
             },
             confidence,
+            spot,
         });
     }
 
-    /// A typed image field: a reference that does not parse is an error.
-    fn typed(&mut self, text: &str, line: u32, container: Option<&str>) -> Result<(), WalkError> {
+    /// Where `needle` (a slice of the text of `scalar`) is written in the stream: the same
+    /// occurrence of it in the scalar's source text. `None` when the source spells the text
+    /// otherwise (escapes in a double-quoted scalar) or the node was not parsed from this
+    /// document.
+    fn span(&self, scalar: &Node<'_>, needle: &str) -> Option<Span> {
+        let Value::Scalar(value, _) = &scalar.value else {
+            return None;
+        };
+        let offset = (needle.as_ptr() as usize).checked_sub(value.as_ptr() as usize)?;
+        if needle.is_empty() || offset + needle.len() > value.len() {
+            return None;
+        }
+        let source = self.doc.text.get(scalar.source.start..scalar.source.end)?;
+        let finder = memmem::Finder::new(needle.as_bytes());
+        let mut in_value = finder.find_iter(value.as_bytes());
+        let nth = in_value.position(|at| at == offset)?;
+        let mut in_source = finder.find_iter(source.as_bytes());
+        let at = in_source.nth(nth)?;
+        // Every occurrence must be spelled the same way in both, else the n-th ones may differ.
+        if in_value.count() != in_source.count() {
+            return None;
+        }
+        let base = self.doc.offset + scalar.source.start;
+        Some(Span {
+            start: base + at,
+            end: base + at + needle.len(),
+            scalar: crate::yaml::Source {
+                start: base,
+                end: self.doc.offset + scalar.source.end,
+                style: scalar.source.style,
+            },
+        })
+    }
+
+    /// The spot of the whole (trimmed) text of a scalar, or of a slice of it.
+    fn text_spot(&self, scalar: &Node<'_>, needle: &str) -> Option<Spot> {
+        self.span(scalar, needle.trim()).map(Spot::Text)
+    }
+
+    /// A typed image field (`node` a scalar): a reference that does not parse is an error.
+    fn typed(&mut self, node: &Node<'_>, container: Option<&str>) -> Result<(), WalkError> {
+        let Some(text) = node.as_text() else {
+            return Ok(());
+        };
         let field = self.field(&[]);
         match Reference::parse(text.trim()) {
             Ok(r) => {
-                self.push(r, text, line, field, container, Confidence::Certain);
+                let spot = self.text_spot(node, text);
+                self.push(
+                    r,
+                    text,
+                    node.line,
+                    field,
+                    container,
+                    Confidence::Certain,
+                    spot,
+                );
                 Ok(())
             }
-            Err(e) => Err((line, format!("{}: {e}", self.place(&field, container)))),
+            Err(e) => Err((node.line, format!("{}: {e}", self.place(&field, container)))),
         }
     }
 
@@ -372,11 +447,20 @@ impl<'d, 'o, 'n> Walker<'d, 'o, 'n> {
         s
     }
 
-    /// A heuristic finding: kept only when it parses and looks like an image reference.
-    fn likely(&mut self, text: &str, line: u32, extra: &[Seg<'_>], container: Option<&str>) {
+    /// A heuristic finding in `text`, a slice of the text of the scalar `node`: kept only when
+    /// it parses and looks like an image reference.
+    fn likely(
+        &mut self,
+        node: &Node<'_>,
+        text: &str,
+        line: u32,
+        extra: &[Seg<'_>],
+        container: Option<&str>,
+    ) {
         if let Some(r) = likely_reference(text) {
             let field = self.field(extra);
-            self.push(r, text, line, field, container, Confidence::Likely);
+            let spot = self.text_spot(node, text);
+            self.push(r, text, line, field, container, Confidence::Likely, spot);
         }
     }
 
@@ -424,9 +508,9 @@ impl<'d, 'o, 'n> Walker<'d, 'o, 'n> {
             self.path.push(Seg::Index(i));
             let name = c.get("name").and_then(Node::as_text);
             if let Some(image) = c.get("image") {
-                if let Some(text) = image.as_text() {
+                if image.as_text().is_some() {
                     self.path.push(Seg::Key("image"));
-                    self.typed(text, image.line, name)?;
+                    self.typed(image, name)?;
                     self.path.pop();
                 }
             }
@@ -445,6 +529,7 @@ impl<'d, 'o, 'n> Walker<'d, 'o, 'n> {
                     if let Some(text) = value.as_text() {
                         if is_image_key(var_name) || var_name.starts_with("RELATED_IMAGE") {
                             self.likely(
+                                value,
                                 text,
                                 value.line,
                                 &[Seg::Key("env"), Seg::Index(j), Seg::Key("value")],
@@ -469,7 +554,7 @@ impl<'d, 'o, 'n> Walker<'d, 'o, 'n> {
             let here = [Seg::Key(key), Seg::Index(j)];
             if let Some(flag) = previous_flag.take() {
                 if image_flag(flag) && !text.starts_with('-') {
-                    self.likely(text, arg.line, &here, container);
+                    self.likely(arg, text, arg.line, &here, container);
                     continue;
                 }
             }
@@ -480,6 +565,7 @@ impl<'d, 'o, 'n> Walker<'d, 'o, 'n> {
                 if let Some((flag, value)) = token.split_once('=') {
                     if flag.starts_with('-') && image_flag(flag) {
                         self.likely(
+                            arg,
                             value.trim_matches(|c| c == '"' || c == '\''),
                             arg.line,
                             &here,
@@ -490,7 +576,7 @@ impl<'d, 'o, 'n> Walker<'d, 'o, 'n> {
                     match tokens.peek() {
                         Some(next) => {
                             let next = next.trim_matches(|c| c == '"' || c == '\'');
-                            self.likely(next, arg.line, &here, container);
+                            self.likely(arg, next, arg.line, &here, container);
                         }
                         None => previous_flag = Some(token),
                     }
@@ -505,10 +591,10 @@ impl<'d, 'o, 'n> Walker<'d, 'o, 'n> {
         };
         for (i, v) in items.iter().enumerate() {
             if let Some(reference) = v.path(&["image", "reference"]) {
-                if let Some(text) = reference.as_text() {
+                if reference.as_text().is_some() {
                     self.path
                         .extend([Seg::Index(i), Seg::Key("image"), Seg::Key("reference")]);
-                    let result = self.typed(text, reference.line, None);
+                    let result = self.typed(reference, None);
                     self.path.truncate(self.path.len() - 3);
                     result?;
                 }
@@ -521,10 +607,23 @@ impl<'d, 'o, 'n> Walker<'d, 'o, 'n> {
     /// image-shaped map.
     fn image_field(&mut self, value: &'n Node<'n>) {
         if let Some(text) = value.as_text() {
-            self.likely(text, value.line, &[], None);
+            self.likely(value, text, value.line, &[], None);
         } else if value.as_map().is_some() {
-            if let Some(composed) = compose_image_map(value) {
-                self.likely(&composed, value.line, &[], None);
+            if let Some(parts) = image_map_parts(value) {
+                if let Some(r) = likely_reference(&parts.compose()) {
+                    let field = self.field(&[]);
+                    let spot = self.map_spot(&parts);
+                    let composed = parts.compose();
+                    self.push(
+                        r,
+                        &composed,
+                        value.line,
+                        field,
+                        None,
+                        Confidence::Likely,
+                        spot,
+                    );
+                }
             } else {
                 let _ = self.walk(value);
             }
@@ -543,7 +642,7 @@ impl<'d, 'o, 'n> Walker<'d, 'o, 'n> {
             };
             let here = [Seg::Key("data"), Seg::Key(k)];
             if is_image_key(k) {
-                self.likely(text.trim(), value.line, &here, None);
+                self.likely(value, text.trim(), value.line, &here, None);
                 continue;
             }
             let mut found: Vec<(usize, &str)> = references_in_text(text).collect();
@@ -553,7 +652,7 @@ impl<'d, 'o, 'n> Walker<'d, 'o, 'n> {
                 let line_no = value.line
                     + u32::from(text.contains('\n'))
                     + memchr::memchr_iter(b'\n', &text.as_bytes()[..offset]).count() as u32;
-                self.likely(candidate, line_no, &here, None);
+                self.likely(value, candidate, line_no, &here, None);
             }
         }
     }
@@ -650,33 +749,80 @@ fn references_in_text(text: &str) -> impl Iterator<Item = (usize, &str)> {
 /// `{registry, repository, tag, digest}`, `{repository, tag}`, `{registry, image, tag}`,
 /// `{name, tag}` -> `registry/repository:tag@digest`.
 pub fn compose_image_map(node: &Node<'_>) -> Option<String> {
-    let text = |k: &str| {
-        node.get(k)
-            .and_then(|n| n.as_text().map(str::to_owned).or_else(|| scalar_number(n)))
+    image_map_parts(node).map(|parts| parts.compose())
+}
+
+/// The scalars an image-shaped map is composed of, each with its text.
+struct ImageMapParts<'n, 'a> {
+    registry: Option<(&'n Node<'a>, String)>,
+    repository: (&'n Node<'a>, String),
+    tag: Option<(&'n Node<'a>, String)>,
+    digest: Option<(&'n Node<'a>, String)>,
+}
+
+fn image_map_parts<'n, 'a>(node: &'n Node<'a>) -> Option<ImageMapParts<'n, 'a>> {
+    let part = |k: &str| {
+        let n = node.get(k)?;
+        let text = n
+            .as_text()
+            .map(str::to_owned)
+            .or_else(|| scalar_number(n))?;
+        Some((n, text))
     };
-    let repository = text("repository")
-        .or_else(|| text("image"))
-        .or_else(|| text("name"))?;
-    if repository.contains("{{") {
+    let repository = part("repository")
+        .or_else(|| part("image"))
+        .or_else(|| part("name"))?;
+    if repository.1.contains("{{") {
         return None;
     }
-    let mut s = String::new();
-    if let Some(registry) = text("registry") {
-        s.push_str(registry.trim_end_matches('/'));
-        s.push('/');
-    }
-    s.push_str(&repository);
-    if let Some(tag) = text("tag") {
-        s.push(':');
-        s.push_str(&tag);
-    }
-    if let Some(digest) = text("digest").or_else(|| text("sha")) {
-        if digest.contains(':') {
-            s.push('@');
-            s.push_str(&digest);
+    Some(ImageMapParts {
+        registry: part("registry"),
+        repository,
+        tag: part("tag"),
+        digest: part("digest")
+            .or_else(|| part("sha"))
+            .filter(|(_, d)| d.contains(':')),
+    })
+}
+
+impl ImageMapParts<'_, '_> {
+    fn compose(&self) -> String {
+        let mut s = String::new();
+        if let Some((_, registry)) = &self.registry {
+            s.push_str(registry.trim_end_matches('/'));
+            s.push('/');
         }
+        s.push_str(&self.repository.1);
+        if let Some((_, tag)) = &self.tag {
+            s.push(':');
+            s.push_str(tag);
+        }
+        if let Some((_, digest)) = &self.digest {
+            s.push('@');
+            s.push_str(digest);
+        }
+        s
     }
-    Some(s)
+}
+
+impl Walker<'_, '_, '_> {
+    /// Spans of every part of an image-shaped map (`None` unless each can be placed).
+    fn map_spot(&self, parts: &ImageMapParts<'_, '_>) -> Option<Spot> {
+        let whole = |(node, _): &(&Node<'_>, String)| match &node.value {
+            Value::Scalar(value, _) => self.span(node, value.trim()),
+            _ => None,
+        };
+        let optional = |part: &Option<(&Node<'_>, String)>| match part {
+            Some(p) => whole(p).map(Some),
+            None => Some(None),
+        };
+        Some(Spot::Map(MapSpans {
+            registry: optional(&parts.registry)?,
+            repository: whole(&parts.repository)?,
+            tag: optional(&parts.tag)?,
+            digest: optional(&parts.digest)?,
+        }))
+    }
 }
 
 fn scalar_number(node: &Node<'_>) -> Option<String> {

@@ -160,6 +160,7 @@ impl Walk<'_, '_> {
                 disabled_by,
             },
             confidence: Confidence::Likely,
+            spot: None,
         });
     }
 }

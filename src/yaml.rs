@@ -1,7 +1,8 @@
 //! YAML text -> a small value tree that remembers lines, with a budget against alias bombs.
 //!
 //! Built on saphyr-parser's event stream. Scalars borrow from the input where the parser
-//! allows it, so walking a large stream allocates little. Aliases are expanded by copying the
+//! allows it, so walking a large stream allocates little. Every node knows the bytes of the
+//! text it was read from, so a caller can edit a value in place without re-serialising. Aliases are expanded by copying the
 //! anchored node, and every node counts against a budget, so `a: &a [*b, *b, ...]` nesting
 //! fails fast with a clear message instead of eating memory.
 
@@ -9,11 +10,49 @@ use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Span};
 use std::borrow::Cow;
 use std::fmt;
 
-/// One node of a YAML tree with the 1-based line it starts on.
+/// One node of a YAML tree with the 1-based line it starts on and the text it was read from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node<'a> {
     pub value: Value<'a>,
     pub line: u32,
+    pub source: Source,
+}
+
+/// Where a node was written: the byte range of its text in the parsed text, and for a scalar
+/// how it was written. A scalar's range covers its quotes, and its anchor and tag when it has
+/// them (`&a !!str x`); a block scalar's covers its content lines, not the `|`/`>` header.
+/// A node read through an alias keeps the range of the anchored node it copies. Nodes built
+/// by hand (not parsed) have an empty range at 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Source {
+    pub start: usize,
+    pub end: usize,
+    pub style: Style,
+}
+
+/// How a scalar was written (collections say `Plain`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Style {
+    #[default]
+    Plain,
+    SingleQuoted,
+    DoubleQuoted,
+    /// `|` block
+    Literal,
+    /// `>` block
+    Folded,
+}
+
+impl From<ScalarStyle> for Style {
+    fn from(style: ScalarStyle) -> Style {
+        match style {
+            ScalarStyle::Plain => Style::Plain,
+            ScalarStyle::SingleQuoted => Style::SingleQuoted,
+            ScalarStyle::DoubleQuoted => Style::DoubleQuoted,
+            ScalarStyle::Literal => Style::Literal,
+            ScalarStyle::Folded => Style::Folded,
+        }
+    }
 }
 
 /// The shape of a node. Scalars stay text: the caller decides what a value means.
@@ -144,6 +183,7 @@ pub fn parse_documents<'a>(
         nodes: 0,
         budget,
         first_line,
+        offsets: Offsets::new(text),
     };
     let mut parser = Parser::new_from_str(text);
     let mut docs = Vec::new();
@@ -191,6 +231,7 @@ pub fn parse_one(text: &str, first_line: u32) -> Result<Node<'_>, YamlError> {
         0 => Ok(Node {
             value: Value::Scalar(Cow::Borrowed(""), true),
             line: first_line,
+            source: Source::default(),
         }),
         1 => Ok(docs.pop().expect("one document")),
         n => Err(YamlError {
@@ -206,6 +247,57 @@ struct Builder<'a> {
     nodes: usize,
     budget: Budget,
     first_line: u32,
+    offsets: Offsets<'a>,
+}
+
+/// saphyr-parser's markers count characters; nodes want bytes. For ASCII text (nearly every
+/// manifest) the two are the same; otherwise a cursor walks from the last position asked,
+/// which the parser's forward-moving markers keep short.
+struct Offsets<'a> {
+    text: &'a str,
+    ascii: bool,
+    chars: usize,
+    bytes: usize,
+}
+
+impl<'a> Offsets<'a> {
+    fn new(text: &'a str) -> Offsets<'a> {
+        Offsets {
+            text,
+            ascii: text.is_ascii(),
+            chars: 0,
+            bytes: 0,
+        }
+    }
+
+    /// The byte offset of character `index` (the text's length past its end).
+    fn byte(&mut self, index: usize) -> usize {
+        if self.ascii {
+            return index.min(self.text.len());
+        }
+        if index >= self.chars {
+            let from = self.bytes;
+            for (at, c) in self.text[from..].char_indices() {
+                if self.chars == index {
+                    break;
+                }
+                self.chars += 1;
+                self.bytes = from + at + c.len_utf8();
+            }
+        } else {
+            let mut before = self.text[..self.bytes].char_indices();
+            while self.chars > index {
+                match before.next_back() {
+                    Some((at, _)) => {
+                        self.chars -= 1;
+                        self.bytes = at;
+                    }
+                    None => break,
+                }
+            }
+        }
+        self.bytes
+    }
 }
 
 fn next<'a>(
@@ -268,37 +360,48 @@ impl<'a> Builder<'a> {
             });
         }
         self.count(1, line)?;
+        let start = self.offsets.byte(span.start.index());
         let (node, anchor) = match event {
             Event::Scalar(text, style, anchor, _tag) => (
                 Node {
                     value: Value::Scalar(text, style == ScalarStyle::Plain),
                     line,
+                    source: Source {
+                        start,
+                        end: self.offsets.byte(span.end.index()),
+                        style: style.into(),
+                    },
                 },
                 anchor,
             ),
             Event::SequenceStart(anchor, _tag) => {
                 let mut items = Vec::new();
-                loop {
+                let end = loop {
                     let (event, span) = next(parser, self.first_line)?;
                     if matches!(event, Event::SequenceEnd) {
-                        break;
+                        break self.offsets.byte(span.end.index());
                     }
                     items.push(self.node(parser, event, span, depth + 1)?);
-                }
+                };
                 (
                     Node {
                         value: Value::Seq(items),
                         line,
+                        source: Source {
+                            start,
+                            end,
+                            style: Style::Plain,
+                        },
                     },
                     anchor,
                 )
             }
             Event::MappingStart(anchor, _tag) => {
                 let mut entries: Vec<(Node<'a>, Node<'a>)> = Vec::new();
-                loop {
+                let end = loop {
                     let (event, span) = next(parser, self.first_line)?;
                     if matches!(event, Event::MappingEnd) {
-                        break;
+                        break self.offsets.byte(span.end.index());
                     }
                     let key = self.node(parser, event, span, depth + 1)?;
                     let (event, span) = next(parser, self.first_line)?;
@@ -308,11 +411,16 @@ impl<'a> Builder<'a> {
                     } else {
                         entries.push((key, value));
                     }
-                }
+                };
                 (
                     Node {
                         value: Value::Map(entries),
                         line,
+                        source: Source {
+                            start,
+                            end,
+                            style: Style::Plain,
+                        },
                     },
                     anchor,
                 )
@@ -393,6 +501,35 @@ mod tests {
         let c = docs[0].path(&["b", "c"]).unwrap();
         assert_eq!(c.as_str(), Some("x"));
         assert_eq!(c.line, 12);
+    }
+
+    #[test]
+    fn sources_are_byte_ranges_of_the_text() {
+        for prefix in ["", "note: \"é ✓ 日本\"\n"] {
+            let text = format!(
+                "{prefix}a: plain  # c\nb: 'it''s'\nc: \"q\\x41\"\nd: |\n  lit\ne: &x !!str tagged\nf: *x\ng: [x, {{k: v}}]\n"
+            );
+            let doc = parse_one(&text, 1).unwrap();
+            let src = |key: &str| {
+                let s = doc.get(key).unwrap().source;
+                (&text[s.start..s.end], s.style)
+            };
+            assert_eq!(src("a"), ("plain", Style::Plain));
+            assert_eq!(src("b"), ("'it''s'", Style::SingleQuoted));
+            assert_eq!(src("c"), ("\"q\\x41\"", Style::DoubleQuoted));
+            assert_eq!(src("d"), ("lit\n", Style::Literal));
+            assert_eq!(src("e"), ("&x !!str tagged", Style::Plain));
+            assert_eq!(
+                src("f"),
+                ("&x !!str tagged", Style::Plain),
+                "an alias keeps the anchor's"
+            );
+            assert_eq!(src("g").0, "[x, {k: v}]");
+            let k = doc.path(&["g"]).unwrap().as_seq().unwrap()[1]
+                .get("k")
+                .unwrap();
+            assert_eq!(&text[k.source.start..k.source.end], "v");
+        }
     }
 
     #[test]
