@@ -13,6 +13,7 @@ pub mod inventory;
 pub mod lock;
 pub mod manifests;
 pub mod reference;
+pub mod relocate;
 pub mod report;
 pub mod values;
 pub mod yaml;

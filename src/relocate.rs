@@ -1,0 +1,533 @@
+//! Rewrites the image references of a rendered manifest stream in place: to a mirror (the
+//! `--to`/`--flatten`/`--map` rules `helm mirror` names images by), pinned to the digests of
+//! an images-lock, and checked against it. What the `relocate` post-renderer runs.
+//!
+//! Only the text of each reference changes. The stream is never re-serialised: every other
+//! byte (comments, key order, quoting, indentation, Helm's `postrenderer.helm.sh/...`
+//! annotations, hook documents, `---` lines, trailing white space) is copied as it was. A
+//! reference is replaced inside its scalar, which may hold more than the reference
+//! (`--x-image=REF`, a ConfigMap's text); the scalar stays valid in its style: a plain scalar
+//! that the new text would break (an IPv6 registry `[::1]:5000` in it) is single-quoted, and
+//! quoted text is escaped as its quotes require.
+
+use crate::destination::Rules;
+use crate::inventory::{Confidence, Finding, Span, Spot};
+use crate::lock::{Lock, LockedImage};
+use crate::manifests;
+use crate::reference::Reference;
+use crate::yaml::Style;
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
+
+/// What to do to each reference.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options<'a> {
+    /// Where images go; `None` leaves every image where it is (pinning only).
+    pub rules: Option<&'a Rules>,
+    /// Only typed image fields (certain findings); references in args, env, ConfigMaps and
+    /// other image-named fields are left as they are.
+    pub typed_only: bool,
+    /// Pin every image to its digest from this lock (`repo:tag@digest`, tag kept).
+    pub lock: Option<&'a Lock>,
+    /// Every image must be in the lock with a digest: anything else is an error.
+    pub enforce: bool,
+}
+
+/// A rewritten stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relocated {
+    pub text: String,
+    /// References whose text changed.
+    pub rewritten: usize,
+    /// References seen (those the options select), changed or not.
+    pub references: usize,
+    /// What the user should know but did not stop the run (an image left unpinned because
+    /// the lock does not list it, without `enforce`), one line each, each image once.
+    pub warnings: Vec<String>,
+}
+
+/// Rewrites `stream`. Errors name the image and where it is (template file, resource,
+/// container, field); every image at fault is listed, not only the first.
+pub fn relocate(stream: &str, options: &Options<'_>) -> Result<Relocated, String> {
+    if stream.trim().is_empty() {
+        return Err(
+            "the manifest stream is empty: there is nothing to post-render \
+                    (pipe the output of `helm template` into it)"
+                .into(),
+        );
+    }
+    if options.enforce && options.lock.is_none() {
+        return Err("enforce needs a lock to check images against".into());
+    }
+    let scan = manifests::scan(stream).map_err(|e| e.to_string())?;
+    let mut plan = Plan::new(stream, options);
+    for finding in &scan.findings {
+        if options.typed_only && finding.confidence != Confidence::Certain {
+            continue;
+        }
+        plan.finding(finding);
+    }
+    plan.finish()
+}
+
+/// A replacement of `start..end` of the stream, inside `scalar`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Edit {
+    start: usize,
+    end: usize,
+    text: String,
+    scalar: crate::yaml::Source,
+}
+
+/// What became of one image (by canonical reference): its new reference, or why not.
+#[derive(Debug, Clone)]
+enum Outcome {
+    /// The new reference, the digest it was pinned to (if pinning applied), and why it was
+    /// not pinned where a lock was given but does not pin it (without `enforce`).
+    Moved {
+        to: Reference,
+        pinned: Option<String>,
+        unpinned: Option<String>,
+    },
+    /// Not in the lock (or no usable digest in it): why, for the message.
+    Unpinned(String),
+    /// A rule or the lock cannot be applied.
+    Failed(String),
+}
+
+struct Plan<'s, 'o, 'l> {
+    stream: &'s str,
+    options: &'o Options<'l>,
+    lock: HashMap<&'l str, &'l LockedImage>,
+    outcomes: HashMap<String, Outcome>,
+    edits: Vec<Edit>,
+    rewritten: usize,
+    references: usize,
+    /// Findings at fault, grouped by image, in stream order: (image, message, places).
+    problems: Vec<(String, String, Vec<String>)>,
+    warned: HashSet<String>,
+    warnings: Vec<String>,
+}
+
+impl<'s, 'o, 'l> Plan<'s, 'o, 'l> {
+    fn new(stream: &'s str, options: &'o Options<'l>) -> Self {
+        let lock = options
+            .lock
+            .map(|l| l.images.iter().map(|i| (i.image.as_str(), i)).collect())
+            .unwrap_or_default();
+        Plan {
+            stream,
+            options,
+            lock,
+            outcomes: HashMap::new(),
+            edits: Vec::new(),
+            rewritten: 0,
+            references: 0,
+            problems: Vec::new(),
+            warned: HashSet::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    fn problem(&mut self, image: &str, message: String, finding: &Finding) {
+        let place = format!("{}", finding.origin);
+        match self.problems.iter_mut().find(|(i, _, _)| i == image) {
+            Some((_, _, places)) => places.push(place),
+            None => self.problems.push((image.to_owned(), message, vec![place])),
+        }
+    }
+
+    /// Where the image of `reference` goes, decided once per image.
+    fn outcome(&mut self, reference: &Reference) -> (String, Outcome) {
+        let canonical = reference.canonical();
+        if let Some(o) = self.outcomes.get(&canonical) {
+            return (canonical, o.clone());
+        }
+        let outcome = self.decide(reference, &canonical);
+        self.outcomes.insert(canonical.clone(), outcome.clone());
+        (canonical, outcome)
+    }
+
+    fn decide(&self, reference: &Reference, canonical: &str) -> Outcome {
+        let mut pinned = None;
+        let mut unpinned = None;
+        if self.options.lock.is_some() {
+            match self.lock.get(canonical) {
+                None => unpinned = Some("not in the lock".to_owned()),
+                Some(entry) => match lock_digest(entry, reference) {
+                    Ok(Some(d)) => pinned = Some(d),
+                    Ok(None) => {
+                        unpinned = Some(match &entry.missing {
+                            Some(why) => format!("in the lock without a digest ({why})"),
+                            None => "in the lock without a digest (one per platform and no index digest: lock it again with `helm mirror lock`)".to_owned(),
+                        })
+                    }
+                    Err(e) => return Outcome::Failed(e),
+                },
+            }
+        }
+        if let Some(why) = &unpinned {
+            if self.options.enforce {
+                return Outcome::Unpinned(why.clone());
+            }
+        }
+        let mut to = reference.clone();
+        if let Some(d) = &pinned {
+            to = match to.with_digest(d) {
+                Ok(r) => r,
+                Err(e) => return Outcome::Failed(format!("the lock's digest {d:?}: {e}")),
+            };
+        }
+        if let Some(rules) = self.options.rules {
+            to = match rules.place(&to) {
+                Ok(r) => r,
+                Err(e) => return Outcome::Failed(e),
+            };
+        }
+        Outcome::Moved {
+            to,
+            pinned,
+            unpinned,
+        }
+    }
+
+    fn finding(&mut self, finding: &Finding) {
+        self.references += 1;
+        let (canonical, outcome) = self.outcome(&finding.reference);
+        let (to, pinned) = match outcome {
+            Outcome::Failed(message) => {
+                self.problem(&canonical, message, finding);
+                return;
+            }
+            Outcome::Unpinned(why) => {
+                self.problem(&canonical, why, finding);
+                return;
+            }
+            Outcome::Moved {
+                to,
+                pinned,
+                unpinned,
+            } => {
+                if let Some(why) = unpinned {
+                    // Not enforced: relocated, left unpinned, and said so once.
+                    if self.warned.insert(canonical.clone()) {
+                        self.warnings.push(format!(
+                            "{canonical}: {why}; left unpinned (at {})",
+                            finding.origin
+                        ));
+                    }
+                }
+                (to, pinned)
+            }
+        };
+        let relocating = self.options.rules.is_some();
+        let before = self.edits.len();
+        match &finding.spot {
+            Some(Spot::Text(span)) => {
+                let text = if relocating {
+                    spelled(&to)
+                } else {
+                    // Pinned in place: the name and tag as the chart wrote them.
+                    let written = finding.written.trim();
+                    match &pinned {
+                        Some(d) => {
+                            let name = written.split('@').next().unwrap_or(written);
+                            format!("{name}@{d}")
+                        }
+                        None => written.to_owned(),
+                    }
+                };
+                self.edit(span, text);
+            }
+            Some(Spot::Map(parts)) => {
+                if relocating {
+                    match parts.registry {
+                        Some(registry) => {
+                            self.edit(&registry, to.registry().to_owned());
+                            self.edit(&parts.repository, to.repository().to_owned());
+                        }
+                        None => self.edit(&parts.repository, to.name()),
+                    }
+                }
+                if let Some(d) = &pinned {
+                    match (parts.digest, parts.tag) {
+                        (Some(digest), _) => self.edit(&digest, d.clone()),
+                        (None, Some(tag)) => {
+                            let tag_text = to.tag().unwrap_or_default();
+                            self.edit(&tag, format!("{tag_text}@{d}"));
+                        }
+                        (None, None) => {
+                            let repository = if relocating {
+                                match parts.registry {
+                                    Some(_) => to.repository().to_owned(),
+                                    None => to.name(),
+                                }
+                            } else {
+                                finding.written.trim().to_owned()
+                            };
+                            // Replaces the repository edit above, if any (same span).
+                            self.edits.retain(|e| e.start != parts.repository.start);
+                            self.edit(&parts.repository, format!("{repository}@{d}"));
+                        }
+                    }
+                }
+            }
+            None => {
+                let unchanged = to == finding.reference && pinned.is_none();
+                if !unchanged {
+                    self.problem(
+                        &canonical,
+                        "cannot be rewritten in place: the manifest spells it with escape \
+                         sequences (a double-quoted string with \\ in it); write it plainly \
+                         in the chart, or pass --typed-only if it is not an image field"
+                            .to_owned(),
+                        finding,
+                    );
+                }
+                return;
+            }
+        }
+        if self.edits.len() > before {
+            self.rewritten += 1;
+        }
+    }
+
+    /// Records a replacement of `span`'s text, unless it changes nothing.
+    fn edit(&mut self, span: &Span, text: String) {
+        if self.stream.get(span.start..span.end) == Some(text.as_str()) {
+            return;
+        }
+        self.edits.push(Edit {
+            start: span.start,
+            end: span.end,
+            text,
+            scalar: span.scalar,
+        });
+    }
+
+    fn finish(mut self) -> Result<Relocated, String> {
+        if !self.problems.is_empty() {
+            return Err(self.problem_message());
+        }
+        let stream = self.stream;
+        self.edits.sort_by_key(|e| (e.scalar.start, e.start, e.end));
+        self.edits.dedup();
+        for pair in self.edits.windows(2) {
+            if pair[1].start < pair[0].end {
+                return Err(format!(
+                    "two references overlap at bytes {}..{} of the stream ({:?} and {:?}); this is a bug in purser, please report it",
+                    pair[1].start, pair[0].end, pair[0].text, pair[1].text
+                ));
+            }
+        }
+        let mut text = String::with_capacity(stream.len() + self.edits.len() * 64);
+        let mut copied = 0;
+        let mut i = 0;
+        while i < self.edits.len() {
+            let scalar = self.edits[i].scalar;
+            let mut j = i;
+            while j < self.edits.len() && self.edits[j].scalar == scalar {
+                j += 1;
+            }
+            text.push_str(&stream[copied..scalar.start]);
+            rewrite_scalar(stream, scalar, &self.edits[i..j], &mut text);
+            copied = scalar.end;
+            i = j;
+        }
+        text.push_str(&stream[copied..]);
+        Ok(Relocated {
+            text,
+            rewritten: self.rewritten,
+            references: self.references,
+            warnings: self.warnings,
+        })
+    }
+
+    fn problem_message(&self) -> String {
+        let enforce = self.options.enforce
+            && self.problems.iter().all(|(_, why, _)| {
+                why.starts_with("not in the lock") || why.starts_with("in the lock without")
+            });
+        let mut m = String::new();
+        let n = self.problems.len();
+        if enforce {
+            let _ = writeln!(
+                m,
+                "{n} image{} the lock does not pin (--enforce):",
+                if n == 1 { "" } else { "s" }
+            );
+        } else {
+            let _ = writeln!(
+                m,
+                "{n} image{} cannot be relocated:",
+                if n == 1 { "" } else { "s" }
+            );
+        }
+        for (image, why, places) in &self.problems {
+            let _ = writeln!(m, "  {image}: {why}");
+            for place in places {
+                let _ = writeln!(m, "    at {place}");
+            }
+        }
+        if enforce {
+            m.push_str(
+                "lock them (helm mirror lock CHART --lock FILE with the same values), or remove them from the release",
+            );
+        }
+        m.trim_end().to_owned()
+    }
+}
+
+/// The digest to pin `reference` to from its lock entry: the entry's `digest` (the index
+/// where there is one), else the digest the reference already names, else the only platform
+/// digest. A reference that names a digest the lock contradicts is an error.
+fn lock_digest(entry: &LockedImage, reference: &Reference) -> Result<Option<String>, String> {
+    let named = reference.digest();
+    if let Some(d) = &entry.digest {
+        if let Some(n) = named {
+            if n != d {
+                return Err(format!(
+                    "the chart pins it to {n} but the lock says {d}; lock it again (helm mirror lock) or fix the chart"
+                ));
+            }
+        }
+        return Ok(Some(d.clone()));
+    }
+    if let Some(n) = named {
+        return Ok(Some(n.to_owned()));
+    }
+    match entry.digests.as_slice() {
+        [only] => Ok(Some(only.digest.clone())),
+        _ => Ok(None),
+    }
+}
+
+/// `registry/repository[:tag][@digest]`, without the `:latest` a canonical form would add.
+fn spelled(r: &Reference) -> String {
+    let mut s = r.name();
+    if let Some(t) = r.tag() {
+        s.push(':');
+        s.push_str(t);
+    }
+    if let Some(d) = r.digest() {
+        s.push('@');
+        s.push_str(d);
+    }
+    s
+}
+
+/// Writes `scalar` with `edits` (sorted, inside it) applied, keeping it valid in its style.
+fn rewrite_scalar(stream: &str, scalar: crate::yaml::Source, edits: &[Edit], out: &mut String) {
+    let mut body = String::with_capacity(scalar.end - scalar.start + 64);
+    let mut copied = scalar.start;
+    for e in edits {
+        body.push_str(&stream[copied..e.start]);
+        escape_into(&e.text, scalar.style, &mut body);
+        copied = e.end;
+    }
+    body.push_str(&stream[copied..scalar.end]);
+    if scalar.style == Style::Plain {
+        let properties = properties_len(&body);
+        let content = &body[properties..];
+        if plain_needs_quotes(content, edits) {
+            out.push_str(&body[..properties]);
+            if content.contains('\n') {
+                // Quoted scalars must indent their continuation lines, plain ones in flow
+                // context need not: write the folded value on one line instead.
+                out.push('"');
+                escape_into(&fold_plain(content), Style::DoubleQuoted, out);
+                out.push('"');
+            } else {
+                out.push('\'');
+                escape_into(content, Style::SingleQuoted, out);
+                out.push('\'');
+            }
+            return;
+        }
+    }
+    out.push_str(&body);
+}
+
+/// `text` written inside a scalar of `style`.
+fn escape_into(text: &str, style: Style, out: &mut String) {
+    match style {
+        Style::DoubleQuoted => {
+            for c in text.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    c if c.is_control() => {
+                        let _ = write!(out, "\\u{:04x}", c as u32);
+                    }
+                    c => out.push(c),
+                }
+            }
+        }
+        Style::SingleQuoted => {
+            for c in text.chars() {
+                if c == '\'' {
+                    out.push('\'');
+                }
+                out.push(c);
+            }
+        }
+        Style::Plain | Style::Literal | Style::Folded => out.push_str(text),
+    }
+}
+
+/// The value of a multi-line plain scalar: lines trimmed, a single line break read as a
+/// space, each further one as a newline.
+fn fold_plain(content: &str) -> String {
+    let mut out = String::with_capacity(content.len());
+    let mut breaks = 0;
+    for (i, line) in content.split('\n').enumerate() {
+        let line = line.trim_matches([' ', '\t', '\r']);
+        if i == 0 {
+            out.push_str(line);
+        } else if line.is_empty() {
+            breaks += 1;
+        } else {
+            if breaks == 0 {
+                out.push(' ');
+            }
+            for _ in 0..breaks {
+                out.push('\n');
+            }
+            breaks = 0;
+            out.push_str(line);
+        }
+    }
+    out
+}
+
+/// The length of a scalar's anchor and tag (`&a !!str `) in front of its text.
+fn properties_len(text: &str) -> usize {
+    let mut at = 0;
+    while text[at..].starts_with(['&', '!']) {
+        let rest = &text[at..];
+        let word = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        let after = &rest[word..];
+        let spaces = after.len() - after.trim_start().len();
+        at += word + spaces;
+    }
+    at
+}
+
+/// Whether a plain scalar with new text in it must be quoted to read back the same: the new
+/// text brings flow indicators (`[::1]` registries: a plain scalar inside `[...]` or `{...}`
+/// may not hold them) or starts the scalar with an indicator.
+fn plain_needs_quotes(content: &str, edits: &[Edit]) -> bool {
+    let brings_flow = edits.iter().any(|e| {
+        e.text.contains(['[', ']', '{', '}', ',', '#', '\'', '"']) || e.text.contains(": ")
+    });
+    let starts_badly = content.starts_with([
+        '[', ']', '{', '}', ',', '#', '&', '*', '!', '|', '>', '\'', '"', '%', '@', '`',
+    ]) || content.starts_with("- ")
+        || content.starts_with("? ")
+        || content.starts_with(": ");
+    brings_flow || starts_badly
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,627 @@
+use super::*;
+use crate::destination::{Mapping, Target};
+use crate::inventory::Origin;
+use crate::lock::{ChartId, Metadata, PlatformDigest};
+use std::collections::BTreeMap;
+
+const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+const D3: &str = "sha256:3333333333333333333333333333333333333333333333333333333333333333";
+
+fn rules(to: &str) -> Rules {
+    Rules {
+        to: Target::parse(to, "--to").unwrap(),
+        flatten: false,
+        maps: Vec::new(),
+    }
+}
+
+fn to(stream: &str, target: &str) -> String {
+    let rules = rules(target);
+    relocate(
+        stream,
+        &Options {
+            rules: Some(&rules),
+            ..Options::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+    .text
+}
+
+fn lock(entries: &[(&str, Option<&str>, &[&str])]) -> Lock {
+    Lock {
+        api_version: crate::lock::API_VERSION.into(),
+        kind: crate::lock::KIND.into(),
+        metadata: Metadata {
+            generated_at: "2026-01-01T00:00:00Z".into(),
+            generated_by: "test".into(),
+        },
+        chart: ChartId::default(),
+        images: entries
+            .iter()
+            .map(|(image, digest, platforms)| LockedImage {
+                name: image.rsplit('/').next().unwrap().into(),
+                image: Reference::parse(image).unwrap().canonical(),
+                chart: "demo".into(),
+                digest: digest.map(str::to_owned),
+                digests: platforms
+                    .iter()
+                    .map(|d| PlatformDigest {
+                        digest: (*d).into(),
+                        arch: "linux/amd64".into(),
+                    })
+                    .collect(),
+                missing: None,
+            })
+            .collect(),
+    }
+}
+
+/// `after` with the text of every scalar holding a reference put back as it is in `before`:
+/// equal to `before` when relocation changed nothing else.
+fn restore(before: &str, after: &str) -> String {
+    let b = manifests::scan(before).unwrap().findings;
+    let a = manifests::scan(after).unwrap().findings;
+    assert_eq!(b.len(), a.len(), "the rewrite changed what is found");
+    let mut back: BTreeMap<usize, (usize, &str)> = BTreeMap::new();
+    let mut put = |sa: &Span, sb: &Span| {
+        back.insert(
+            sa.scalar.start,
+            (sa.scalar.end, &before[sb.scalar.start..sb.scalar.end]),
+        );
+    };
+    for (fb, fa) in b.iter().zip(&a) {
+        match (fb.spot.as_ref().unwrap(), fa.spot.as_ref().unwrap()) {
+            (Spot::Text(sb), Spot::Text(sa)) => put(sa, sb),
+            (Spot::Map(mb), Spot::Map(ma)) => {
+                put(&ma.repository, &mb.repository);
+                for (pa, pb) in [
+                    (ma.registry, mb.registry),
+                    (ma.tag, mb.tag),
+                    (ma.digest, mb.digest),
+                ] {
+                    if let (Some(pa), Some(pb)) = (pa, pb) {
+                        put(&pa, &pb);
+                    }
+                }
+            }
+            other => panic!("spots differ in kind: {other:?}"),
+        }
+    }
+    let mut out = String::new();
+    let mut at = 0;
+    for (start, (end, text)) in back {
+        out.push_str(&after[at..start]);
+        out.push_str(text);
+        at = end;
+    }
+    out.push_str(&after[at..]);
+    out
+}
+
+fn images(stream: &str) -> Vec<String> {
+    manifests::scan(stream)
+        .unwrap()
+        .findings
+        .iter()
+        .map(|f| f.reference.canonical())
+        .collect()
+}
+
+const STREAM: &str = "\
+---
+# Source: demo/templates/deploy.yaml
+apiVersion: apps/v1
+kind: Deployment   # a comment after the kind
+metadata:
+  name: web
+  annotations:
+    postrenderer.helm.sh/postrender-filename: 'demo/templates/deploy.yaml'
+spec:
+  template:
+    spec:
+      initContainers:
+      - name: init
+        image: 'busybox:1.36'
+      containers:
+      - name: web   
+        image: \"nginx:1.27\"   # pinned later
+        args: [\"--sidecar-image=ghcr.io/acme/sidecar:2\", --log=info]
+        env:
+        - {name: HELPER_IMAGE, value: quay.io/acme/helper:6}
+      - name: shell
+        image: docker.io/library/alpine:3.20
+        command:
+        - sh
+        - -c
+        - |
+          exec run --x-image=quay.io/acme/x:1 --other=1
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: jobs}
+data:
+  jobs.yaml: |
+    backup:
+      image: docker.io/restic/restic:0.17.3
+    again:
+      image: docker.io/restic/restic:0.17.3
+...
+";
+
+#[test]
+fn every_reference_moves_and_nothing_else_changes() {
+    let out = to(STREAM, "registry.internal/mirror");
+    for image in images(&out) {
+        assert!(
+            image.starts_with("registry.internal/mirror/"),
+            "{image} not moved:\n{out}"
+        );
+    }
+    assert_eq!(images(&out).len(), 8);
+    assert!(out.contains("        image: 'registry.internal/mirror/library/busybox:1.36'\n"));
+    assert!(out.contains(
+        "        image: \"registry.internal/mirror/library/nginx:1.27\"   # pinned later\n"
+    ));
+    assert!(out.contains(
+        "args: [\"--sidecar-image=registry.internal/mirror/acme/sidecar:2\", --log=info]"
+    ));
+    assert!(out.contains("value: registry.internal/mirror/acme/helper:6}"));
+    assert!(out.contains("exec run --x-image=registry.internal/mirror/acme/x:1 --other=1\n"));
+    assert_eq!(
+        out.matches("image: registry.internal/mirror/restic/restic:0.17.3\n")
+            .count(),
+        2
+    );
+    assert!(
+        out.contains("      - name: web   \n"),
+        "trailing spaces kept"
+    );
+    assert_eq!(restore(STREAM, &out), STREAM);
+}
+
+#[test]
+fn typed_only_leaves_args_env_and_config_maps() {
+    let rules = rules("r.io/m");
+    let out = relocate(
+        STREAM,
+        &Options {
+            rules: Some(&rules),
+            typed_only: true,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(out.references, 3);
+    assert_eq!(out.rewritten, 3);
+    assert!(out.text.contains("--sidecar-image=ghcr.io/acme/sidecar:2"));
+    assert!(out.text.contains("image: docker.io/restic/restic:0.17.3"));
+    assert!(out.text.contains("image: r.io/m/library/alpine:3.20"));
+    assert_eq!(restore(STREAM, &out.text), STREAM);
+}
+
+#[test]
+fn flatten_and_maps_name_like_helm_mirror() {
+    let rules = Rules {
+        to: Target::parse("r.io/all", "--to").unwrap(),
+        flatten: true,
+        maps: vec![Mapping::parse("quay.io/acme=q.internal/acme").unwrap()],
+    };
+    let out = relocate(
+        STREAM,
+        &Options {
+            rules: Some(&rules),
+            ..Options::default()
+        },
+    )
+    .unwrap()
+    .text;
+    assert!(out.contains("value: q.internal/acme/helper:6}"), "{out}");
+    assert!(out.contains("image: 'r.io/all/busybox:1.36'"), "{out}");
+}
+
+#[test]
+fn block_scalars_quotes_and_escapes() {
+    let stream = "kind: Pod\nspec:\n  containers:\n  - name: a\n    image: >-\n      nginx:1\n  - name: b\n    image: \"quay.io/x/y:1\"\n    args:\n    - \"--foo-image=quay.io/x/z:1 --name=\\\"q\\\"\"\n    - 'it''s --bar-image=quay.io/x/w:1'\n";
+    let out = to(stream, "r.io/m");
+    assert!(
+        out.contains("image: >-\n      r.io/m/library/nginx:1\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("- \"--foo-image=r.io/m/x/z:1 --name=\\\"q\\\"\"\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("- 'it''s --bar-image=r.io/m/x/w:1'\n"),
+        "{out}"
+    );
+    assert_eq!(restore(stream, &out), stream);
+}
+
+#[test]
+fn plain_scalars_that_need_quotes_get_them() {
+    let stream = "kind: Pod\nspec:\n  containers:\n  - {name: a, image: nginx:1, args: [--x-image=quay.io/a/b:1, it's]}\n  - name: b\n    image: &img !!str busybox:1\n    args: [--y-image=quay.io/a/c:1]\n  - name: c\n    image: *img\n";
+    let out = to(stream, "[::1]:5000/m");
+    assert!(
+        out.contains(
+            "{name: a, image: '[::1]:5000/m/library/nginx:1', args: ['--x-image=[::1]:5000/m/a/b:1', it's]}"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("image: &img !!str '[::1]:5000/m/library/busybox:1'\n"),
+        "{out}"
+    );
+    for image in images(&out) {
+        assert!(image.starts_with("[::1]:5000/m/"), "{image}: {out}");
+    }
+    assert_eq!(images(&out).len(), 5, "the alias reads the new text too");
+    assert_eq!(restore(stream, &out), stream);
+}
+
+#[test]
+fn non_ascii_text_before_a_reference() {
+    let stream = "kind: Pod\nmetadata:\n  annotations: {note: \"café – ünïcödé ✓\"}\nspec:\n  containers:\n  - name: é\n    image: nginx:1 # ✓ ok\n---\n# Source: x/é.yaml\nkind: ConfigMap\ndata:\n  a: \"日本語 image: quay.io/a/b:2\"\n";
+    let out = to(stream, "r.io");
+    assert!(
+        out.contains("    image: r.io/library/nginx:1 # ✓ ok\n"),
+        "{out}"
+    );
+    assert!(out.contains("  a: \"日本語 image: r.io/a/b:2\"\n"), "{out}");
+    assert_eq!(restore(stream, &out), stream);
+}
+
+#[test]
+fn image_maps_are_rewritten_part_by_part() {
+    let stream = "apiVersion: acme.io/v1\nkind: Widget\nspec:\n  exporter:\n    image:\n      registry: docker.io\n      repository: bitnami/redis-exporter\n      tag: 1.62.0\n  agent:\n    image: {repository: quay.io/acme/agent, tag: \"2\"}\n  bare:\n    image: {repository: ghcr.io/acme/bare}\n";
+    let out = to(stream, "r.io/m");
+    assert!(
+        out.contains(
+            "      registry: r.io\n      repository: m/bitnami/redis-exporter\n      tag: 1.62.0\n"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("{repository: r.io/m/acme/agent, tag: \"2\"}"),
+        "{out}"
+    );
+    let lock = lock(&[
+        ("docker.io/bitnami/redis-exporter:1.62.0", Some(D1), &[]),
+        ("quay.io/acme/agent:2", Some(D2), &[]),
+        ("ghcr.io/acme/bare:latest", Some(D3), &[]),
+    ]);
+    let rules = rules("r.io/m");
+    let pinned = relocate(
+        stream,
+        &Options {
+            rules: Some(&rules),
+            lock: Some(&lock),
+            enforce: true,
+            ..Options::default()
+        },
+    )
+    .unwrap()
+    .text;
+    assert!(
+        pinned.contains(&format!("      tag: 1.62.0@{D1}\n")),
+        "{pinned}"
+    );
+    assert!(pinned.contains(&format!("tag: \"2@{D2}\"}}")), "{pinned}");
+    assert!(
+        pinned.contains(&format!("{{repository: r.io/m/acme/bare@{D3}}}")),
+        "{pinned}"
+    );
+    assert_eq!(restore(stream, &pinned), stream);
+}
+
+#[test]
+fn a_lock_pins_to_the_index_digest_and_keeps_the_tag() {
+    let lock = lock(&[
+        ("busybox:1.36", Some(D1), &[D2, D3]),
+        ("nginx:1.27", None, &[D2]),
+        ("alpine:3.20", Some(D3), &[]),
+        ("ghcr.io/acme/sidecar:2", Some(D1), &[]),
+        ("quay.io/acme/helper:6", Some(D1), &[]),
+        ("quay.io/acme/x:1", Some(D1), &[]),
+        ("restic/restic:0.17.3", Some(D2), &[]),
+    ]);
+    let rules = rules("r.io/m");
+    let out = relocate(
+        STREAM,
+        &Options {
+            rules: Some(&rules),
+            lock: Some(&lock),
+            enforce: true,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+    let text = &out.text;
+    assert!(text.contains(&format!("image: 'r.io/m/library/busybox:1.36@{D1}'")));
+    assert!(
+        text.contains(&format!("image: \"r.io/m/library/nginx:1.27@{D2}\"")),
+        "the only platform digest when there is no index digest"
+    );
+    assert!(text.contains(&format!("--sidecar-image=r.io/m/acme/sidecar:2@{D1}\"")));
+    for f in manifests::scan(text).unwrap().findings {
+        assert!(f.reference.digest().is_some(), "{} unpinned", f.written);
+    }
+    assert_eq!(restore(STREAM, text), STREAM);
+}
+
+#[test]
+fn a_lock_without_a_target_pins_in_place() {
+    let stream = "# Source: a/b.yaml\nkind: Pod\nspec:\n  containers:\n  - name: a\n    image: nginx:1.27\n  - name: b\n    image: \"quay.io/a/b:1@sha256:1111111111111111111111111111111111111111111111111111111111111111\"\n";
+    let lock = lock(&[("nginx:1.27", Some(D2), &[]), ("quay.io/a/b:1", None, &[])]);
+    // quay.io/a/b:1@D1 is a different canonical from quay.io/a/b:1: lock it as written.
+    let mut lock = lock;
+    lock.images[1].image = format!("quay.io/a/b:1@{D1}");
+    let out = relocate(
+        stream,
+        &Options {
+            lock: Some(&lock),
+            enforce: true,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        out.text,
+        stream.replace("image: nginx:1.27", &format!("image: nginx:1.27@{D2}"))
+    );
+    assert_eq!(out.rewritten, 1);
+}
+
+#[test]
+fn a_lock_that_contradicts_the_chart_is_an_error() {
+    let stream = format!("kind: Pod\nspec:\n  containers:\n  - name: a\n    image: nginx:1@{D1}\n");
+    let mut lock = lock(&[]);
+    lock.images = self::lock(&[("nginx:1", Some(D2), &[])]).images;
+    lock.images[0].image = format!("docker.io/library/nginx:1@{D1}");
+    let err = relocate(
+        &stream,
+        &Options {
+            lock: Some(&lock),
+            ..Options::default()
+        },
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("the chart pins it to") && err.contains(D2),
+        "{err}"
+    );
+}
+
+#[test]
+fn enforce_names_image_template_resource_and_container() {
+    let lock = lock(&[("alpine:3.20", Some(D3), &[])]);
+    let options = Options {
+        lock: Some(&lock),
+        enforce: true,
+        typed_only: true,
+        ..Options::default()
+    };
+    let err = relocate(STREAM, &options).unwrap_err();
+    assert!(
+        err.starts_with("2 images the lock does not pin (--enforce):"),
+        "{err}"
+    );
+    assert!(
+        err.contains("docker.io/library/nginx:1.27: not in the lock\n    at demo/templates/deploy.yaml: Deployment web container web spec.template.spec.containers[0].image"),
+        "{err}"
+    );
+    assert!(
+        err.contains("docker.io/library/busybox:1.36: not in the lock"),
+        "{err}"
+    );
+    // Without the `# Source:` comment (a post-renderer's input), the annotation names it.
+    let stream = STREAM.replace("# Source: demo/templates/deploy.yaml\n", "");
+    let err = relocate(&stream, &options).unwrap_err();
+    assert!(
+        err.contains("at demo/templates/deploy.yaml: Deployment web container init"),
+        "{err}"
+    );
+}
+
+#[test]
+fn without_enforce_unlisted_images_are_moved_unpinned_with_a_warning() {
+    let lock = lock(&[
+        ("alpine:3.20", Some(D3), &[]),
+        ("nginx:1.27", None, &[D1, D2]),
+    ]);
+    let rules = rules("r.io");
+    let out = relocate(
+        STREAM,
+        &Options {
+            rules: Some(&rules),
+            lock: Some(&lock),
+            typed_only: true,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    assert!(
+        out.text
+            .contains(&format!("image: r.io/library/alpine:3.20@{D3}"))
+    );
+    assert!(out.text.contains("image: 'r.io/library/busybox:1.36'"));
+    assert_eq!(out.warnings.len(), 2, "{:?}", out.warnings);
+    assert!(
+        out.warnings[1].contains("in the lock without a digest"),
+        "{:?}",
+        out.warnings
+    );
+    let err = relocate(
+        STREAM,
+        &Options {
+            rules: Some(&rules),
+            lock: Some(&lock),
+            typed_only: true,
+            enforce: true,
+        },
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("nginx:1.27: in the lock without a digest"),
+        "{err}"
+    );
+}
+
+#[test]
+fn escaped_references_are_refused_not_mangled() {
+    let stream = "kind: Pod\nspec:\n  containers:\n  - name: a\n    image: \"nginx\\x3a1\"\n";
+    let finding = &manifests::scan(stream).unwrap().findings[0];
+    assert_eq!(finding.spot, None);
+    let err = relocate(
+        stream,
+        &Options {
+            rules: Some(&rules("r.io")),
+            ..Options::default()
+        },
+    )
+    .unwrap_err();
+    assert!(err.contains("escape sequences"), "{err}");
+    // Nothing to change (no lock entry, no target): left alone.
+    let lock = lock(&[]);
+    let out = relocate(
+        stream,
+        &Options {
+            lock: Some(&lock),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(out.text, stream);
+}
+
+#[test]
+fn bad_streams() {
+    let rules = rules("r.io");
+    let options = Options {
+        rules: Some(&rules),
+        ..Options::default()
+    };
+    assert!(relocate("", &options).unwrap_err().contains("empty"));
+    assert!(relocate(" \n\n", &options).unwrap_err().contains("empty"));
+    let err = relocate("# Source: a/t.yaml\nkind: Pod\nimage: [1, 2\n", &options).unwrap_err();
+    assert!(
+        err.contains("not valid YAML") && err.contains("a/t.yaml"),
+        "{err}"
+    );
+    let err = relocate(
+        "kind: Pod\nspec:\n  containers:\n  - {name: a, image: \"nginx:-bad\"}\n",
+        &options,
+    )
+    .unwrap_err();
+    assert!(err.contains("container a"), "{err}");
+    assert!(
+        relocate(
+            "kind: Pod\n",
+            &Options {
+                enforce: true,
+                ..Options::default()
+            }
+        )
+        .unwrap_err()
+        .contains("needs a lock")
+    );
+}
+
+#[test]
+fn documents_without_images_are_copied_untouched() {
+    let stream = "---\n# only a comment\n---\napiVersion: v1\nkind: Service\nmetadata: {name: s}\n...\n---\n\n";
+    let out = to(stream, "r.io");
+    assert_eq!(out, stream);
+}
+
+#[test]
+fn origins_of_post_renderer_input_name_the_template() {
+    let stream = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  annotations:\n    postrenderer.helm.sh/postrender-filename: 'c/templates/p.yaml'\nspec:\n  containers:\n  - {name: a, image: nginx}\n";
+    let f = &manifests::scan(stream).unwrap().findings[0];
+    match &f.origin {
+        Origin::Rendered { template, .. } => {
+            assert_eq!(template.as_deref(), Some("c/templates/p.yaml"))
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_large_stream_is_rewritten_quickly() {
+    let mut stream = String::new();
+    let mut n = 0;
+    while stream.len() < 10 << 20 {
+        let _ = write!(
+            stream,
+            "---\n# Source: big/templates/d{n}.yaml\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d{n}\n  labels: {{app: d{n}, tier: web}}\nspec:\n  template:\n    spec:\n      containers:\n      - name: app\n        image: \"ghcr.io/acme/app{n}:1.{n}\"\n        args: [--sidecar-image=quay.io/acme/side:{n}, --verbose]\n        env:\n        - name: A\n          value: \"{}\"\n",
+            "x".repeat(200)
+        );
+        n += 1;
+    }
+    let started = std::time::Instant::now();
+    let out = to(&stream, "registry.internal/mirror");
+    let took = started.elapsed();
+    assert_eq!(out.matches("registry.internal/mirror/").count(), 2 * n);
+    // Generous for debug builds; scripts/bench-relocate.sh measures the release binary.
+    assert!(took.as_secs() < 20, "{took:?}");
+}
+
+/// Mangled streams: no panic; whatever is rewritten reads back as YAML, finds the same
+/// references, all at the target, and differs from the input only in their scalars.
+#[test]
+fn mutations_rewrite_only_references() {
+    let base = "---\n# Source: c/templates/d.yaml\nkind: Deployment\nmetadata: {name: x, note: \"é\"}\nspec:\n  template:\n    spec:\n      initContainers: [{name: i, image: 'busybox:1'}]\n      containers:\n        - name: c\n          image: ghcr.io/a/b:1@sha256:0123456789012345678901234567890123456789012345678901234567890123\n          args: [--x-image=quay.io/x/y:2, --y-image, a/b:3, \"--z-image=q.io/z:1 --w\"]\n          env: [{name: A_IMAGE, value: 'c/d:4'}]\n      volumes: [{name: v, image: {reference: 'e/f:5'}}]\n---\nkind: ConfigMap\ndata:\n  k: |\n    image: g/h:6\n    \"image\": \"i/j:7\"\n---\nkind: Widget\nspec:\n  image: {registry: r.io, repository: a/w, tag: 1}\n---\nkind: List\nitems: [{kind: Pod, spec: {containers: [{image: k/l:8}]}}]\n";
+    let alphabet = " \n:-[]{}'\"&*!|>#@/.,0aZ\té\\";
+    let alphabet: Vec<char> = alphabet.chars().collect();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let rules = rules("[::1]:5000/m");
+    let options = Options {
+        rules: Some(&rules),
+        ..Options::default()
+    };
+    let mut rewritten = 0;
+    for _ in 0..3000 {
+        let mut chars: Vec<char> = base.chars().collect();
+        for _ in 0..(next() % 4 + 1) {
+            let at = (next() as usize) % chars.len();
+            match next() % 3 {
+                0 => chars[at] = alphabet[(next() as usize) % alphabet.len()],
+                1 => chars.truncate(at.max(1)),
+                _ => {
+                    let end = (at + (next() as usize) % 40).min(chars.len());
+                    let chunk = chars[at..end].to_vec();
+                    chars.splice(at..at, chunk);
+                }
+            }
+        }
+        let text: String = chars.into_iter().collect();
+        let Ok(out) = relocate(&text, &options) else {
+            continue;
+        };
+        rewritten += 1;
+        let again = manifests::scan(&out.text)
+            .unwrap_or_else(|e| panic!("{e}\n--- input\n{text}\n--- output\n{}", out.text));
+        for f in &again.findings {
+            assert!(
+                f.reference.registry() == "[::1]:5000",
+                "{} not moved\n--- input\n{text}\n--- output\n{}",
+                f.written,
+                out.text
+            );
+        }
+        assert_eq!(restore(&text, &out.text), text, "--- output\n{}", out.text);
+    }
+    assert!(
+        rewritten > 500,
+        "only {rewritten} mangled streams were rewritten"
+    );
+}
