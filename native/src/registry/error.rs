@@ -97,42 +97,6 @@ impl RegistryError {
         matches!(self, RegistryError::NotFound { .. })
     }
 
-    /// The image reference the error is about (None for [`RegistryError::Options`]).
-    pub fn reference(&self) -> Option<&str> {
-        match self {
-            RegistryError::Options { .. } | RegistryError::Message(_) => None,
-            RegistryError::NotFound { reference, .. }
-            | RegistryError::Unauthorized { reference, .. }
-            | RegistryError::Denied { reference, .. }
-            | RegistryError::UnknownHost { reference, .. }
-            | RegistryError::Connect { reference, .. }
-            | RegistryError::Tls { reference, .. }
-            | RegistryError::DigestMismatch { reference, .. }
-            | RegistryError::BadResponse { reference, .. }
-            | RegistryError::Status { reference, .. }
-            | RegistryError::Credentials { reference, .. }
-            | RegistryError::RetriesExhausted { reference, .. } => Some(reference),
-        }
-    }
-
-    /// The registry host (`host[:port]`) the error is about.
-    pub fn registry(&self) -> Option<&str> {
-        match self {
-            RegistryError::Options { .. } | RegistryError::Message(_) => None,
-            RegistryError::NotFound { registry, .. }
-            | RegistryError::Unauthorized { registry, .. }
-            | RegistryError::Denied { registry, .. }
-            | RegistryError::UnknownHost { registry, .. }
-            | RegistryError::Connect { registry, .. }
-            | RegistryError::Tls { registry, .. }
-            | RegistryError::DigestMismatch { registry, .. }
-            | RegistryError::BadResponse { registry, .. }
-            | RegistryError::Status { registry, .. }
-            | RegistryError::Credentials { registry, .. }
-            | RegistryError::RetriesExhausted { registry, .. } => Some(registry),
-        }
-    }
-
     /// Whether trying again later might help: 5xx (but 501/505), 429, 408, broken or refused
     /// connections, timeouts.
     pub fn is_transient(&self) -> bool {

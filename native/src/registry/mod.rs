@@ -39,7 +39,6 @@
 //! - Docker Hub (`docker.io`) is reached at `registry-1.docker.io`.
 
 // The mirror commands use this API as they grow; until every item has a caller:
-#![allow(dead_code, unused_imports)]
 
 mod auth;
 mod credentials;
@@ -59,9 +58,8 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValu
 use reqwest::{Method, StatusCode};
 use sha2::Digest as _;
 
-pub use credentials::{ConfigKind, CredentialSource, EnvCredentials};
+pub use credentials::{CredentialSource, EnvCredentials};
 pub use error::RegistryError;
-pub use media::{DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
 pub use retry::RetryPolicy;
 
 use auth::{AuthState, Challenge, TokenReply};
