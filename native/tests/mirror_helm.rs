@@ -169,7 +169,10 @@ async fn lock_has_the_digests_the_registry_serves_and_verify_sees_drift() {
 
     let single = entry(&lock, "acme/single:2");
     assert_eq!(single["digest"], w.single.digest.as_str());
-    assert_eq!(single["digests"][0]["arch"], "linux/amd64", "a single image's platform, from its config");
+    assert_eq!(
+        single["digests"][0]["arch"], "linux/amd64",
+        "a single image's platform, from its config"
+    );
     assert_eq!(single["digests"][0]["digest"], w.single.digest.as_str());
 
     let multi = entry(&lock, "acme/multi:1.0");
@@ -229,17 +232,37 @@ async fn platform_filter_missing_images_and_status() {
     let w = World::new().await;
     // linux/arm64 only: the amd64-only image cannot be locked for it, and the error says so.
     let arm = w.lock_path("arm.lock");
-    let out = w.mirror(&["lock", "--platform", "linux/arm64", "-o", arm.to_str().unwrap()]);
+    let out = w.mirror(&[
+        "lock",
+        "--platform",
+        "linux/arm64",
+        "-o",
+        arm.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("acme/single:2 has no manifest for linux/arm64 (it has linux/amd64)"), "{stderr}");
+    assert!(
+        stderr.contains("acme/single:2 has no manifest for linux/arm64 (it has linux/amd64)"),
+        "{stderr}"
+    );
     assert!(!arm.exists());
     let amd = w.lock_path("amd.lock");
-    let out = w.mirror(&["lock", "--platform", "linux/amd64", "-o", amd.to_str().unwrap()]);
+    let out = w.mirror(&[
+        "lock",
+        "--platform",
+        "linux/amd64",
+        "-o",
+        amd.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", text(&out));
     let lock = yaml(&amd);
     for image in ["acme/multi:1.0", "acme/legacy:3", "acme/single:2"] {
-        let arches: Vec<&str> = entry(&lock, image)["digests"].as_array().unwrap().iter().map(|d| d["arch"].as_str().unwrap()).collect();
+        let arches: Vec<&str> = entry(&lock, image)["digests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["arch"].as_str().unwrap())
+            .collect();
         assert_eq!(arches, ["linux/amd64"], "{image}");
     }
 

@@ -393,7 +393,11 @@ async fn bearer_tokens_from_a_token_service() {
     assert_eq!(c.head(&r).await.unwrap().digest, pushed.digest);
     let stats = c.stats();
     assert_eq!(stats.token, 1, "the token is reused: {stats:?}");
-    assert_eq!(stats.requests(), 4, "one 401, then manifest GET, config GET and HEAD: {stats:?}");
+    assert_eq!(
+        stats.requests(),
+        4,
+        "one 401, then manifest GET, config GET and HEAD: {stats:?}"
+    );
     let asked = token.requests();
     assert!(
         asked
