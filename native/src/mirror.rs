@@ -76,6 +76,31 @@ pub struct RegistryArgs {
 }
 
 impl RegistryArgs {
+    /// The flags `helm template` and `helm pull` need for an oci:// chart on a registry named
+    /// by --plain-http, --insecure-skip-tls-verify or reached with --ca-file.
+    fn helm_fetch_flags(&self, chart: &str) -> Vec<std::ffi::OsString> {
+        let Some(rest) = chart.strip_prefix("oci://") else {
+            return Vec::new();
+        };
+        let host = rest.split('/').next().unwrap_or(rest);
+        let named = |hosts: &[String]| {
+            hosts
+                .iter()
+                .any(|h| h == host || host.split(':').next() == Some(h.as_str()))
+        };
+        let mut out = Vec::new();
+        if named(&self.plain_http) {
+            out.push("--plain-http".into());
+        }
+        if named(&self.insecure_skip_tls_verify) {
+            out.push("--insecure-skip-tls-verify".into());
+        }
+        if let Some(ca) = self.ca_file.first() {
+            out.extend(["--ca-file".into(), ca.clone().into_os_string()]);
+        }
+        out
+    }
+
     fn client(&self) -> Result<Client, String> {
         let defaults = registry::Options::default();
         let options = registry::Options {
@@ -157,7 +182,8 @@ pub fn run(command: MirrorCommand) -> Result<ExitCode, String> {
 }
 
 impl Common {
-    fn inventory(&self) -> Result<(Inventory, purser::lock::ChartId), String> {
+    fn inventory(&mut self) -> Result<(Inventory, purser::lock::ChartId), String> {
+        self.chart.render.fetch = self.registry.helm_fetch_flags(&self.chart.chart);
         let analysis = self.chart.analyse().map_err(|e| e.0)?;
         Ok(analysis.inventory(Selection {
             all: self.all,
@@ -227,7 +253,7 @@ fn write_atomically(path: &Path, text: &str) -> Result<(), String> {
     Ok(())
 }
 
-async fn lock(args: LockArgs) -> Result<ExitCode, String> {
+async fn lock(mut args: LockArgs) -> Result<ExitCode, String> {
     let (inventory, chart) = args.common.inventory()?;
     let client = args.common.registry.client()?;
     let refs: Vec<Reference> = inventory
@@ -366,7 +392,7 @@ struct VerifyReport {
     requests: u64,
 }
 
-async fn verify(args: VerifyArgs) -> Result<ExitCode, String> {
+async fn verify(mut args: VerifyArgs) -> Result<ExitCode, String> {
     let text = std::fs::read_to_string(&args.lock)
         .map_err(|e| format!("reading {}: {e}", args.lock.display()))?;
     let lock = Lock::parse(&text, &args.lock.display().to_string())?;
@@ -515,7 +541,7 @@ struct Placed {
     message: Option<String>,
 }
 
-async fn status(args: StatusArgs) -> Result<ExitCode, String> {
+async fn status(mut args: StatusArgs) -> Result<ExitCode, String> {
     let rules = Rules {
         to: Target::parse(&args.to, "--to")?,
         flatten: args.flatten,

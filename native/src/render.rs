@@ -93,6 +93,10 @@ pub struct RenderFlags {
     /// Use development versions too.
     #[arg(long)]
     pub devel: bool,
+    /// Registry settings Helm needs to fetch an oci:// chart (set by `helm mirror` from its
+    /// own --plain-http, --insecure-skip-tls-verify and --ca-file for the chart's host).
+    #[arg(skip)]
+    pub fetch: Vec<OsString>,
 }
 
 impl RenderFlags {
@@ -103,6 +107,7 @@ impl RenderFlags {
         if self.devel {
             out.push("--devel".into());
         }
+        out.extend(self.fetch.iter().cloned());
         out
     }
 

@@ -376,3 +376,121 @@ fn mirror_help_lists_the_commands() {
         assert!(help.contains(command), "{help}");
     }
 }
+
+/// A static file server on loopback (Python's http.server), stopped on Drop.
+struct FileServer {
+    child: std::process::Child,
+    url: String,
+}
+
+impl FileServer {
+    fn start(dir: &Path) -> FileServer {
+        let port = support::free_port();
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+            ])
+            .current_dir(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start python3 -m http.server");
+        let addr = format!("127.0.0.1:{port}");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(&addr).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        FileServer {
+            child,
+            url: format!("http://{addr}"),
+        }
+    }
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn charts_from_oci_a_repository_and_a_url() {
+    let w = World::new().await;
+    let packages = w.dir.path().join("packages");
+    std::fs::create_dir_all(&packages).unwrap();
+    let out = w.helm.run(&[
+        "package",
+        w.chart.to_str().unwrap(),
+        "--destination",
+        packages.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let archive = packages.join("mirrored-1.0.0.tgz");
+    let archive_digest = support::seed::sha256(&std::fs::read(&archive).unwrap());
+
+    // oci:// with a version constraint; --plain-http for the registry reaches Helm too.
+    let oci_base = format!("oci://{}/charts", w.registry.host);
+    let out = w
+        .helm
+        .run(&["push", archive.to_str().unwrap(), &oci_base, "--plain-http"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let oci = format!("{oci_base}/mirrored");
+    let set = format!("registry={}", w.registry.host);
+    let lock_file = w.lock_path("oci.lock");
+    let out = w.helm.run(&[
+        "mirror",
+        "lock",
+        &oci,
+        "--version",
+        "~1.0",
+        "--set",
+        &set,
+        "--plain-http",
+        &w.registry.host,
+        "-o",
+        lock_file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let lock = yaml(&lock_file);
+    assert_eq!(lock["chart"]["location"], oci.as_str());
+    assert_eq!(
+        lock["chart"]["digest"],
+        archive_digest.as_str(),
+        "the pulled archive's digest"
+    );
+    assert_eq!(lock["images"].as_array().unwrap().len(), 3);
+
+    // A chart repository (repo/name) and a plain URL to the archive.
+    let out = w.helm.run(&["repo", "index", packages.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let server = FileServer::start(&packages);
+    let out = w.helm.run(&["repo", "add", "local", &server.url]);
+    assert!(out.status.success(), "{}", text(&out));
+    let url = format!("{}/mirrored-1.0.0.tgz", server.url);
+    for chart in ["local/mirrored", url.as_str()] {
+        let out = w.helm.run(&[
+            "mirror",
+            "lock",
+            chart,
+            "--set",
+            &set,
+            "--plain-http",
+            &w.registry.host,
+        ]);
+        assert!(out.status.success(), "{chart}: {}", text(&out));
+        let lock: Value = serde_saphyr::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap();
+        assert_eq!(lock["chart"]["location"], chart);
+        assert_eq!(lock["chart"]["digest"], archive_digest.as_str(), "{chart}");
+        assert_eq!(
+            entry(&lock, "acme/single:2")["digest"],
+            w.single.digest.as_str()
+        );
+    }
+}
