@@ -494,3 +494,67 @@ async fn charts_from_oci_a_repository_and_a_url() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lock_through_a_failing_registry() {
+    let w = World::new().await;
+    let proxy = support::FaultProxy::start(w.registry.addr);
+    let set = format!("registry={}", proxy.host);
+    let lock = |file: &Path| {
+        w.helm.run(&[
+            "mirror",
+            "lock",
+            w.chart.to_str().unwrap(),
+            "--set",
+            &set,
+            "--plain-http",
+            &proxy.host,
+            "--retries",
+            "3",
+            "-o",
+            file.to_str().unwrap(),
+        ])
+    };
+
+    // Two 503s and a 429 with Retry-After on the way: retries suffice, the lock is right.
+    proxy.add(support::Rule::manifests(support::Fault::Status(503), 2).method("GET"));
+    proxy.add(
+        support::Rule::manifests(
+            support::Fault::TooManyRequests {
+                retry_after: "1".into(),
+            },
+            1,
+        )
+        .method("GET"),
+    );
+    let good = w.lock_path("through-proxy.lock");
+    let out = lock(&good);
+    assert!(out.status.success(), "{}", text(&out));
+    let locked = yaml(&good);
+    assert_eq!(
+        entry(&locked, "acme/multi:1.0")["digest"],
+        w.multi.0.digest.as_str()
+    );
+    assert_eq!(
+        entry(&locked, "acme/single:2")["digest"],
+        w.single.digest.as_str()
+    );
+
+    // A registry that only ever fails: a clear error naming image and registry, no lock file.
+    proxy.clear();
+    proxy.add(support::Rule::manifests(
+        support::Fault::Status(503),
+        10_000,
+    ));
+    let bad = w.lock_path("never.lock");
+    let out = lock(&bad);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("acme/single:2")
+            && stderr.contains(&proxy.host)
+            && stderr.contains("no lock written"),
+        "{stderr}"
+    );
+    assert!(!bad.exists(), "no lock file after retries ran out");
+}
