@@ -6,6 +6,7 @@ mod chart_source;
 mod helm;
 mod images;
 mod mirror;
+mod postrender;
 mod progress;
 mod registry;
 mod render;
@@ -37,6 +38,9 @@ enum Command {
     /// Resolve a chart's images against their registries: lock, verify, status (helm mirror).
     #[command(subcommand)]
     Mirror(mirror::MirrorCommand),
+    /// Rewrite a manifest stream (stdin to stdout) to pull from a mirror, pinned to a lock:
+    /// the `relocate` post-renderer.
+    PostRender(postrender::PostRenderArgs),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +54,7 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }),
         Command::Mirror(command) => mirror::run(command),
+        Command::PostRender(args) => postrender::run(args),
     };
     match result {
         Ok(code) => code,
