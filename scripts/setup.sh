@@ -8,17 +8,20 @@
 #                    std for the target itself (RUSTC_BOOTSTRAP=1 -Zbuild-std)
 #      (PURSER_WASM_TOOLCHAIN=rustup|debian picks one)
 #   3. cargo build --release: the native `purser` and the wasm guest, copied to ./plugin.wasm
-#   4. the `images` and `mirror` plugins installed into Helm (the user's Helm homes, or the HELM_DATA_HOME,
-#      HELM_CONFIG_HOME and HELM_CACHE_HOME exported by the caller); PURSER_SKIP_PLUGIN_INSTALL=1
-#      skips this step
+#   4. the `images`, `mirror` and `relocate` plugins installed into Helm (the user's Helm homes,
+#      or the HELM_DATA_HOME, HELM_CONFIG_HOME and HELM_CACHE_HOME exported by the caller);
+#      PURSER_SKIP_PLUGIN_INSTALL=1 skips this step
 #   5. the registries and tools the native tests and benchmarks run: Debian's docker-registry,
 #      htpasswd and openssl, .purser/bin/oci-registry and .purser/bin/crane
 #      (scripts/setup-registries.sh); PURSER_SKIP_REGISTRIES=1 skips this step
+#   6. a Kubernetes API server and etcd built with go into .purser/bin, for the tests that need
+#      a cluster (scripts/setup-kube.sh); PURSER_SKIP_KUBE=1 skips this step
 #
 # The plugins are installed from .purser/plugins/images (links to ./plugin.yaml and
-# ./plugin.wasm) and .purser/plugins/mirror (links to native/plugins/mirror/plugin.yaml and
-# target/release/purser as bin/purser): Helm links a local folder instead of copying it, so every later build is live,
-# and the link is named after the folder, so it is `images` whatever this checkout is called.
+# ./plugin.wasm), .purser/plugins/mirror and .purser/plugins/relocate (links to
+# native/plugins/NAME/plugin.yaml and target/release/purser as bin/purser): Helm links a local
+# folder instead of copying it, so every later build is live, and the link is named after the
+# folder, so it is `images` whatever this checkout is called.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$PURSER_ROOT"
@@ -175,12 +178,15 @@ plugin_name() { # the top-level `name:` of a plugin.yaml
 
 # The staged plugin folders: links into this checkout, so later builds are live.
 stage_plugins() {
-  local images=$PURSER_LOCAL/plugins/images mirror=$PURSER_LOCAL/plugins/mirror
-  mkdir -p "$images" "$mirror/bin"
+  local images=$PURSER_LOCAL/plugins/images native
+  mkdir -p "$images"
   ln -sfn ../../../plugin.yaml "$images/plugin.yaml"
   ln -sfn ../../../plugin.wasm "$images/plugin.wasm"
-  ln -sfn ../../../native/plugins/mirror/plugin.yaml "$mirror/plugin.yaml"
-  ln -sfn ../../../../target/release/purser "$mirror/bin/purser"
+  for native in mirror relocate; do
+    mkdir -p "$PURSER_LOCAL/plugins/$native/bin"
+    ln -sfn "../../../native/plugins/$native/plugin.yaml" "$PURSER_LOCAL/plugins/$native/plugin.yaml"
+    ln -sfn ../../../../target/release/purser "$PURSER_LOCAL/plugins/$native/bin/purser"
+  done
 }
 
 install_plugin() { # NAME: install .purser/plugins/NAME unless it is installed already
@@ -191,7 +197,7 @@ install_plugin() { # NAME: install .purser/plugins/NAME unless it is installed a
   data_home=$("$HELM_BIN" env HELM_DATA_HOME)
   plugin_dirs=$("$HELM_BIN" env HELM_PLUGINS)
   if [ "$(readlink "$data_home/plugins/$name" 2>/dev/null)" = "$stage" ] &&
-    "$HELM_BIN" plugin list 2>/dev/null | grep -q "^$name[[:space:]].*cli/v1[[:space:]]*v1[[:space:]]"; then
+    "$HELM_BIN" plugin list 2>/dev/null | grep -Eq "^$name[[:space:]].*(cli|postrenderer)/v1[[:space:]]+v1[[:space:]]"; then
     say "plugin: $name already installed in $data_home/plugins"
     return
   fi
@@ -230,10 +236,16 @@ else
   stage_plugins
   install_plugin images
   install_plugin mirror
+  install_plugin relocate
 fi
 if [ "${PURSER_SKIP_REGISTRIES:-}" = 1 ]; then
   say "registries: skipped (PURSER_SKIP_REGISTRIES=1)"
 else
   "$PURSER_ROOT/scripts/setup-registries.sh"
+fi
+if [ "${PURSER_SKIP_KUBE:-}" = 1 ]; then
+  say "kube: skipped (PURSER_SKIP_KUBE=1)"
+else
+  "$PURSER_ROOT/scripts/setup-kube.sh"
 fi
 say "ready: $HELM_BIN images (try scripts/demo.sh)"
