@@ -12,6 +12,8 @@
 //! ```
 #![allow(dead_code)]
 
+pub mod kube;
+
 use std::ffi::OsStr;
 use std::fs;
 use std::io::{Read, Write};
@@ -201,6 +203,8 @@ impl Run {
 pub struct Helm {
     bin: PathBuf,
     homes: TempDir,
+    /// KUBECONFIG for every command, once use_cluster() has been called.
+    kubeconfig: Option<PathBuf>,
 }
 
 impl Helm {
@@ -214,7 +218,11 @@ impl Helm {
         for home in ["data", "config", "cache"] {
             fs::create_dir_all(homes.path().join(home)).expect("create a Helm home");
         }
-        Helm { bin, homes }
+        Helm {
+            bin,
+            homes,
+            kubeconfig: None,
+        }
     }
 
     /// Helm with this repository's `images` plugin installed.
@@ -241,6 +249,59 @@ impl Helm {
             None,
         )
         .assert_success();
+    }
+
+    /// Installs a plugin whose manifest is native/plugins/NAME/plugin.yaml and whose command
+    /// is the native `purser` (bin/purser in the plugin folder, a link to purser_bin()), as
+    /// scripts/setup.sh stages `mirror` and `relocate`.
+    pub fn install_native_plugin(&self, name: &str) {
+        let source = self.homes.path().join("plugin-source").join(name);
+        fs::create_dir_all(source.join("bin")).expect("create the plugin source folder");
+        fs::copy(
+            repo_path(&format!("native/plugins/{name}/plugin.yaml")),
+            source.join("plugin.yaml"),
+        )
+        .expect("copy plugin.yaml");
+        link_or_copy(&purser_bin(), &source.join("bin").join("purser"));
+        self.install_plugin_dir(&source);
+    }
+
+    /// Talks to `kube` from now on, once Helm can list releases there (the API server serves
+    /// before its storage is ready: waits up to 120 s).
+    pub fn use_cluster(&mut self, kube: &kube::Kube) {
+        self.kubeconfig = Some(kube.kubeconfig());
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let run = self.run(["list"], None);
+            if run.success() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "helm list against the test cluster kept failing: {}
+--- kube-apiserver.log
+{}",
+                run.describe(),
+                kube.log_tail("kube-apiserver.log")
+            );
+            thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    /// `helm plugin install DIR`, failing the test if it fails.
+    pub fn install_plugin_dir(&self, dir: &Path) {
+        self.run(
+            [OsStr::new("plugin"), OsStr::new("install"), dir.as_os_str()],
+            None,
+        )
+        .assert_success();
+    }
+
+    /// A folder inside these Helm homes (removed with them), created if needed.
+    pub fn scratch(&self, name: &str) -> PathBuf {
+        let dir = self.homes.path().join("scratch").join(name);
+        fs::create_dir_all(&dir).expect("create a scratch folder");
+        dir
     }
 
     pub fn bin(&self) -> &Path {
@@ -277,6 +338,9 @@ impl Helm {
             .env("HELM_CACHE_HOME", self.cache_home())
             .current_dir(repo_root())
             .args(args);
+        if let Some(kubeconfig) = &self.kubeconfig {
+            command.env("KUBECONFIG", kubeconfig);
+        }
         command
     }
 
@@ -350,6 +414,16 @@ impl Helm {
         template_run.assert_success();
         images_run
     }
+}
+
+/// A symbolic link to `target` at `link` (a copy where links cannot be made).
+fn link_or_copy(target: &Path, link: &Path) {
+    #[cfg(unix)]
+    if std::os::unix::fs::symlink(target, link).is_ok() {
+        return;
+    }
+    fs::copy(target, link)
+        .unwrap_or_else(|e| panic!("copy {} to {}: {e}", target.display(), link.display()));
 }
 
 fn describe_command(command: &Command) -> String {
