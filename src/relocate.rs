@@ -70,6 +70,9 @@ pub fn relocate(stream: &str, options: &Options<'_>) -> Result<Relocated, String
     plan.finish()
 }
 
+/// How many places of one image an error lists (the rest are counted).
+const PLACES_SHOWN: usize = 5;
+
 /// A replacement of `start..end` of the stream, inside `scalar`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Edit {
@@ -365,13 +368,18 @@ impl<'s, 'o, 'l> Plan<'s, 'o, 'l> {
         }
         for (image, why, places) in &self.problems {
             let _ = writeln!(m, "  {image}: {why}");
-            for place in places {
+            let mut seen = HashSet::new();
+            let distinct: Vec<&String> = places.iter().filter(|p| seen.insert(*p)).collect();
+            for place in distinct.iter().take(PLACES_SHOWN) {
                 let _ = writeln!(m, "    at {place}");
+            }
+            if distinct.len() > PLACES_SHOWN {
+                let _ = writeln!(m, "    and {} more places", distinct.len() - PLACES_SHOWN);
             }
         }
         if enforce {
             m.push_str(
-                "lock them (helm mirror lock CHART --lock FILE with the same values), or remove them from the release",
+                "lock them (helm mirror lock CHART -o FILE, with the values you install with), or remove them from the release",
             );
         }
         m.trim_end().to_owned()
