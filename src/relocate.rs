@@ -243,35 +243,37 @@ impl<'s, 'o, 'l> Plan<'s, 'o, 'l> {
                 self.edit(span, text);
             }
             Some(Spot::Map(parts)) => {
+                let current = |s: &Span| self.stream[s.start..s.end].to_owned();
+                let mut registry = parts.registry.as_ref().map(current);
+                let mut repository = current(&parts.repository);
+                let mut tag = parts.tag.as_ref().map(current);
+                let mut digest = parts.digest.as_ref().map(current);
                 if relocating {
-                    match parts.registry {
-                        Some(registry) => {
-                            self.edit(&registry, to.registry().to_owned());
-                            self.edit(&parts.repository, to.repository().to_owned());
+                    match &mut registry {
+                        Some(r) => {
+                            *r = to.registry().to_owned();
+                            repository = to.repository().to_owned();
                         }
-                        None => self.edit(&parts.repository, to.name()),
+                        None => repository = to.name(),
                     }
                 }
                 if let Some(d) = &pinned {
-                    match (parts.digest, parts.tag) {
-                        (Some(digest), _) => self.edit(&digest, d.clone()),
-                        (None, Some(tag)) => {
-                            let tag_text = to.tag().unwrap_or_default();
-                            self.edit(&tag, format!("{tag_text}@{d}"));
-                        }
-                        (None, None) => {
-                            let repository = if relocating {
-                                match parts.registry {
-                                    Some(_) => to.repository().to_owned(),
-                                    None => to.name(),
-                                }
-                            } else {
-                                finding.written.trim().to_owned()
-                            };
-                            // Replaces the repository edit above, if any (same span).
-                            self.edits.retain(|e| e.start != parts.repository.start);
-                            self.edit(&parts.repository, format!("{repository}@{d}"));
-                        }
+                    // Where the map has no digest, the pin goes where a chart composing
+                    // `repository:tag` will carry it along.
+                    match (&mut digest, &mut tag) {
+                        (Some(old), _) => *old = d.clone(),
+                        (None, Some(t)) => *t = format!("{}@{d}", to.tag().unwrap_or(t)),
+                        (None, None) => repository = format!("{repository}@{d}"),
+                    }
+                }
+                for (span, text) in [
+                    (parts.registry, registry),
+                    (Some(parts.repository), Some(repository)),
+                    (parts.tag, tag),
+                    (parts.digest, digest),
+                ] {
+                    if let (Some(span), Some(text)) = (span, text) {
+                        self.edit(&span, text);
                     }
                 }
             }

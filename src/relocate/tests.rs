@@ -314,6 +314,28 @@ fn image_maps_are_rewritten_part_by_part() {
         "{pinned}"
     );
     assert_eq!(restore(stream, &pinned), stream);
+
+    // Pinned in place: the parts as written, the digest added.
+    let in_place = relocate(
+        stream,
+        &Options {
+            lock: Some(&lock),
+            ..Options::default()
+        },
+    )
+    .unwrap()
+    .text;
+    assert!(
+        in_place.contains(&format!(
+            "      registry: docker.io\n      repository: bitnami/redis-exporter\n      tag: 1.62.0@{D1}\n"
+        )),
+        "{in_place}"
+    );
+    assert!(
+        in_place.contains(&format!("{{repository: ghcr.io/acme/bare@{D3}}}")),
+        "{in_place}"
+    );
+    assert_eq!(restore(stream, &in_place), stream);
 }
 
 #[test]
