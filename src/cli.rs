@@ -257,12 +257,14 @@ fn chart_of_stream(stream: &str) -> Option<ChartId> {
         .split('/')
         .next()?
         .to_owned();
+    // `helm.sh/chart: NAME-VERSION`; a subchart named `NAME-x` (prometheus-node-exporter under
+    // prometheus) shares the prefix, so the rest must read as a version.
     let label = format!("helm.sh/chart: {name}-");
-    let version = stream.find(&label).map(|at| {
+    let version = stream.match_indices(&label).find_map(|(at, _)| {
         let rest = &stream[at + label.len()..];
-        rest[..rest.find(['\n', '\r', '"', '\'']).unwrap_or(rest.len())]
-            .trim()
-            .to_owned()
+        let value = rest[..rest.find(['\n', '\r', '"', '\'']).unwrap_or(rest.len())].trim();
+        let digits = value.strip_prefix('v').unwrap_or(value);
+        digits.starts_with(|c: char| c.is_ascii_digit()).then(|| value.to_owned())
     });
     Some(ChartId {
         name,
@@ -332,7 +334,7 @@ mod tests {
 
     #[test]
     fn chart_of_stream_reads_source_and_label() {
-        let s = "---\n# Source: demo/templates/d.yaml\nkind: Deployment\nmetadata:\n  labels:\n    helm.sh/chart: demo-1.2.3\n";
+        let s = "---\n# Source: demo/templates/d.yaml\nkind: Deployment\nmetadata:\n  labels:\n    helm.sh/chart: demo-sidecar-0.4.0\n---\nkind: Service\nmetadata:\n  labels:\n    helm.sh/chart: demo-1.2.3\n";
         let id = chart_of_stream(s).unwrap();
         assert_eq!((id.name.as_str(), id.version.as_str()), ("demo", "1.2.3"));
     }
