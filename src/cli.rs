@@ -264,7 +264,9 @@ fn chart_of_stream(stream: &str) -> Option<ChartId> {
         let rest = &stream[at + label.len()..];
         let value = rest[..rest.find(['\n', '\r', '"', '\'']).unwrap_or(rest.len())].trim();
         let digits = value.strip_prefix('v').unwrap_or(value);
-        digits.starts_with(|c: char| c.is_ascii_digit()).then(|| value.to_owned())
+        digits
+            .starts_with(|c: char| c.is_ascii_digit())
+            .then(|| value.to_owned())
     });
     Some(ChartId {
         name,
