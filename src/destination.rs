@@ -112,6 +112,18 @@ pub struct Rules {
 }
 
 impl Rules {
+    /// The rules of `--to`, `--flatten` and `--map` flags, each checked.
+    pub fn from_flags(to: &str, flatten: bool, maps: &[String]) -> Result<Rules, String> {
+        Ok(Rules {
+            to: Target::parse(to, "--to")?,
+            flatten,
+            maps: maps
+                .iter()
+                .map(|m| Mapping::parse(m))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
     /// Where `image` goes.
     pub fn place(&self, image: &Reference) -> Result<Reference, String> {
         let name = image.name();

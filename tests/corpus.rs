@@ -18,19 +18,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use support::{Helm, purser_bin, repo_root};
 
-/// Charts that need values to render at all (CORPUS.md says which and what).
-fn render_values(chart: &str) -> &'static [&'static str] {
-    match chart {
-        "opentelemetry-collector" => &[
-            "--set",
-            "mode=deployment",
-            "--set",
-            "image.repository=otel/opentelemetry-collector-k8s",
-        ],
-        _ => &[],
-    }
-}
-
 fn corpus() -> Option<PathBuf> {
     let dir = repo_root().join("../shared/charts");
     dir.is_dir().then_some(dir)
@@ -225,7 +212,7 @@ fn corpus_check() {
     for chart in &charts {
         let name = chart.file_name().unwrap().to_string_lossy().into_owned();
         let mut args = vec!["release", chart.to_str().unwrap()];
-        args.extend(render_values(&name));
+        args.extend(support::corpus_values(&name));
         let stream = helm.template(&args);
         let truth = rendered_truth(&stream);
         let run = helm.images(&["-o", "json"], stream.as_bytes());
@@ -261,7 +248,7 @@ fn corpus_check() {
             );
             let out = std::process::Command::new(purser_bin())
                 .args(["images", "--all", "-o", "list", copy.to_str().unwrap()])
-                .args(render_values(&name))
+                .args(support::corpus_values(&name))
                 .env("HELM_BIN", helm.bin())
                 .env("HELM_DATA_HOME", helm.data_home())
                 .env("HELM_CONFIG_HOME", helm.config_home())

@@ -296,19 +296,6 @@ fn corpus() -> Option<PathBuf> {
     dir.is_dir().then_some(dir)
 }
 
-/// Charts that need values to render at all (CORPUS.md says which and what).
-fn corpus_values(chart: &str) -> &'static [&'static str] {
-    match chart {
-        "opentelemetry-collector" => &[
-            "--set",
-            "mode=deployment",
-            "--set",
-            "image.repository=otel/opentelemetry-collector-k8s",
-        ],
-        _ => &[],
-    }
-}
-
 /// A chart's name and its references (piped, through Helm), or what went wrong.
 type ChartResult = (String, Result<(usize, usize), String>);
 
@@ -338,7 +325,8 @@ fn every_corpus_chart_moves_every_image_and_changes_nothing_else() {
                         .map(|path| {
                             let name = path.file_name().unwrap().to_string_lossy().into_owned();
                             let chart = path.to_string_lossy().into_owned();
-                            let result = relocate_chart(helm, &chart, corpus_values(&name));
+                            let result =
+                                relocate_chart(helm, &chart, support::corpus_values(&name));
                             (name, result)
                         })
                         .collect::<Vec<_>>()

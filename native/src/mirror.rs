@@ -10,7 +10,7 @@ use crate::progress::Progress;
 use crate::registry::{self, Client, RegistryError, Resolved};
 use crate::render::ChartArgs;
 use clap::{Args, Subcommand};
-use purser::destination::{Mapping, Rules, Target};
+use purser::destination::Rules;
 use purser::inventory::{Inventory, Selection};
 use purser::lock::{Lock, PlatformDigest};
 use purser::reference::Reference;
@@ -542,15 +542,7 @@ struct Placed {
 }
 
 async fn status(mut args: StatusArgs) -> Result<ExitCode, String> {
-    let rules = Rules {
-        to: Target::parse(&args.to, "--to")?,
-        flatten: args.flatten,
-        maps: args
-            .map
-            .iter()
-            .map(|m| Mapping::parse(m))
-            .collect::<Result<_, _>>()?,
-    };
+    let rules = Rules::from_flags(&args.to, args.flatten, &args.map)?;
     let lock = match &args.lock {
         Some(path) => {
             let text = std::fs::read_to_string(path)

@@ -7,7 +7,7 @@
 //! error"), so the same command run by hand on `helm template` output is how to see why.
 
 use clap::Args;
-use purser::destination::{Mapping, Rules, Target};
+use purser::destination::Rules;
 use purser::lock::Lock;
 use purser::relocate::{self, Options};
 use std::io::{IsTerminal, Read, Write};
@@ -49,15 +49,7 @@ pub fn run(args: PostRenderArgs) -> Result<ExitCode, String> {
         );
     }
     let rules = match &args.to {
-        Some(to) => Some(Rules {
-            to: Target::parse(to, "--to")?,
-            flatten: args.flatten,
-            maps: args
-                .map
-                .iter()
-                .map(|m| Mapping::parse(m))
-                .collect::<Result<_, _>>()?,
-        }),
+        Some(to) => Some(Rules::from_flags(to, args.flatten, &args.map)?),
         None => None,
     };
     let lock = match &args.lock {

@@ -495,3 +495,17 @@ fn finish(mut child: Child, command: String) -> Run {
         status,
     }
 }
+
+/// Extra `helm template` flags for corpus charts that need values to render at all
+/// (../shared/charts/CORPUS.md says which and what).
+pub fn corpus_values(chart: &str) -> &'static [&'static str] {
+    match chart {
+        "opentelemetry-collector" => &[
+            "--set",
+            "mode=deployment",
+            "--set",
+            "image.repository=otel/opentelemetry-collector-k8s",
+        ],
+        _ => &[],
+    }
+}
