@@ -28,18 +28,7 @@ caller_dir=$(pwd)
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$PURSER_ROOT"
 
-out_file=
-while [ "$#" -gt 0 ]; do
-  case $1 in
-    --out) [ "$#" -ge 2 ] || die "--out needs a file name"; out_file=$2; shift 2 ;;
-    --out=*) out_file=${1#--out=}; shift ;;
-    -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) die "unknown argument $1 (try --help)" ;;
-  esac
-done
-if [ -n "$out_file" ]; then
-  case $out_file in /*) ;; *) out_file=$caller_dir/$out_file ;; esac
-fi
+bench_args "$caller_dir" "${BASH_SOURCE[0]}" "$@"
 
 reps=${PURSER_BENCH_REPS:-3}
 runs=${PURSER_BENCH_RUNS:-5}

@@ -32,3 +32,22 @@ export GOTOOLCHAIN=${GOTOOLCHAIN:-local}
 # Progress and failure lines, on stderr so that stdout stays the command's own output.
 say() { printf 'purser: %s\n' "$*" >&2; }
 die() { printf 'purser: error: %s\n' "$*" >&2; exit 1; }
+
+# Benchmarks: `--out FILE` (relative to where the script was started) and `-h/--help` (the
+# script's header comment). Sets out_file. Usage: bench_args "$caller_dir" "$0" "$@"
+bench_args() {
+  local from=$1 script=$2
+  shift 2
+  out_file=
+  while [ "$#" -gt 0 ]; do
+    case $1 in
+      --out) [ "$#" -ge 2 ] || die "--out needs a file name"; out_file=$2; shift 2 ;;
+      --out=*) out_file=${1#--out=}; shift ;;
+      -h | --help) sed -n '2,/^set -euo/p' "$script" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+      *) die "unknown argument $1 (try --help)" ;;
+    esac
+  done
+  if [ -n "$out_file" ]; then
+    case $out_file in /*) ;; *) out_file=$from/$out_file ;; esac
+  fi
+}
