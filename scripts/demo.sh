@@ -10,7 +10,9 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
-"$PURSER_ROOT/scripts/setup.sh"
+# The demo needs Helm and the plugins only: not the test registries nor the test cluster.
+PURSER_SKIP_REGISTRIES=${PURSER_SKIP_REGISTRIES:-1} PURSER_SKIP_KUBE=${PURSER_SKIP_KUBE:-1} \
+  "$PURSER_ROOT/scripts/setup.sh"
 [ "$#" -gt 0 ] || set -- -o table
 
 chart=$PURSER_ROOT/examples/demo
