@@ -314,33 +314,13 @@ async fn platform_filter_missing_images_and_status() {
             .all(|r| r["state"] == "missing"),
         "{rows:#}"
     );
-    let copy = Command::new(tool("crane"))
-        .args([
-            "copy",
-            "--insecure",
-            &format!("{}/acme/multi:1.0", w.registry.host),
-            &format!("{to}/acme/multi:1.0"),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        copy.status.success(),
-        "crane copy: {}",
-        String::from_utf8_lossy(&copy.stderr)
+    crane_copy(
+        &format!("{}/acme/multi:1.0", w.registry.host),
+        &format!("{to}/acme/multi:1.0"),
     );
-    let copy = Command::new(tool("crane"))
-        .args([
-            "copy",
-            "--insecure",
-            &format!("{}/acme/legacy:3", w.registry.host),
-            &format!("{to}/acme/single:2"),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        copy.status.success(),
-        "crane copy: {}",
-        String::from_utf8_lossy(&copy.stderr)
+    crane_copy(
+        &format!("{}/acme/legacy:3", w.registry.host),
+        &format!("{to}/acme/single:2"),
     );
     let out = w.mirror(&["status", "--to", &to, "--json"]);
     let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -363,6 +343,19 @@ async fn platform_filter_missing_images_and_status() {
             .iter()
             .any(|r| r["destination"] == format!("{to}/multi:1.0").as_str()),
         "{rows:#}"
+    );
+}
+
+/// Copies an image between registries with the real crane (plain HTTP, loopback).
+fn crane_copy(from: &str, to: &str) {
+    let copy = Command::new(tool("crane"))
+        .args(["copy", "--insecure", from, to])
+        .output()
+        .unwrap();
+    assert!(
+        copy.status.success(),
+        "crane copy {from} {to}: {}",
+        String::from_utf8_lossy(&copy.stderr)
     );
 }
 
