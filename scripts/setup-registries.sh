@@ -4,11 +4,15 @@
 # PURSER_SKIP_REGISTRIES=1 skips it.
 #
 #   1. Debian's docker-registry (distribution 2.8: no referrers API), apache2-utils (htpasswd
-#      for the basic-auth registry) and openssl (the test CA), with apt-get, when missing
+#      for the basic-auth registry), openssl (the test CA) and skopeo (1.9.3, a peer the copy
+#      benchmark and interop tests compare with), with apt-get, when missing
 #   2. .purser/bin/oci-registry: an OCI 1.1 registry with the referrers API, built from
 #      native/tests/oci-registry (go-containerregistry's pkg/registry). It stands in for zot,
 #      which the Go module proxy this project builds from does not serve.
-#   3. .purser/bin/crane (go install), for the benchmark's side-by-side runs
+#   3. .purser/bin/crane (go-containerregistry v0.22.1, go install), for the benchmarks'
+#      side-by-side runs and for building test images
+#   4. .purser/bin/regctl and .purser/bin/regsync (regclient v0.11.7, go install), peers for
+#      the copy benchmark (scripts/bench-copy.sh) and interop tests
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$PURSER_ROOT"
@@ -20,6 +24,7 @@ fi
 mkdir -p "$PURSER_LOCAL/bin"
 
 CRANE_VERSION=v0.22.1
+REGCLIENT_VERSION=v0.11.7
 
 # --- 1. Debian packages -------------------------------------------------------------------------
 
@@ -28,8 +33,9 @@ ensure_packages() {
   command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
   command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
   if [ ${#missing[@]} -eq 0 ]; then
-    say "registries: docker-registry, htpasswd, openssl present"
+    say "registries: docker-registry, htpasswd, openssl, skopeo present"
     return
   fi
   command -v apt-get >/dev/null 2>&1 ||
@@ -37,13 +43,16 @@ ensure_packages() {
   local sudo=
   [ "$(id -u)" = 0 ] || sudo=sudo
   say "registries: apt-get install ${missing[*]}"
-  $sudo apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  # Another setup (the wasm toolchain's apt-get) may hold the lock: wait for it, do not fail.
+  local wait=(-o DPkg::Lock::Timeout=600)
+  $sudo apt-get "${wait[@]}" update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get "${wait[@]}" install -y -qq --no-install-recommends "${missing[@]}" >&2
   # The package may start a system registry on :5000; the tests never use it. Leave it be.
   command -v docker-registry >/dev/null 2>&1 || die "registries: apt-get left no docker-registry"
+  command -v skopeo >/dev/null 2>&1 || die "registries: apt-get left no skopeo"
 }
 
-# --- 2. and 3. Go-built tools -------------------------------------------------------------------
+# --- 2., 3. and 4. Go-built tools ---------------------------------------------------------------
 
 go_module_version() { # BINARY MODULE: the version of MODULE a go-built binary was built from
   go version -m "$1" 2>/dev/null | awk -v m="$2" '($1 == "mod" || $1 == "dep") && $2 == m { print $3 }'
@@ -72,8 +81,22 @@ ensure_crane() {
     die "registries: go install crane failed"
 }
 
+ensure_regclient() { # TOOL: regctl or regsync, from regclient $REGCLIENT_VERSION
+  local tool=$1 bin=$PURSER_LOCAL/bin/$1
+  if [ -x "$bin" ] && [ "$(go_module_version "$bin" github.com/regclient/regclient)" = "$REGCLIENT_VERSION" ]; then
+    say "registries: $tool $REGCLIENT_VERSION present"
+    return
+  fi
+  command -v go >/dev/null 2>&1 || die "registries: Go is needed to build $tool"
+  say "registries: building $tool $REGCLIENT_VERSION (go install)"
+  GOBIN=$PURSER_LOCAL/bin go install "github.com/regclient/regclient/cmd/$tool@$REGCLIENT_VERSION" >&2 ||
+    die "registries: go install $tool failed"
+}
+
 started=$SECONDS
 ensure_packages
 ensure_oci_registry
 ensure_crane
+ensure_regclient regctl
+ensure_regclient regsync
 say "registries: ready ($((SECONDS - started))s)"
