@@ -6,12 +6,15 @@
 
 pub mod annotations;
 pub mod chart;
+pub mod chart_artifact;
 pub mod cli;
 pub mod declared;
 pub mod destination;
+pub mod digest;
 pub mod inventory;
 pub mod lock;
 pub mod manifests;
+pub mod plan;
 pub mod reference;
 pub mod relocate;
 pub mod report;
