@@ -2,14 +2,7 @@
 //! `helm mirror`. `purser images` renders a chart through the user's Helm and reads the chart
 //! itself; `purser mirror` resolves its images against registries.
 
-mod chart_source;
-mod helm;
-mod images;
-mod mirror;
-mod postrender;
-mod progress;
-mod registry;
-mod render;
+use purser_native::{images, mirror, postrender};
 
 use clap::{Parser, Subcommand};
 use std::io::Write;

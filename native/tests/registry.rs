@@ -3,16 +3,12 @@
 //! credentials from temporary config files and helpers, and a fault-injecting proxy.
 //! No mocks: every answer comes from a real registry or a real TCP connection.
 
-// The module as the binary builds it; what only the binary calls is unused here.
-#[path = "../src/registry/mod.rs"]
-#[allow(dead_code)]
-mod registry;
 mod support;
 
 use std::time::{Duration, Instant};
 
 use purser::reference::Reference;
-use registry::{Client, CredentialSource, Options, RegistryError, RetryPolicy};
+use purser_native::registry::{Client, CredentialSource, Options, RegistryError, RetryPolicy};
 use serde_json::json;
 use support::seed::{self, AMD64, ARM_V7, ARM64_V8, Pushed};
 use support::{DockerConfig, Fault, FaultProxy, Flavour, PASSWORD, Registry, Rule, USER};
@@ -292,7 +288,7 @@ async fn basic_auth_from_config_auths_helpers_and_environment() {
     let wrong = DockerConfig::with_auth(&reg.host, USER, "not-the-password");
     let c = client(Options {
         docker_config: Some(wrong.path.clone()),
-        env_credentials: Some(registry::EnvCredentials {
+        env_credentials: Some(purser_native::registry::EnvCredentials {
             username: USER.to_owned(),
             password: PASSWORD.to_owned(),
             host: Some(reg.host.clone()),
