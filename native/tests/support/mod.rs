@@ -12,6 +12,7 @@
 #![allow(dead_code, unused_imports)] // each test crate uses a part
 
 pub mod certs;
+pub mod helm;
 pub mod http;
 pub mod proxy;
 pub mod seed;
@@ -26,7 +27,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 pub use certs::TestCa;
-pub use proxy::{Fault, FaultProxy, Rule};
+pub use proxy::{Fault, FaultProxy, Rule, Seen};
 pub use seed::Seeder;
 pub use token::TokenServer;
 
@@ -148,7 +149,10 @@ pub enum Flavour {
     DistributionTls,
     /// distribution 2.8, plain HTTP, token auth against a [`TokenServer`] (same user).
     DistributionToken,
-    /// oci-registry (go-containerregistry, OCI 1.1 with referrers), plain HTTP, anonymous.
+    /// oci-registry (go-containerregistry, OCI 1.1 with referrers), plain HTTP, anonymous;
+    /// blobs on disk in the registry's temp dir, manifests in memory. No cross-repository
+    /// mounts (a mount request starts an upload), and blobs are global: a blob pushed to one
+    /// repository is found in every one.
     Oci,
 }
 
@@ -181,11 +185,13 @@ impl Registry {
         let mut ca = None;
         let mut token = None;
         let process = if flavour == Flavour::Oci {
+            // Blobs on disk (a 1 GiB layer must not sit in the registry's memory).
             let bin = tool("oci-registry");
+            let blobs = dir.path().join("blobs");
             Process::spawn(
                 "oci-registry",
                 &bin,
-                &["-address", &host],
+                &["-address", &host, "-blobs-dir", blobs.to_str().unwrap()],
                 dir.path().join("registry.log"),
             )
         } else {

@@ -1,0 +1,1526 @@
+//! `helm mirror copy` end to end: real Helm 4 runs the installed `mirror` plugin (the purser
+//! binary) and copies a chart's images, and the chart, from one real registry on loopback to
+//! another: distribution 2.8 (no referrers API: the `sha256-<hex>` fallback tag) and
+//! oci-registry (OCI 1.1, referrers API), both ways. Content is pushed first by the tests
+//! (support/seed.rs keeps the exact bytes), faults come from a real TCP proxy in front of a
+//! registry (support/proxy.rs), which also counts every request. Nothing is mocked.
+//!
+//! The chart is generated at run time (its image references hold the source registry's port)
+//! and packaged with `helm package`, so the archive the mirror must hold is well defined.
+//!
+//! The first tests (`support_*`) check the seeding and the proxy themselves.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::helm::{Helm, text};
+use support::proxy::{Upload, uploads};
+use support::seed::{
+    self, AMD64, Blob, OCI_INDEX, OCI_MANIFEST, Pushed, Referrer, Seeder, blob_digests, blob_sizes,
+    child_digests, digest_tag, sha256,
+};
+use support::{Fault, FaultProxy, Flavour, Registry, Rule};
+
+const PREFIX: &str = "mirror";
+const SBOM_TYPE: &str = "application/vnd.purser.test.sbom.v1+json";
+
+// --- content ----------------------------------------------------------------------------------
+
+/// Everything a copy must carry: a multi-platform OCI index with an attestation, a Docker
+/// manifest list, a single image, two images in two repositories sharing base layers, cosign
+/// `.sig` / `.att` tags, and an OCI 1.1 referrer on one platform manifest of the index.
+struct Content {
+    multi: (Pushed, Vec<Pushed>, Pushed),
+    legacy: (Pushed, Vec<Pushed>),
+    single: Pushed,
+    base: Vec<Blob>,
+    base_a: Pushed,
+    base_b: Pushed,
+    /// (repository, tag, manifest) of the cosign-style tags.
+    signatures: Vec<(&'static str, String, Pushed)>,
+    /// On `multi`'s linux/amd64 manifest, in acme/multi.
+    referrer: Referrer,
+}
+
+impl Content {
+    async fn seed(s: &Seeder) -> Content {
+        let multi = s.oci_index("acme/multi", "1.0").await;
+        let legacy = s.docker_list("acme/legacy", "3").await;
+        let single = s.image("acme/single", Some("2"), AMD64, false).await;
+        let base = s.layers("acme/base-a", &[4096, 8192]).await;
+        let base_a = s.image_on_base("acme/base-a", Some("1"), &base, 1000).await;
+        let base_b = s.image_on_base("team/base-b", Some("1"), &base, 2000).await;
+        let sig_single = s.cosign_signature("acme/single", &single, false).await;
+        let att_single = s.cosign_attestation("acme/single", &single).await;
+        // A Docker v2 signature manifest on the index (cosign signs what the user names).
+        let sig_multi = s.cosign_signature("acme/multi", &multi.0, true).await;
+        let referrer = s
+            .referrer(
+                "acme/multi",
+                &multi.1[0],
+                SBOM_TYPE,
+                json!({
+                    "org.opencontainers.image.created": "2025-01-02T03:04:05Z",
+                    "purser.test/kind": "sbom",
+                }),
+            )
+            .await;
+        let signatures = vec![
+            (
+                "acme/single",
+                format!("{}.sig", digest_tag(&single.digest)),
+                sig_single,
+            ),
+            (
+                "acme/single",
+                format!("{}.att", digest_tag(&single.digest)),
+                att_single,
+            ),
+            (
+                "acme/multi",
+                format!("{}.sig", digest_tag(&multi.0.digest)),
+                sig_multi,
+            ),
+        ];
+        Content {
+            multi,
+            legacy,
+            single,
+            base,
+            base_a,
+            base_b,
+            signatures,
+            referrer,
+        }
+    }
+
+    /// The images the chart uses: (container name, repository, tag, manifest).
+    fn tagged(&self) -> Vec<(&'static str, &'static str, &'static str, &Pushed)> {
+        vec![
+            ("multi", "acme/multi", "1.0", &self.multi.0),
+            ("legacy", "acme/legacy", "3", &self.legacy.0),
+            ("single", "acme/single", "2", &self.single),
+            ("base-a", "acme/base-a", "1", &self.base_a),
+            ("base-b", "team/base-b", "1", &self.base_b),
+        ]
+    }
+
+    /// Every manifest pushed, with its repository.
+    fn manifests(&self) -> Vec<(&'static str, &Pushed)> {
+        let mut out: Vec<(&'static str, &Pushed)> = self
+            .tagged()
+            .into_iter()
+            .map(|(_, repo, _, p)| (repo, p))
+            .collect();
+        out.extend(self.multi.1.iter().map(|p| ("acme/multi", p)));
+        out.push(("acme/multi", &self.multi.2));
+        out.extend(self.legacy.1.iter().map(|p| ("acme/legacy", p)));
+        out.extend(self.signatures.iter().map(|(repo, _, p)| (*repo, p)));
+        out.push(("acme/multi", &self.referrer.manifest));
+        out
+    }
+
+    fn chart_images(&self, host: &str) -> Vec<(String, String)> {
+        self.tagged()
+            .into_iter()
+            .map(|(name, repo, tag, _)| (name.to_owned(), format!("{host}/{repo}:{tag}")))
+            .collect()
+    }
+}
+
+// --- the chart --------------------------------------------------------------------------------
+
+struct Chart {
+    tgz: PathBuf,
+    name: String,
+    version: String,
+    bytes: Vec<u8>,
+}
+
+/// A chart whose one Deployment runs `images` (container name, reference), packaged.
+fn chart(helm: &Helm, dir: &Path, name: &str, images: &[(String, String)]) -> Chart {
+    let src = dir.join("chart-src").join(name);
+    std::fs::create_dir_all(src.join("templates")).unwrap();
+    let version = "0.3.1";
+    std::fs::write(
+        src.join("Chart.yaml"),
+        format!("apiVersion: v2\nname: {name}\nversion: {version}\nappVersion: \"1\"\n"),
+    )
+    .unwrap();
+    let mut values = String::from("images:\n");
+    for (container, reference) in images {
+        values.push_str(&format!("  {container}: \"{reference}\"\n"));
+    }
+    std::fs::write(src.join("values.yaml"), values).unwrap();
+    std::fs::write(
+        src.join("templates/deployment.yaml"),
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\nspec:\n  selector:\n    matchLabels:\n      app: {{ .Release.Name }}\n  template:\n    metadata:\n      labels:\n        app: {{ .Release.Name }}\n    spec:\n      containers:\n{{- range $name, $image := .Values.images }}\n        - name: {{ $name }}\n          image: {{ $image }}\n{{- end }}\n",
+    )
+    .unwrap();
+    let tgz = helm.package(&src, &dir.join("packages"));
+    let bytes = std::fs::read(&tgz).unwrap();
+    Chart {
+        tgz,
+        name: name.to_owned(),
+        version: version.to_owned(),
+        bytes,
+    }
+}
+
+// --- running the copy -------------------------------------------------------------------------
+
+/// `helm mirror copy CHART --to TO --plain-http H… EXTRA…`.
+fn copy_args(chart: &Chart, to: &str, plain: &[&str], extra: &[&str]) -> Vec<String> {
+    let mut args = vec![
+        "mirror".to_owned(),
+        "copy".to_owned(),
+        chart.tgz.display().to_string(),
+        "--to".to_owned(),
+        to.to_owned(),
+    ];
+    for host in plain {
+        args.push("--plain-http".to_owned());
+        args.push((*host).to_owned());
+    }
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    args
+}
+
+fn helm_copy(helm: &Helm, chart: &Chart, to: &str, plain: &[&str], extra: &[&str]) -> Output {
+    helm.run(copy_args(chart, to, plain, extra))
+}
+
+fn report(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("--json printed no JSON report ({e}): {}", text(out)))
+}
+
+fn code(out: &Output) -> Option<i32> {
+    out.status.code()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn report_image<'a>(report: &'a Value, source: &str) -> &'a Value {
+    report["images"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no images array in {report:#}"))
+        .iter()
+        .find(|i| i["source"] == source)
+        .unwrap_or_else(|| panic!("{source} not in the report: {report:#}"))
+}
+
+/// The report lists exactly the chart's images, each with its destination, its digest and
+/// `state`.
+fn check_report_images(
+    report: &Value,
+    content: &Content,
+    source_host: &str,
+    to: &str,
+    state: &str,
+) {
+    assert_eq!(
+        report["images"].as_array().map(Vec::len),
+        Some(content.tagged().len()),
+        "one report entry per chart image: {report:#}"
+    );
+    for (_, repo, tag, pushed) in content.tagged() {
+        let entry = report_image(report, &format!("{source_host}/{repo}:{tag}"));
+        assert_eq!(
+            entry["destination"],
+            format!("{to}/{repo}:{tag}").as_str(),
+            "{entry:#}"
+        );
+        assert_eq!(entry["digest"], pushed.digest.as_str(), "{entry:#}");
+        assert_eq!(entry["state"], state, "{entry:#}");
+    }
+}
+
+// --- checking the target ----------------------------------------------------------------------
+
+/// Everything of `content` is at `dst` under PREFIX, byte for byte: every manifest (fetched by
+/// digest) as pushed, every blob, every tag resolving to the source digest, the cosign tags,
+/// and the referrer: through the referrers API (`referrers_api`) or the fallback tag.
+async fn assert_copied(content: &Content, dst: &Seeder, referrers_api: bool) {
+    for (_, repo, tag, pushed) in content.tagged() {
+        let at = format!("{PREFIX}/{repo}");
+        assert_eq!(
+            dst.head_manifest(&at, tag).await.as_deref(),
+            Some(pushed.digest.as_str()),
+            "{at}:{tag} at the target resolves to the source digest"
+        );
+    }
+    for (repo, tag, pushed) in &content.signatures {
+        let at = format!("{PREFIX}/{repo}");
+        let got = dst
+            .fetch_manifest(&at, tag)
+            .await
+            .unwrap_or_else(|| panic!("cosign tag {at}:{tag} is not at the target"));
+        assert!(
+            got.bytes == pushed.bytes,
+            "cosign tag {at}:{tag}: other bytes at the target"
+        );
+    }
+    let mut checked_blobs = BTreeSet::new();
+    for (repo, pushed) in content.manifests() {
+        let at = format!("{PREFIX}/{repo}");
+        let got = dst
+            .fetch_manifest(&at, &pushed.digest)
+            .await
+            .unwrap_or_else(|| panic!("{at}@{} is not at the target", pushed.digest));
+        assert!(
+            got.bytes == pushed.bytes,
+            "{at}@{}: the target serves other bytes:\n{}",
+            pushed.digest,
+            String::from_utf8_lossy(&got.bytes)
+        );
+        for blob in blob_digests(&pushed.bytes) {
+            if !checked_blobs.insert((at.clone(), blob.clone())) {
+                continue;
+            }
+            let bytes = dst
+                .fetch_blob(&at, &blob)
+                .await
+                .unwrap_or_else(|| panic!("blob {blob} of {at}@{} is missing", pushed.digest));
+            assert_eq!(sha256(&bytes), blob, "blob {blob} in {at}");
+        }
+    }
+    assert_referrer(dst, &content.referrer, "acme/multi", referrers_api).await;
+}
+
+/// The referrer is listed for its subject at the target, with its artifactType and
+/// annotations: by the referrers API, or in the `sha256-<hex>` fallback index.
+async fn assert_referrer(dst: &Seeder, referrer: &Referrer, repo: &str, referrers_api: bool) {
+    let at = format!("{PREFIX}/{repo}");
+    let got = dst
+        .fetch_manifest(&at, &referrer.manifest.digest)
+        .await
+        .unwrap_or_else(|| panic!("referrer {} is not in {at}", referrer.manifest.digest));
+    assert!(
+        got.bytes == referrer.manifest.bytes,
+        "referrer bytes differ"
+    );
+    let listing = if referrers_api {
+        dst.referrers(&at, &referrer.subject)
+            .await
+            .unwrap_or_else(|| panic!("no referrers API answer for {at}@{}", referrer.subject))
+    } else {
+        let tag = digest_tag(&referrer.subject);
+        let index = dst
+            .fetch_manifest(&at, &tag)
+            .await
+            .unwrap_or_else(|| panic!("no referrers fallback tag {at}:{tag} at the target"));
+        serde_json::from_slice(&index.bytes).expect("fallback index JSON")
+    };
+    let entry = listing["manifests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| m["digest"] == referrer.manifest.digest.as_str())
+        .unwrap_or_else(|| {
+            panic!(
+                "referrer {} not listed for {at}@{}: {listing:#}",
+                referrer.manifest.digest, referrer.subject
+            )
+        });
+    assert_eq!(
+        entry["artifactType"],
+        referrer.artifact_type.as_str(),
+        "{entry:#}"
+    );
+    assert_eq!(entry["annotations"], referrer.annotations, "{entry:#}");
+    assert_eq!(entry["mediaType"], OCI_MANIFEST, "{entry:#}");
+    assert_eq!(entry["size"], referrer.manifest.bytes.len(), "{entry:#}");
+}
+
+/// `helm pull oci://TO/charts/NAME --version V` gives the source archive, byte for byte.
+fn assert_chart_pulled(helm: &Helm, chart: &Chart, chart_ref: &str, dir: &Path) {
+    let dest = dir.join("pulled");
+    std::fs::create_dir_all(&dest).unwrap();
+    let out = helm.run([
+        "pull",
+        chart_ref,
+        "--version",
+        &chart.version,
+        "--plain-http",
+        "--destination",
+        dest.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "helm pull {chart_ref}: {}",
+        text(&out)
+    );
+    let pulled = dest.join(format!("{}-{}.tgz", chart.name, chart.version));
+    let bytes = std::fs::read(&pulled)
+        .unwrap_or_else(|e| panic!("{}: {e} ({})", pulled.display(), text(&out)));
+    assert!(
+        bytes == chart.bytes,
+        "the chart pulled from {chart_ref} differs from the archive copied ({} vs {} bytes)",
+        bytes.len(),
+        chart.bytes.len()
+    );
+}
+
+/// Every tag in `dst` points at a complete image: each manifest it names (recursively) and
+/// each blob exists. Returns the tags seen.
+async fn assert_no_partial_tags(dst: &Seeder) -> Vec<String> {
+    let mut seen = Vec::new();
+    for repo in dst.catalog().await {
+        for tag in dst.tags(&repo).await {
+            let top = dst
+                .fetch_manifest(&repo, &tag)
+                .await
+                .unwrap_or_else(|| panic!("{repo}:{tag} is listed but does not resolve"));
+            let mut pending = vec![(format!("{repo}:{tag}"), top.bytes)];
+            while let Some((name, bytes)) = pending.pop() {
+                for child in child_digests(&bytes) {
+                    let got = dst.fetch_manifest(&repo, &child).await.unwrap_or_else(|| {
+                        panic!("{name} is tagged but its manifest {child} is missing")
+                    });
+                    pending.push((format!("{repo}@{child}"), got.bytes));
+                }
+                for blob in blob_digests(&bytes) {
+                    assert!(
+                        dst.blob_exists(&repo, &blob).await,
+                        "{repo}:{tag} is tagged but blob {blob} of {name} is missing"
+                    );
+                }
+            }
+            seen.push(format!("{repo}:{tag}"));
+        }
+    }
+    seen
+}
+
+fn yaml(path: &Path) -> Value {
+    serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn random_u64() -> u64 {
+    u64::from_le_bytes(seed::random_bytes(8).try_into().unwrap())
+}
+
+// --- 1. everything, byte for byte -------------------------------------------------------------
+
+async fn copy_everything(from: Flavour, to: Flavour) {
+    let src = Registry::start(from);
+    let dst = Registry::start(to);
+    let content = Content::seed(&src.seeder()).await;
+    let helm = Helm::with_plugins(&["mirror", "relocate"]);
+    let dir = tempfile::tempdir().unwrap();
+    let chart = chart(
+        &helm,
+        dir.path(),
+        "everything",
+        &content.chart_images(&src.host),
+    );
+    let to_arg = format!("{}/{PREFIX}", dst.host);
+    let lock = dir.path().join("mirror.lock");
+    let out = helm_copy(
+        &helm,
+        &chart,
+        &to_arg,
+        &[&src.host, &dst.host],
+        &["-o", lock.to_str().unwrap(), "--json"],
+    );
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    let first = report(&out);
+    assert_eq!(first["complete"], true, "{first:#}");
+    check_report_images(&first, &content, &src.host, &to_arg, "copied");
+    let charts = first["charts"].as_array().expect("charts in the report");
+    assert_eq!(charts.len(), 1, "{first:#}");
+    assert_eq!(charts[0]["name"], chart.name.as_str());
+    assert_eq!(charts[0]["version"], chart.version.as_str());
+    assert_eq!(
+        charts[0]["destination"],
+        format!("{to_arg}/charts/{}:{}", chart.name, chart.version).as_str()
+    );
+    assert_eq!(charts[0]["state"], "copied", "{first:#}");
+    assert!(
+        first["blobs"]["uploaded"].as_u64().unwrap_or(0) > 0
+            && first["bytes"]["uploaded"].as_u64().unwrap_or(0) > 0,
+        "{first:#}"
+    );
+
+    assert_copied(&content, &dst.seeder(), to == Flavour::Oci).await;
+    assert_chart_pulled(
+        &helm,
+        &chart,
+        &format!("oci://{to_arg}/charts/{}", chart.name),
+        dir.path(),
+    );
+
+    // The lock of the copy: the source names, the digests at the target (here the same).
+    let locked = yaml(&lock);
+    let entries = locked["images"].as_array().expect("images in the lock");
+    assert_eq!(entries.len(), content.tagged().len(), "{locked:#}");
+    for (_, repo, tag, pushed) in content.tagged() {
+        let name = format!("{}/{repo}:{tag}", src.host);
+        let entry = entries
+            .iter()
+            .find(|e| e["image"] == name.as_str())
+            .unwrap_or_else(|| panic!("{name} not in the lock: {locked:#}"));
+        assert_eq!(entry["digest"], pushed.digest.as_str(), "{name}");
+    }
+
+    // Helm renders the chart with every image moved to the mirror and pinned to the digest there.
+    let out = helm.run([
+        "template",
+        "rel",
+        chart.tgz.to_str().unwrap(),
+        "--post-renderer",
+        "relocate",
+        "--post-renderer-args",
+        &format!("--lock={}", lock.display()),
+        "--post-renderer-args",
+        &format!("--to={to_arg}"),
+    ]);
+    assert!(out.status.success(), "helm template: {}", text(&out));
+    let rendered = String::from_utf8_lossy(&out.stdout);
+    for (_, repo, tag, pushed) in content.tagged() {
+        let pinned = format!("{to_arg}/{repo}:{tag}@{}", pushed.digest);
+        assert!(rendered.contains(&pinned), "no {pinned} in:\n{rendered}");
+    }
+    assert!(
+        !rendered.contains(&src.host),
+        "an image still points at the source:\n{rendered}"
+    );
+
+    // Again: everything is there, nothing is sent.
+    let out = helm_copy(&helm, &chart, &to_arg, &[&src.host, &dst.host], &["--json"]);
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    let again = report(&out);
+    check_report_images(&again, &content, &src.host, &to_arg, "present");
+    assert_eq!(again["charts"][0]["state"], "present", "{again:#}");
+    assert_eq!(again["blobs"]["uploaded"], 0, "{again:#}");
+    assert_eq!(again["bytes"]["uploaded"], 0, "{again:#}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn copy_everything_byte_exact_distribution_to_oci() {
+    copy_everything(Flavour::Distribution, Flavour::Oci).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn copy_everything_byte_exact_oci_to_distribution() {
+    copy_everything(Flavour::Oci, Flavour::Distribution).await;
+}
+
+// --- 2. each blob sent once; shared layers mounted --------------------------------------------
+
+/// Committed upload sessions per digest.
+fn uploads_by_digest(sessions: &[Upload]) -> BTreeMap<String, Vec<&Upload>> {
+    let mut out: BTreeMap<String, Vec<&Upload>> = BTreeMap::new();
+    for u in sessions {
+        if let Some(d) = &u.digest {
+            out.entry(d.clone()).or_default().push(u);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn blobs_sent_once_and_mounted() {
+    let src = Registry::start(Flavour::Distribution);
+    let dst = Registry::start(Flavour::Distribution);
+    let proxy = FaultProxy::start(dst.addr);
+    let s = src.seeder();
+    let base = s.layers("acme/base-a", &[40_000, 80_000]).await;
+    let base_a = s.image_on_base("acme/base-a", Some("1"), &base, 1000).await;
+    let base_b = s.image_on_base("team/base-b", Some("1"), &base, 2000).await;
+    let helm = Helm::with_plugins(&["mirror"]);
+    let dir = tempfile::tempdir().unwrap();
+    let images = vec![
+        ("base-a".to_owned(), format!("{}/acme/base-a:1", src.host)),
+        ("base-b".to_owned(), format!("{}/team/base-b:1", src.host)),
+    ];
+    let chart = chart(&helm, dir.path(), "shared", &images);
+    let to_arg = format!("{}/{PREFIX}", proxy.host);
+    let lock = dir.path().join("copy.lock");
+    let out = helm_copy(
+        &helm,
+        &chart,
+        &to_arg,
+        &[&src.host, &proxy.host],
+        &["-o", lock.to_str().unwrap(), "--json"],
+    );
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    let first = report(&out);
+    let seen = proxy.seen();
+
+    let blobs_a: BTreeSet<String> = blob_digests(&base_a.bytes).into_iter().collect();
+    let blobs_b: BTreeSet<String> = blob_digests(&base_b.bytes).into_iter().collect();
+    let shared: BTreeSet<String> = base.iter().map(|b| b.digest.clone()).collect();
+    assert_eq!(
+        blobs_a
+            .intersection(&blobs_b)
+            .cloned()
+            .collect::<BTreeSet<_>>(),
+        shared
+    );
+    let sessions = uploads(&seen);
+    let log = || {
+        seen.iter()
+            .map(|s| format!("{} {} {:?} {}B", s.method, s.path, s.status, s.body_len))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    for u in &sessions {
+        assert!(
+            u.committed && u.digest.is_some(),
+            "an upload session was left unfinished: {u:?}\n{}",
+            log()
+        );
+    }
+    let by_digest = uploads_by_digest(&sessions);
+    let repo_a = format!("{PREFIX}/acme/base-a");
+    let repo_b = format!("{PREFIX}/team/base-b");
+    for blob in blobs_a.union(&blobs_b) {
+        let sent = by_digest.get(blob).map_or(0, Vec::len);
+        assert_eq!(sent, 1, "blob {blob} uploaded {sent} times:\n{}", log());
+    }
+    let mounts = support::proxy::mounts(&seen);
+    for blob in &shared {
+        let uploaded_to = &by_digest[blob][0].repository;
+        let other = if *uploaded_to == repo_a {
+            &repo_b
+        } else {
+            &repo_a
+        };
+        let done: Vec<_> = mounts
+            .iter()
+            .filter(|m| m.digest == *blob && m.status == Some(201))
+            .collect();
+        assert_eq!(
+            done.len(),
+            1,
+            "shared blob {blob}: one mount expected:\n{}",
+            log()
+        );
+        assert_eq!(&done[0].repository, other, "{:?}", done[0]);
+        assert_eq!(
+            done[0].from.as_deref(),
+            Some(uploaded_to.as_str()),
+            "{:?}",
+            done[0]
+        );
+    }
+    assert!(
+        seen.iter().all(|s| s.query("origin").is_none()),
+        "a request carried an origin parameter:\n{}",
+        log()
+    );
+    // The numbers the report gives agree with what went over the wire (the chart's two blobs
+    // may or may not be counted with the images').
+    let image_sessions: Vec<&Upload> = sessions
+        .iter()
+        .filter(|u| u.repository != format!("{PREFIX}/charts/{}", chart.name))
+        .collect();
+    let image_bytes: u64 = image_sessions.iter().map(|u| u.bytes).sum();
+    let all_bytes: u64 = sessions.iter().map(|u| u.bytes).sum();
+    assert_eq!(first["blobs"]["mounted"], 2, "{first:#}");
+    let counted = (
+        first["blobs"]["uploaded"].as_u64().unwrap_or(u64::MAX),
+        first["bytes"]["uploaded"].as_u64().unwrap_or(u64::MAX),
+    );
+    assert!(
+        counted == (image_sessions.len() as u64, image_bytes)
+            || counted == (sessions.len() as u64, all_bytes),
+        "report {counted:?} vs the wire: images {} blobs {image_bytes} B, all {} blobs {all_bytes} B",
+        image_sessions.len(),
+        sessions.len()
+    );
+
+    // With the lock of the copy: one HEAD per image and one for the chart, nothing else.
+    let mark = proxy.mark();
+    let out = helm_copy(
+        &helm,
+        &chart,
+        &to_arg,
+        &[&src.host, &proxy.host],
+        &["--lock", lock.to_str().unwrap(), "--json"],
+    );
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    let again = proxy.seen_since(mark);
+    let listed = again
+        .iter()
+        .map(|s| format!("{} {}", s.method, s.path))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        again.iter().all(|s| s.method == "HEAD" && s.is_manifest()),
+        "only manifest HEADs expected:\n{listed}"
+    );
+    let repos: BTreeSet<String> = again
+        .iter()
+        .filter_map(|s| s.repository().map(str::to_owned))
+        .collect();
+    let expected: BTreeSet<String> = [
+        repo_a.clone(),
+        repo_b.clone(),
+        format!("{PREFIX}/charts/{}", chart.name),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(
+        again.len(),
+        3,
+        "one HEAD per image and the chart:\n{listed}"
+    );
+    assert_eq!(repos, expected, "{listed}");
+}
+
+// --- 3. faults on both sides ------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn survives_random_faults() {
+    let src = Registry::start(Flavour::Distribution);
+    let dst = Registry::start(Flavour::Distribution);
+    let content = Content::seed(&src.seeder()).await;
+    let (seed_src, seed_dst) = (random_u64(), random_u64());
+    let src_proxy = FaultProxy::start(src.addr);
+    let dst_proxy = FaultProxy::start(dst.addr);
+    src_proxy.add(Rule::random(0.2, seed_src));
+    dst_proxy.add(Rule::random(0.2, seed_dst));
+    let helm = Helm::with_plugins(&["mirror"]);
+    let dir = tempfile::tempdir().unwrap();
+    let chart = chart(
+        &helm,
+        dir.path(),
+        "flaky",
+        &content.chart_images(&src_proxy.host),
+    );
+    let to_arg = format!("{}/{PREFIX}", dst_proxy.host);
+    let started = Instant::now();
+    let out = helm_copy(
+        &helm,
+        &chart,
+        &to_arg,
+        &[&src_proxy.host, &dst_proxy.host],
+        &["--retries", "10", "--json"],
+    );
+    let faults = |p: &FaultProxy| p.seen().iter().filter(|s| s.action != "forwarded").count();
+    let seeds = format!(
+        "seeds: source {seed_src}, target {seed_dst}; faults: source {} of {}, target {} of {}; {:?}",
+        faults(&src_proxy),
+        src_proxy.seen().len(),
+        faults(&dst_proxy),
+        dst_proxy.seen().len(),
+        started.elapsed()
+    );
+    assert_eq!(code(&out), Some(0), "{seeds}\n{}", text(&out));
+    assert!(
+        faults(&src_proxy) > 0 && faults(&dst_proxy) > 0,
+        "no fault was injected: {seeds}"
+    );
+    let report = report(&out);
+    assert_eq!(report["complete"], true, "{seeds}\n{report:#}");
+    check_report_images(&report, &content, &src_proxy.host, &to_arg, "copied");
+    assert_copied(&content, &dst.seeder(), false).await;
+    eprintln!("{seeds}");
+}
+
+// --- 4. killed half-way, then resumed ---------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resume_after_kill() {
+    let src = Registry::start(Flavour::Distribution);
+    // oci-registry takes a manifest whose blobs are missing (distribution refuses it), so a
+    // copy that tags too early would show here.
+    let dst = Registry::start(Flavour::Oci);
+    let proxy = FaultProxy::start(dst.addr);
+    let content = Content::seed(&src.seeder()).await;
+    let helm = Helm::with_plugins(&["mirror"]);
+    let dir = tempfile::tempdir().unwrap();
+    let chart = chart(
+        &helm,
+        dir.path(),
+        "resumed",
+        &content.chart_images(&src.host),
+    );
+    let to_arg = format!("{}/{PREFIX}", proxy.host);
+    proxy.add(Rule::all(Fault::Slow(Duration::from_millis(120))));
+
+    let log = dir.path().join("killed.log");
+    let mut child = helm
+        .purser(
+            &copy_args(
+                &chart,
+                &to_arg,
+                &[&src.host, &proxy.host],
+                &["--concurrency", "2"],
+            )[..],
+        )
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("start purser mirror copy");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !proxy.uploads().iter().any(|u| u.committed) {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "the copy ended ({status}) before a blob was committed:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        assert!(Instant::now() < deadline, "no blob committed within 60 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let delay = Duration::from_millis(random_u64() % 1500);
+    tokio::time::sleep(delay).await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the copy finished within {delay:?} of its first commit: nothing left to kill (slow the proxy down)"
+    );
+    child.kill().expect("kill -9 the copy");
+    child.wait().unwrap();
+    // Requests in flight at the proxy still reach the registry: let them land.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let before = proxy.uploads();
+    let committed: BTreeSet<String> = before
+        .iter()
+        .filter(|u| u.committed)
+        .filter_map(|u| u.digest.clone())
+        .collect();
+    let tagged = assert_no_partial_tags(&dst.seeder()).await;
+    eprintln!(
+        "killed {delay:?} after the first commit: {} blobs committed, tags: {tagged:?}",
+        committed.len()
+    );
+
+    proxy.clear();
+    let mark = proxy.mark();
+    let out = helm_copy(
+        &helm,
+        &chart,
+        &to_arg,
+        &[&src.host, &proxy.host],
+        &["--json"],
+    );
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    let report = report(&out);
+    assert_eq!(report["complete"], true, "{report:#}");
+    assert!(
+        report["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["state"] == "copied"),
+        "the kill came after every image was copied: {report:#}"
+    );
+    let again = uploads(&proxy.seen_since(mark));
+    let resent: Vec<&Upload> = again
+        .iter()
+        .filter(|u| u.digest.as_ref().is_some_and(|d| committed.contains(d)))
+        .collect();
+    assert!(
+        resent.is_empty(),
+        "blobs committed before the kill were uploaded again: {resent:#?}"
+    );
+    assert_copied(&content, &dst.seeder(), true).await;
+    assert_no_partial_tags(&dst.seeder()).await;
+}
+
+// --- 5. a 1 GiB layer in little memory --------------------------------------------------------
+
+/// Runs `cmd` to its end, sampling the process's own peak RSS (VmHWM, KiB) meanwhile: the
+/// Helm children it runs are not counted (a `wait4` rusage would take their peak).
+fn run_measuring_peak_rss(mut cmd: std::process::Command, log: &Path) -> (Output, u64) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .expect("start purser");
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut stdout, &mut out).unwrap();
+        out
+    });
+    let mut peak = 0u64;
+    let status = loop {
+        if let Ok(status) = std::fs::read_to_string(&status_file) {
+            if let Some(kib) = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            {
+                peak = peak.max(kib);
+            }
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let output = Output {
+        status,
+        stdout: reader.join().unwrap(),
+        stderr: std::fs::read(log).unwrap_or_default(),
+    };
+    (output, peak)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn large_layer_low_memory() {
+    const SIZE: u64 = 1 << 30;
+    let src = Registry::start(Flavour::Oci); // blobs on disk
+    let dst = Registry::start(Flavour::Distribution);
+    let started = Instant::now();
+    let (image, layer) = src.seeder().large_image("acme/big", "1", SIZE).await;
+    let seeded = started.elapsed();
+    let helm = Helm::with_plugins(&["mirror"]);
+    let dir = tempfile::tempdir().unwrap();
+    let chart = chart(
+        &helm,
+        dir.path(),
+        "big",
+        &[("big".to_owned(), format!("{}/acme/big:1", src.host))],
+    );
+    let to_arg = format!("{}/{PREFIX}", dst.host);
+    let args = copy_args(&chart, &to_arg, &[&src.host, &dst.host], &["--json"]);
+    let copy_started = Instant::now();
+    let (out, peak_kib) =
+        run_measuring_peak_rss(helm.purser(&args[..]), &dir.path().join("copy.log"));
+    let copied = copy_started.elapsed();
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    eprintln!(
+        "1 GiB layer: seeded in {seeded:?}, copied in {copied:?}, purser peak RSS {} MiB",
+        peak_kib / 1024
+    );
+    assert!(peak_kib > 0, "no RSS sample of the purser process");
+    assert!(
+        peak_kib < 64 * 1024,
+        "purser peaked at {} MiB copying a 1 GiB layer (limit 64 MiB)",
+        peak_kib / 1024
+    );
+    let d = dst.seeder();
+    let at = format!("{PREFIX}/acme/big");
+    assert_eq!(
+        d.head_manifest(&at, "1").await.as_deref(),
+        Some(image.digest.as_str())
+    );
+    assert_eq!(
+        d.blob_sha256(&at, &layer.digest).await,
+        Some((layer.digest.clone(), SIZE)),
+        "the layer at the target hashes to its digest"
+    );
+}
+
+// --- 6. errors --------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_image_fails_alone() {
+    let src = Registry::start(Flavour::Distribution);
+    let dst = Registry::start(Flavour::Distribution);
+    let s = src.seeder();
+    let single = s.image("acme/single", Some("2"), AMD64, false).await;
+    let (legacy, _) = s.docker_list("acme/legacy", "3").await;
+    let helm = Helm::with_plugins(&["mirror"]);
+    let dir = tempfile::tempdir().unwrap();
+    let missing = format!("{}/acme/nothere:9", src.host);
+    let images = vec![
+        ("single".to_owned(), format!("{}/acme/single:2", src.host)),
+        ("legacy".to_owned(), format!("{}/acme/legacy:3", src.host)),
+        ("nothere".to_owned(), missing.clone()),
+    ];
+    let chart = chart(&helm, dir.path(), "gappy", &images);
+    let to_arg = format!("{}/{PREFIX}", dst.host);
+    let plain = [src.host.as_str(), dst.host.as_str()];
+
+    let out = helm_copy(&helm, &chart, &to_arg, &plain, &[]);
+    assert_eq!(code(&out), Some(1), "{}", text(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("acme/nothere:9") && err.contains(&src.host),
+        "the error names the image and its registry: {err}"
+    );
+    let d = dst.seeder();
+    assert_eq!(
+        d.head_manifest(&format!("{PREFIX}/acme/single"), "2")
+            .await
+            .as_deref(),
+        Some(single.digest.as_str()),
+        "the other images are copied"
+    );
+    assert_eq!(
+        d.head_manifest(&format!("{PREFIX}/acme/legacy"), "3")
+            .await
+            .as_deref(),
+        Some(legacy.digest.as_str())
+    );
+    assert!(d.tags(&format!("{PREFIX}/acme/nothere")).await.is_empty());
+
+    let out = helm_copy(
+        &helm,
+        &chart,
+        &to_arg,
+        &plain,
+        &["--allow-missing", "--json"],
+    );
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    let report = report(&out);
+    assert_eq!(
+        report_image(&report, &missing)["state"],
+        "missing",
+        "{report:#}"
+    );
+    assert_eq!(
+        report_image(&report, &format!("{}/acme/single:2", src.host))["state"],
+        "present",
+        "{report:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_target_refusing_pushes_gets_nothing_tagged() {
+    let src = Registry::start(Flavour::Distribution);
+    let dst = Registry::start(Flavour::Distribution);
+    let proxy = FaultProxy::start(dst.addr);
+    for method in ["POST", "PUT", "PATCH"] {
+        proxy.add(Rule::all(Fault::Status(403)).method(method));
+    }
+    let s = src.seeder();
+    s.image("acme/single", Some("2"), AMD64, false).await;
+    s.docker_list("acme/legacy", "3").await;
+    let helm = Helm::with_plugins(&["mirror"]);
+    let dir = tempfile::tempdir().unwrap();
+    let images = vec![
+        ("single".to_owned(), format!("{}/acme/single:2", src.host)),
+        ("legacy".to_owned(), format!("{}/acme/legacy:3", src.host)),
+    ];
+    let chart = chart(&helm, dir.path(), "refused", &images);
+    let to_arg = format!("{}/{PREFIX}", proxy.host);
+    let out = helm_copy(&helm, &chart, &to_arg, &[&src.host, &proxy.host], &[]);
+    assert_eq!(code(&out), Some(1), "{}", text(&out));
+    let err = stderr(&out);
+    let lower = err.to_lowercase();
+    assert!(
+        err.contains(&proxy.host) && (lower.contains("push") || lower.contains("access")),
+        "the error names the target registry and says pushing is refused: {err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        proxy.count("POST") + proxy.count("PUT") > 0,
+        "the copy never tried to push"
+    );
+    assert_eq!(
+        dst.seeder().catalog().await,
+        Vec::<String>::new(),
+        "nothing reached the target"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_blob_that_does_not_match_its_digest_is_refused() {
+    let src = Registry::start(Flavour::Distribution);
+    let dst = Registry::start(Flavour::Distribution);
+    let proxy = FaultProxy::start(src.addr);
+    let s = src.seeder();
+    let single = s.image("acme/single", Some("2"), AMD64, false).await;
+    let (legacy, _) = s.docker_list("acme/legacy", "3").await;
+    // Its second layer comes back with one byte changed, however often it is asked for.
+    let layer = blob_digests(&single.bytes)[2].clone();
+    proxy.add(Rule::path(&format!("/blobs/{layer}"), Fault::CorruptBody, usize::MAX).method("GET"));
+    let helm = Helm::with_plugins(&["mirror"]);
+    let dir = tempfile::tempdir().unwrap();
+    let images = vec![
+        ("single".to_owned(), format!("{}/acme/single:2", proxy.host)),
+        ("legacy".to_owned(), format!("{}/acme/legacy:3", proxy.host)),
+    ];
+    let chart = chart(&helm, dir.path(), "corrupt", &images);
+    let to_arg = format!("{}/{PREFIX}", dst.host);
+    let out = helm_copy(
+        &helm,
+        &chart,
+        &to_arg,
+        &[&proxy.host, &dst.host],
+        &["--retries", "2"],
+    );
+    assert_eq!(code(&out), Some(1), "{}", text(&out));
+    assert!(
+        proxy.seen().iter().any(|s| s.action == "CorruptBody"),
+        "the corrupted blob was never fetched"
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("acme/single:2") && err.to_lowercase().contains("digest"),
+        "the error names the image and the digest mismatch: {err}"
+    );
+    let d = dst.seeder();
+    let at = format!("{PREFIX}/acme/single");
+    assert_eq!(
+        d.head_manifest(&at, "2").await,
+        None,
+        "the image is not tagged"
+    );
+    assert!(!d.blob_exists(&at, &layer).await);
+    assert_eq!(
+        d.head_manifest(&format!("{PREFIX}/acme/legacy"), "3")
+            .await
+            .as_deref(),
+        Some(legacy.digest.as_str()),
+        "the other image is copied"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_pushes_nothing() {
+    let src = Registry::start(Flavour::Distribution);
+    let dst = Registry::start(Flavour::Distribution);
+    let proxy = FaultProxy::start(dst.addr);
+    let s = src.seeder();
+    let single = s.image("acme/single", Some("2"), AMD64, false).await;
+    let base = s.layers("acme/base-a", &[3000, 5000]).await;
+    let base_a = s.image_on_base("acme/base-a", Some("1"), &base, 700).await;
+    let base_b = s.image_on_base("team/base-b", Some("1"), &base, 900).await;
+    let helm = Helm::with_plugins(&["mirror"]);
+    let dir = tempfile::tempdir().unwrap();
+    let images = vec![
+        ("single".to_owned(), format!("{}/acme/single:2", src.host)),
+        ("base-a".to_owned(), format!("{}/acme/base-a:1", src.host)),
+        ("base-b".to_owned(), format!("{}/team/base-b:1", src.host)),
+    ];
+    let chart = chart(&helm, dir.path(), "dry", &images);
+    let to_arg = format!("{}/{PREFIX}", proxy.host);
+    let plain = [src.host.as_str(), proxy.host.as_str()];
+
+    let out = helm_copy(&helm, &chart, &to_arg, &plain, &["--dry-run"]);
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for repo in ["acme/single", "acme/base-a", "team/base-b"] {
+        assert!(
+            said.contains(&format!("{to_arg}/{repo}")),
+            "the dry run names {to_arg}/{repo}: {said}"
+        );
+    }
+
+    let out = helm_copy(&helm, &chart, &to_arg, &plain, &["--dry-run", "--json"]);
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    let report = report(&out);
+    let mut unique: BTreeMap<String, u64> = BTreeMap::new();
+    for m in [&single, &base_a, &base_b] {
+        unique.extend(blob_sizes(&m.bytes));
+    }
+    let bytes: u64 = unique.values().sum();
+    let (n, b) = (
+        report["blobs"]["unique"].as_u64().unwrap_or(0),
+        report["bytes"]["unique"].as_u64().unwrap_or(0),
+    );
+    // The chart's archive and config may be counted too.
+    let chart_len = chart.bytes.len() as u64;
+    assert!(
+        (n, b) == (unique.len() as u64, bytes)
+            || (n == unique.len() as u64 + 2
+                && b > bytes + chart_len
+                && b < bytes + chart_len + 4096),
+        "unique blobs {n}, bytes {b}: expected {} blobs of {bytes} bytes (images) {report:#}",
+        unique.len()
+    );
+    assert_eq!(report["blobs"]["uploaded"], 0, "{report:#}");
+
+    let writes: Vec<String> = proxy
+        .seen()
+        .iter()
+        .filter(|s| !matches!(s.method.as_str(), "GET" | "HEAD"))
+        .map(|s| format!("{} {}", s.method, s.path))
+        .collect();
+    assert!(
+        writes.is_empty(),
+        "a dry run wrote to the target: {writes:#?}"
+    );
+    assert_eq!(dst.seeder().catalog().await, Vec::<String>::new());
+}
+
+// --- support self-checks ----------------------------------------------------------------------
+
+async fn seeding_works_on(flavour: Flavour) {
+    let reg = Registry::start(flavour);
+    let s = reg.seeder();
+    let content = Content::seed(&s).await;
+    for (repo, pushed) in content.manifests() {
+        let got = s
+            .fetch_manifest(repo, &pushed.digest)
+            .await
+            .unwrap_or_else(|| panic!("{repo}@{}", pushed.digest));
+        assert!(got.bytes == pushed.bytes, "{repo}@{}", pushed.digest);
+        assert_eq!(got.digest.as_deref(), Some(pushed.digest.as_str()));
+        for blob in blob_digests(&pushed.bytes) {
+            assert!(s.blob_exists(repo, &blob).await, "{repo}@{blob}");
+        }
+    }
+    for (_, repo, tag, pushed) in content.tagged() {
+        assert_eq!(
+            s.head_manifest(repo, tag).await.as_deref(),
+            Some(pushed.digest.as_str())
+        );
+    }
+    for (repo, tag, pushed) in &content.signatures {
+        assert_eq!(
+            s.head_manifest(repo, tag).await.as_deref(),
+            Some(pushed.digest.as_str())
+        );
+        let layer: Value = serde_json::from_slice(&pushed.bytes).unwrap();
+        let layer = &layer["layers"][0];
+        if tag.ends_with(".sig") {
+            assert_eq!(layer["mediaType"], seed::COSIGN_SIMPLESIGNING);
+            assert!(layer["annotations"][seed::COSIGN_SIGNATURE_ANNOTATION].is_string());
+        }
+    }
+    // Shared base layers: the same digests in both repositories.
+    let a = blob_digests(&content.base_a.bytes);
+    let b = blob_digests(&content.base_b.bytes);
+    for blob in &content.base {
+        assert!(a.contains(&blob.digest) && b.contains(&blob.digest));
+        assert!(s.blob_exists("team/base-b", &blob.digest).await);
+    }
+    // The referrer: by the API on oci-registry, by the fallback tag on distribution.
+    let referrers_api = flavour == Flavour::Oci;
+    assert_eq!(content.referrer.fallback.is_none(), referrers_api);
+    assert_eq!(
+        s.referrers("acme/multi", &content.referrer.subject)
+            .await
+            .is_some(),
+        referrers_api
+    );
+    // As the copy checks it, with the registry itself as "target" (PREFIX-less paths).
+    let listing = if referrers_api {
+        s.referrers("acme/multi", &content.referrer.subject)
+            .await
+            .unwrap()
+    } else {
+        let index = s
+            .fetch_manifest("acme/multi", &digest_tag(&content.referrer.subject))
+            .await
+            .unwrap();
+        assert_eq!(index.media_type.as_deref(), Some(OCI_INDEX));
+        serde_json::from_slice(&index.bytes).unwrap()
+    };
+    let entry = listing["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["digest"] == content.referrer.manifest.digest.as_str())
+        .unwrap_or_else(|| panic!("{listing:#}"));
+    assert_eq!(entry["artifactType"], SBOM_TYPE, "{listing:#}");
+    assert_eq!(entry["annotations"], content.referrer.annotations);
+    // A second referrer on the same subject joins the fallback index.
+    let second = s
+        .referrer(
+            "acme/multi",
+            &content.multi.1[0],
+            "application/x-second",
+            json!({"n": "2"}),
+        )
+        .await;
+    if let Some(index) = &second.fallback {
+        assert_eq!(child_digests(&index.bytes).len(), 2);
+    }
+    if flavour == Flavour::Oci {
+        // -blobs-dir: the blobs are files.
+        let on_disk = reg
+            .dir()
+            .join("blobs/sha256")
+            .join(content.base[0].digest.trim_start_matches("sha256:"));
+        assert!(on_disk.is_file(), "{} is not on disk", on_disk.display());
+        // The artifactType filter.
+        let filtered = s
+            .referrers(
+                "acme/multi",
+                &format!(
+                    "{}?artifactType=application/x-second",
+                    content.referrer.subject
+                ),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            filtered["manifests"].as_array().unwrap().len(),
+            1,
+            "{filtered:#}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn support_seeding_on_distribution() {
+    seeding_works_on(Flavour::Distribution).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn support_seeding_on_oci_registry() {
+    seeding_works_on(Flavour::Oci).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn support_proxy_streams_bodies_and_counts_uploads() {
+    let reg = Registry::start(Flavour::Distribution);
+    let proxy = FaultProxy::start(reg.addr);
+    let through = Seeder::new(&format!("http://{}", proxy.host), None);
+    const SIZE: u64 = 24 << 20;
+    // A streamed body with a length, and one chunked.
+    let sized = through.stream_blob("big/one", 1, SIZE, true).await;
+    let chunked = through.stream_blob("big/two", 2, SIZE, false).await;
+    let sessions = proxy.uploads();
+    assert_eq!(sessions.len(), 2, "{sessions:#?}");
+    let puts: Vec<bool> = proxy
+        .seen()
+        .iter()
+        .filter(|s| s.method == "PUT")
+        .map(|s| s.chunked)
+        .collect();
+    assert_eq!(puts, [false, true], "one PUT with a length, one chunked");
+    for (session, blob, repo) in [
+        (&sessions[0], &sized, "big/one"),
+        (&sessions[1], &chunked, "big/two"),
+    ] {
+        assert_eq!(session.repository, repo);
+        assert_eq!(session.digest.as_deref(), Some(blob.digest.as_str()));
+        assert_eq!(session.bytes, SIZE);
+        assert!(session.committed);
+    }
+    assert_eq!(
+        reg.seeder().blob_sha256("big/two", &chunked.digest).await,
+        Some((chunked.digest.clone(), SIZE))
+    );
+    assert_eq!(
+        through.blob_sha256("big/one", &sized.digest).await,
+        Some((sized.digest.clone(), SIZE)),
+        "a large answer streams back through the proxy"
+    );
+    // A mount, as the proxy logs it.
+    let http = through.client();
+    let mount = http
+        .post(format!(
+            "http://{}/v2/big/three/blobs/uploads/?mount={}&from=big/one",
+            proxy.host, sized.digest
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mount.status().as_u16(), 201);
+    let mounts = proxy.mounts();
+    assert_eq!(mounts.len(), 1);
+    assert_eq!(mounts[0].digest, sized.digest);
+    assert_eq!(mounts[0].from.as_deref(), Some("big/one"));
+    assert_eq!(mounts[0].repository, "big/three");
+    assert_eq!(mounts[0].status, Some(201));
+    // A large answer corrupted on the way keeps its length and changes its hash.
+    proxy.add(Rule::blobs(Fault::CorruptBody, 1).method("GET"));
+    let (digest, len) = through.blob_sha256("big/one", &sized.digest).await.unwrap();
+    assert_eq!(len, SIZE);
+    assert_ne!(digest, sized.digest);
+    // A refused upload drains the body and answers.
+    proxy.add(Rule::all(Fault::Status(403)).method("PUT"));
+    let mut url = http
+        .post(format!("http://{}/v2/big/four/blobs/uploads/", proxy.host))
+        .send()
+        .await
+        .unwrap()
+        .headers()["location"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    if url.starts_with('/') {
+        url = format!("http://{}{url}", proxy.host);
+    }
+    let refused = http
+        .put(format!("{url}&digest={}", sha256(&[7; 100_000])))
+        .body(vec![7u8; 100_000])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 403);
+    let last = proxy.seen().pop().unwrap();
+    assert_eq!(
+        (last.method.as_str(), last.body_len, last.status),
+        ("PUT", 100_000, Some(403))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn support_large_blob_streams_to_disk() {
+    let reg = Registry::start(Flavour::Oci);
+    let started = Instant::now();
+    let (image, layer) = reg.seeder().large_image("acme/big", "1", 96 << 20).await;
+    let seeded = started.elapsed();
+    let on_disk = reg
+        .dir()
+        .join("blobs/sha256")
+        .join(layer.digest.trim_start_matches("sha256:"));
+    assert_eq!(std::fs::metadata(&on_disk).unwrap().len(), 96 << 20);
+    let s = reg.seeder();
+    assert_eq!(
+        s.blob_sha256("acme/big", &layer.digest).await,
+        Some((layer.digest.clone(), 96 << 20))
+    );
+    assert_eq!(blob_digests(&image.bytes)[1], layer.digest);
+    eprintln!("96 MiB seeded in {seeded:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn support_proxy_random_faults() {
+    let reg = Registry::start(Flavour::Distribution);
+    let s = reg.seeder();
+    let image = s.image("acme/app", Some("1"), AMD64, false).await;
+    let proxy = FaultProxy::start(reg.addr);
+    proxy.add(Rule::random(0.2, 42));
+    let http = s.client();
+    let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
+    const N: usize = 300;
+    for _ in 0..N {
+        let response = http
+            .get(format!("http://{}/v2/acme/app/manifests/1", proxy.host))
+            .header("accept", OCI_MANIFEST)
+            .send()
+            .await;
+        let outcome = match response {
+            Err(_) => "error".to_owned(),
+            Ok(r) => {
+                let status = r.status().as_u16();
+                let retry_after = r
+                    .headers()
+                    .get("retry-after")
+                    .map(|v| v.to_str().unwrap().to_owned());
+                match r.bytes().await {
+                    Ok(body) if status == 200 && body == image.bytes => "ok".to_owned(),
+                    Ok(_) if status == 429 => format!("429 retry-after {retry_after:?}"),
+                    Ok(_) => status.to_string(),
+                    Err(_) => "broken body".to_owned(),
+                }
+            }
+        };
+        *outcomes.entry(outcome).or_default() += 1;
+    }
+    let faults = proxy
+        .seen()
+        .iter()
+        .filter(|s| s.action != "forwarded")
+        .count();
+    assert!(
+        (N * 10 / 100..=N * 30 / 100).contains(&faults),
+        "{faults} faults in {N} requests: {outcomes:?}"
+    );
+    let slow = proxy
+        .seen()
+        .iter()
+        .filter(|s| s.action.starts_with("Slow"))
+        .count();
+    assert!(outcomes.contains_key("503"), "{outcomes:?}");
+    assert!(
+        outcomes.contains_key("429 retry-after Some(\"0\")"),
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes.contains_key("broken body") || outcomes.contains_key("error"),
+        "{outcomes:?}"
+    );
+    assert!(slow > 0, "{outcomes:?}");
+    assert_eq!(outcomes["ok"], N - faults + slow, "{outcomes:?}");
+}
+
+/// The checks above accept a faithful copy: crane copies every tag (and the referrer by
+/// digest) from distribution to oci-registry, Helm pushes the chart, `helm mirror lock`
+/// writes the lock; then the same assertions as `copy_everything` run.
+#[tokio::test(flavor = "multi_thread")]
+async fn support_checks_accept_a_faithful_copy() {
+    let src = Registry::start(Flavour::Distribution);
+    let dst = Registry::start(Flavour::Oci);
+    let content = Content::seed(&src.seeder()).await;
+    let helm = Helm::with_plugins(&["mirror", "relocate"]);
+    let dir = tempfile::tempdir().unwrap();
+    let chart = chart(
+        &helm,
+        dir.path(),
+        "everything",
+        &content.chart_images(&src.host),
+    );
+    let to_arg = format!("{}/{PREFIX}", dst.host);
+    let crane = |from: String, to: String| {
+        let out = std::process::Command::new(support::tool("crane"))
+            .args(["copy", "--insecure", &from, &to])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "crane copy {from} {to}: {}",
+            text(&out)
+        );
+    };
+    for (_, repo, tag, _) in content.tagged() {
+        crane(
+            format!("{}/{repo}:{tag}", src.host),
+            format!("{to_arg}/{repo}:{tag}"),
+        );
+    }
+    for (repo, tag, _) in &content.signatures {
+        crane(
+            format!("{}/{repo}:{tag}", src.host),
+            format!("{to_arg}/{repo}:{tag}"),
+        );
+    }
+    let r = &content.referrer.manifest.digest;
+    crane(
+        format!("{}/acme/multi@{r}", src.host),
+        format!("{to_arg}/acme/multi@{r}"),
+    );
+    assert_copied(&content, &dst.seeder(), true).await;
+
+    let out = helm.run([
+        "push",
+        chart.tgz.to_str().unwrap(),
+        &format!("oci://{to_arg}/charts"),
+        "--plain-http",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_chart_pulled(
+        &helm,
+        &chart,
+        &format!("oci://{to_arg}/charts/{}", chart.name),
+        dir.path(),
+    );
+    let lock = dir.path().join("mirror.lock");
+    let out = helm.run([
+        "mirror",
+        "lock",
+        chart.tgz.to_str().unwrap(),
+        "--plain-http",
+        &src.host,
+        "-o",
+        lock.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = helm.run([
+        "template",
+        "rel",
+        chart.tgz.to_str().unwrap(),
+        "--post-renderer",
+        "relocate",
+        "--post-renderer-args",
+        &format!("--lock={}", lock.display()),
+        "--post-renderer-args",
+        &format!("--to={to_arg}"),
+    ]);
+    assert!(out.status.success(), "helm template: {}", text(&out));
+    let rendered = String::from_utf8_lossy(&out.stdout);
+    for (_, repo, tag, pushed) in content.tagged() {
+        let pinned = format!("{to_arg}/{repo}:{tag}@{}", pushed.digest);
+        assert!(rendered.contains(&pinned), "no {pinned} in:\n{rendered}");
+    }
+    let tags = assert_no_partial_tags(&dst.seeder()).await;
+    assert!(tags.len() >= 8, "{tags:?}");
+}
