@@ -54,6 +54,13 @@ pub struct LockedImage {
     pub digest: Option<String>,
     #[serde(default)]
     pub digests: Vec<PlatformDigest>,
+    /// The digest the source names, when the copy differs (`helm mirror copy --platform`
+    /// narrows an index, so `digest` is the copy's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_digest: Option<String>,
+    /// Where the image was copied to (`helm mirror copy -o`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mirror: Option<String>,
     /// Why the image could not be resolved (written only with `--allow-missing`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub missing: Option<String>,
@@ -88,6 +95,8 @@ impl Lock {
                     .unwrap_or_else(|| chart.name.clone()),
                 digest: None,
                 digests: Vec::new(),
+                source_digest: None,
+                mirror: None,
                 missing: None,
             })
             .collect();

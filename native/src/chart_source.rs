@@ -104,3 +104,56 @@ fn read_dir(root: &Path) -> Result<Vec<(String, Vec<u8>)>, String> {
     out.sort();
     Ok(out)
 }
+
+/// A chart as a packaged archive, the way a registry or a bundle carries it, with its
+/// provenance file when there is one.
+pub struct Archive {
+    pub bytes: Vec<u8>,
+    pub provenance: Option<Vec<u8>>,
+}
+
+/// The archive of the chart `spec` names: a `.tgz` as it is (with `FILE.prov` beside it), a
+/// directory packaged by `helm package`, anything else fetched by `helm pull`.
+pub fn archive(spec: &str, pull_flags: &[OsString]) -> Result<Archive, String> {
+    let path = Path::new(spec);
+    let read_prov = |tgz: &Path| -> Result<Option<Vec<u8>>, String> {
+        let prov = PathBuf::from(format!("{}.prov", tgz.display()));
+        if prov.is_file() {
+            std::fs::read(&prov)
+                .map(Some)
+                .map_err(|e| format!("reading {}: {e}", prov.display()))
+        } else {
+            Ok(None)
+        }
+    };
+    if path.is_file() {
+        let bytes = std::fs::read(path).map_err(|e| format!("reading {spec}: {e}"))?;
+        return Ok(Archive {
+            bytes,
+            provenance: read_prov(path)?,
+        });
+    }
+    let dir = tempfile::tempdir().map_err(|e| format!("creating a temporary directory: {e}"))?;
+    let mut args: Vec<OsString> = if path.is_dir() {
+        vec!["package".into(), spec.into(), "--destination".into()]
+    } else {
+        vec!["pull".into(), spec.into(), "--destination".into()]
+    };
+    args.push(dir.path().into());
+    if !path.is_dir() {
+        args.extend(pull_flags.iter().cloned());
+    }
+    helm::run(&args)?;
+    let archive = std::fs::read_dir(dir.path())
+        .map_err(|e| e.to_string())?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "tgz"))
+        .ok_or_else(|| format!("helm {} {spec} left no .tgz", args[0].to_string_lossy()))?;
+    let bytes =
+        std::fs::read(&archive).map_err(|e| format!("reading {}: {e}", archive.display()))?;
+    Ok(Archive {
+        bytes,
+        provenance: read_prov(&archive)?,
+    })
+}

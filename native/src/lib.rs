@@ -7,6 +7,7 @@
 //! [`mirror::run`] or [`postrender::run`]; tests use this library directly.
 
 pub mod chart_source;
+pub mod copy;
 pub mod helm;
 pub mod images;
 pub mod mirror;
@@ -14,3 +15,4 @@ pub mod postrender;
 pub mod progress;
 pub mod registry;
 pub mod render;
+pub mod store;

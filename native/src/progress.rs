@@ -29,6 +29,36 @@ impl Progress {
         }
     }
 
+    /// A bar over `total` bytes (a terminal), plain lines otherwise.
+    pub fn bytes(total: u64, what: &str, quiet: bool) -> Progress {
+        if quiet {
+            return Progress::Quiet;
+        }
+        if std::io::stderr().is_terminal() {
+            let bar = ProgressBar::new(total);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {elapsed}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar.set_message(what.to_owned());
+            Progress::Bar(bar)
+        } else {
+            Progress::Lines
+        }
+    }
+
+    /// `n` more bytes (or items) done: `line` is what a piped run prints for them.
+    pub fn advance(&self, n: u64, line: &str) {
+        match self {
+            Progress::Bar(bar) => bar.inc(n),
+            Progress::Lines => eprintln!("{line}"),
+            Progress::Quiet => {}
+        }
+    }
+
     /// One item done: `line` is what a piped run prints for it.
     pub fn done(&self, line: &str) {
         match self {

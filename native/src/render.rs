@@ -55,7 +55,7 @@ impl ChartArgs {
 }
 
 /// Flags passed through to `helm template` (and `helm pull` where they apply), unchanged.
-#[derive(Args, Default)]
+#[derive(Args, Clone, Default)]
 pub struct RenderFlags {
     /// Values file (repeatable).
     #[arg(short = 'f', long = "values", value_name = "FILE")]

@@ -52,6 +52,8 @@ fn lock(entries: &[(&str, Option<&str>, &[&str])]) -> Lock {
                         arch: "linux/amd64".into(),
                     })
                     .collect(),
+                source_digest: None,
+                mirror: None,
                 missing: None,
             })
             .collect(),

@@ -64,7 +64,7 @@ use std::sync::Arc;
 
 use sha2::Digest as _;
 
-pub use blob::BlobStream;
+pub use blob::{BlobAccess, BlobStream, Mount};
 pub use credentials::{CredentialSource, EnvCredentials};
 pub use error::RegistryError;
 pub use options::{Options, default_docker_config, default_helm_registry_config};

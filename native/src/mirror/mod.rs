@@ -6,6 +6,8 @@
 //! - `verify CHART --lock FILE` sends one HEAD per image and reports drift; exit 1 on drift.
 //! - `status CHART --to REGISTRY[/PREFIX]` says, per image, whether the mirror has it.
 
+mod copy;
+
 use crate::progress::Progress;
 use crate::registry::{self, Client, RegistryError, Resolved};
 use crate::render::ChartArgs;
@@ -30,6 +32,8 @@ pub enum MirrorCommand {
     Verify(VerifyArgs),
     /// Show, per image, whether a mirror registry holds it with the same digest.
     Status(StatusArgs),
+    /// Copy charts and every image they pull into a registry, byte-exact, each blob once.
+    Copy(copy::CopyArgs),
 }
 
 /// Which images of the chart, and how to reach registries.
@@ -78,7 +82,7 @@ pub struct RegistryArgs {
 impl RegistryArgs {
     /// The flags `helm template` and `helm pull` need for an oci:// chart on a registry named
     /// by --plain-http, --insecure-skip-tls-verify or reached with --ca-file.
-    fn helm_fetch_flags(&self, chart: &str) -> Vec<std::ffi::OsString> {
+    pub(crate) fn helm_fetch_flags(&self, chart: &str) -> Vec<std::ffi::OsString> {
         let Some(rest) = chart.strip_prefix("oci://") else {
             return Vec::new();
         };
@@ -101,7 +105,7 @@ impl RegistryArgs {
         out
     }
 
-    fn client(&self) -> Result<Client, String> {
+    pub(crate) fn client(&self) -> Result<Client, String> {
         let defaults = registry::Options::default();
         let options = registry::Options {
             plain_http: self.plain_http.clone(),
@@ -177,6 +181,7 @@ pub fn run(command: MirrorCommand) -> Result<ExitCode, String> {
             MirrorCommand::Lock(args) => lock(args).await,
             MirrorCommand::Verify(args) => verify(args).await,
             MirrorCommand::Status(args) => status(args).await,
+            MirrorCommand::Copy(args) => copy_command(args).await,
         }
     })
 }
@@ -239,7 +244,7 @@ fn wanted(filter: &[String], platform: &str) -> bool {
 }
 
 /// Writes `text` to `path` through a temporary file in the same folder and a rename.
-fn write_atomically(path: &Path, text: &str) -> Result<(), String> {
+pub(crate) fn write_atomically(path: &Path, text: &str) -> Result<(), String> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -660,4 +665,30 @@ fn print_status(rows: &[Placed]) {
     }
     let present = rows.iter().filter(|r| r.state == "present").count();
     println!("{present} of {} images present in the mirror", rows.len());
+}
+
+async fn copy_command(args: copy::CopyArgs) -> Result<ExitCode, String> {
+    let json = args.json;
+    let (report, dry_run) = copy::run(args).await?;
+    match (json, dry_run) {
+        (true, true) => println!(
+            "{}",
+            report
+                .plan
+                .as_ref()
+                .map(|p| p.to_json())
+                .unwrap_or_default()
+        ),
+        (true, false) => println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("report serialises")
+        ),
+        (false, true) => copy::print_plan(&report),
+        (false, false) => copy::print(&report),
+    }
+    Ok(if report.complete || dry_run {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -1,0 +1,383 @@
+//! Running a [`Plan`] from one store to another: blobs, then manifests in waves (children
+//! first), then referrer fallback indexes, then tags — each step only when everything it
+//! stands on arrived.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use purser::digest::Digest;
+use purser::plan::{BlobStep, Descriptor, ManifestStep, Plan, Repository, fallback_index};
+
+use crate::store::{BlobStream, Store, StoreError};
+
+/// Blobs that come from memory rather than a source store (a chart's config and archive).
+pub type LocalBlobs = HashMap<Digest, Bytes>;
+
+/// How a blob reached the target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlobOutcome {
+    /// Its body was sent (once).
+    Uploaded,
+    /// The target had it.
+    Present,
+    /// Mounted from another repository of the target.
+    Mounted,
+}
+
+/// What a run did.
+#[derive(Debug, Default)]
+pub struct Execution {
+    pub uploaded: usize,
+    pub mounted: usize,
+    pub present: usize,
+    pub uploaded_bytes: u64,
+    /// Why each failed step failed, keyed by what failed (`blob DIGEST`, `REPO@DIGEST`,
+    /// `REPO:TAG`).
+    pub failures: BTreeMap<String, String>,
+    /// Manifests that did not arrive (and so images that must not be tagged).
+    pub failed_manifests: HashSet<(Repository, Digest)>,
+    /// Tags set.
+    pub tagged: BTreeSet<(Repository, String)>,
+}
+
+/// Runs plans from `source` to `target`.
+pub struct Executor<S, T> {
+    pub source: Arc<S>,
+    pub target: Arc<T>,
+    pub local: Arc<LocalBlobs>,
+    pub concurrency: usize,
+    /// Attempts per blob transfer (a broken stream cannot be retried inside a request).
+    pub attempts: u32,
+    /// Called with the bytes of each blob done (sent, mounted or present).
+    pub on_blob: Arc<dyn Fn(&BlobStep, BlobOutcome) + Send + Sync>,
+}
+
+impl<S: Store, T: Store> Executor<S, T> {
+    pub async fn run(&self, plan: &Plan) -> Execution {
+        let mut run = Execution::default();
+        let sent = Arc::new(AtomicU64::new(0));
+
+        // 1. Blobs, in parallel.
+        let results: Vec<(Digest, Result<Vec<BlobOutcome>, StoreError>)> =
+            futures_util::stream::iter(plan.blobs.iter().map(|step| {
+                let sent = sent.clone();
+                async move { (step.digest.clone(), self.blob(step, &sent).await) }
+            }))
+            .buffer_unordered(self.concurrency.max(1))
+            .collect()
+            .await;
+        let mut failed_blobs = HashSet::new();
+        for (digest, result) in results {
+            match result {
+                Ok(outcomes) => {
+                    for o in outcomes {
+                        match o {
+                            BlobOutcome::Uploaded => run.uploaded += 1,
+                            BlobOutcome::Mounted => run.mounted += 1,
+                            BlobOutcome::Present => run.present += 1,
+                        }
+                    }
+                }
+                Err(e) => {
+                    run.failures.insert(format!("blob {digest}"), e.to_string());
+                    failed_blobs.insert(digest);
+                }
+            }
+        }
+        run.uploaded_bytes = sent.load(Ordering::Relaxed);
+
+        // 2. Manifests, in waves: each wave holds the manifests whose children (and subject)
+        // are in earlier waves.
+        let mut done: HashSet<(Repository, Digest)> = HashSet::new();
+        let mut fallback: BTreeMap<(Repository, Digest), Vec<Descriptor>> = BTreeMap::new();
+        let mut pending: Vec<&ManifestStep> = plan.manifests.iter().collect();
+        while !pending.is_empty() {
+            let in_plan: HashSet<(Repository, Digest)> = pending
+                .iter()
+                .map(|m| (m.target.clone(), m.digest.clone()))
+                .collect();
+            let (ready, later): (Vec<&ManifestStep>, Vec<&ManifestStep>) =
+                pending.into_iter().partition(|m| {
+                    m.children
+                        .iter()
+                        .chain(m.subject.iter())
+                        .all(|c| !in_plan.contains(&(m.target.clone(), c.clone())))
+                });
+            if ready.is_empty() {
+                for m in later {
+                    let key = format!("{}@{}", m.target, m.digest);
+                    run.failures
+                        .insert(key, "its children form a cycle; not pushed".to_owned());
+                    run.failed_manifests
+                        .insert((m.target.clone(), m.digest.clone()));
+                }
+                break;
+            }
+            let mut to_push = Vec::new();
+            for m in ready {
+                let blocked = m
+                    .blobs
+                    .iter()
+                    .find(|b| failed_blobs.contains(*b))
+                    .map(|b| format!("blob {b} did not arrive"))
+                    .or_else(|| {
+                        m.children
+                            .iter()
+                            .find(|c| {
+                                run.failed_manifests
+                                    .contains(&(m.target.clone(), (*c).clone()))
+                            })
+                            .map(|c| format!("manifest {c} did not arrive"))
+                    });
+                match blocked {
+                    Some(why) => {
+                        run.failures
+                            .insert(format!("{}@{}", m.target, m.digest), why);
+                        run.failed_manifests
+                            .insert((m.target.clone(), m.digest.clone()));
+                    }
+                    None => to_push.push(m),
+                }
+            }
+            let pushed: Vec<(&ManifestStep, Result<bool, StoreError>)> =
+                futures_util::stream::iter(to_push.into_iter().map(|m| async move {
+                    let result = self
+                        .target
+                        .manifest_put(
+                            &m.target,
+                            m.digest.as_str(),
+                            &m.media_type,
+                            Bytes::from(m.bytes.clone()),
+                        )
+                        .await
+                        .map(|p| p.subject_indexed);
+                    (m, result)
+                }))
+                .buffer_unordered(self.concurrency.max(1))
+                .collect()
+                .await;
+            for (m, result) in pushed {
+                match result {
+                    Ok(indexed) => {
+                        done.insert((m.target.clone(), m.digest.clone()));
+                        if let (Some(subject), false) = (&m.subject, indexed) {
+                            // A cosign tag is found by its tag; a manifest with a
+                            // `subject` needs an entry in the fallback index.
+                            if !has_subject_field(&m.bytes) {
+                                continue;
+                            }
+                            fallback
+                                .entry((m.target.clone(), subject.clone()))
+                                .or_default()
+                                .push(descriptor_of(m));
+                        }
+                    }
+                    Err(e) => {
+                        run.failures
+                            .insert(format!("{}@{}", m.target, m.digest), e.to_string());
+                        run.failed_manifests
+                            .insert((m.target.clone(), m.digest.clone()));
+                    }
+                }
+            }
+            pending = later;
+        }
+
+        // 3. Referrer fallback indexes, where the target did not index subjects itself.
+        for ((repo, subject), add) in fallback {
+            let tag = subject.fallback_tag();
+            let result = async {
+                let existing = self.target.manifest_get(&repo, &tag).await?;
+                let bytes = fallback_index(existing.as_ref().map(|m| m.bytes.as_slice()), &add)
+                    .map_err(|e| StoreError::message(e.to_string()))?;
+                if existing.is_some_and(|m| m.bytes == bytes) {
+                    return Ok(());
+                }
+                self.target
+                    .manifest_put(&repo, &tag, purser::plan::OCI_INDEX, Bytes::from(bytes))
+                    .await
+                    .map(|_| ())
+            }
+            .await;
+            if let Err(e) = result {
+                run.failures.insert(format!("{repo}:{tag}"), e.to_string());
+            }
+        }
+
+        // 4. Tags, last, on complete images only.
+        let steps: HashMap<(Repository, Digest), &ManifestStep> = plan
+            .manifests
+            .iter()
+            .map(|m| ((m.target.clone(), m.digest.clone()), m))
+            .collect();
+        let tagged: Vec<(Repository, String, Result<(), StoreError>)> =
+            futures_util::stream::iter(plan.tags.iter().map(|t| {
+                let step = steps.get(&(t.target.clone(), t.digest.clone())).copied();
+                let complete = done.contains(&(t.target.clone(), t.digest.clone()))
+                    && !incomplete(&t.target, &t.digest, &steps, &run.failed_manifests);
+                async move {
+                    let result = match (step, complete) {
+                        (Some(m), true) => self
+                            .target
+                            .manifest_put(
+                                &t.target,
+                                &t.tag,
+                                &m.media_type,
+                                Bytes::from(m.bytes.clone()),
+                            )
+                            .await
+                            .map(|_| ()),
+                        _ => Err(StoreError::message(format!(
+                            "{}:{}: not tagged, the image did not arrive whole",
+                            t.target, t.tag
+                        ))),
+                    };
+                    (t.target.clone(), t.tag.clone(), result)
+                }
+            }))
+            .buffer_unordered(self.concurrency.max(1))
+            .collect()
+            .await;
+        for (repo, tag, result) in tagged {
+            match result {
+                Ok(()) => {
+                    run.tagged.insert((repo, tag));
+                }
+                Err(e) => {
+                    run.failures.insert(format!("{repo}:{tag}"), e.to_string());
+                }
+            }
+        }
+        run
+    }
+
+    /// One blob into every target repository that needs it.
+    async fn blob(
+        &self,
+        step: &BlobStep,
+        sent: &AtomicU64,
+    ) -> Result<Vec<BlobOutcome>, StoreError> {
+        let mut outcomes = Vec::new();
+        // Per registry: the first repository that holds it, to mount from.
+        let mut holder: HashMap<&str, &Repository> = HashMap::new();
+        for repo in &step.targets {
+            let outcome = match holder.get(repo.registry.as_str()) {
+                Some(from) => {
+                    if self.target.blob_mount(repo, &step.digest, from).await? {
+                        BlobOutcome::Mounted
+                    } else {
+                        self.transfer(step, repo, sent).await?
+                    }
+                }
+                None => match self.target.blob_exists(repo, &step.digest).await? {
+                    Some(_) => BlobOutcome::Present,
+                    None => self.transfer(step, repo, sent).await?,
+                },
+            };
+            holder.entry(repo.registry.as_str()).or_insert(repo);
+            (self.on_blob)(step, outcome);
+            outcomes.push(outcome);
+        }
+        Ok(outcomes)
+    }
+
+    /// Streams the blob from the source (or memory) into `repo`, retried as a whole.
+    async fn transfer(
+        &self,
+        step: &BlobStep,
+        repo: &Repository,
+        sent: &AtomicU64,
+    ) -> Result<BlobOutcome, StoreError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = async {
+                let body = self.body(step).await?;
+                self.target
+                    .blob_put(repo, &step.digest, step.size, body)
+                    .await
+            }
+            .await;
+            match result {
+                Ok(()) => {
+                    sent.fetch_add(step.size, Ordering::Relaxed);
+                    return Ok(BlobOutcome::Uploaded);
+                }
+                Err(e) if attempt < self.attempts && retryable(&e) => {
+                    tokio::time::sleep(Duration::from_millis(200 << attempt.min(5))).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn body(&self, step: &BlobStep) -> Result<BlobStream, StoreError> {
+        if let Some(bytes) = self.local.get(&step.digest) {
+            let bytes = bytes.clone();
+            return Ok(Box::pin(futures_util::stream::once(
+                async move { Ok(bytes) },
+            )));
+        }
+        let mut last = None;
+        for repo in &step.sources {
+            match self.source.blob_get(repo, &step.digest, step.size).await {
+                Ok(stream) => return Ok(stream),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            StoreError::message(format!("blob {}: no source holds it", step.digest))
+        }))
+    }
+}
+
+/// Worth another try: a broken connection or stream, an overloaded registry, bytes damaged
+/// in transit (fetched again, they may be right).
+fn retryable(e: &StoreError) -> bool {
+    e.is_transient()
+        || matches!(
+            e,
+            StoreError::RetriesExhausted { .. } | StoreError::DigestMismatch { .. }
+        )
+}
+
+/// Whether any manifest under `digest` (its children, recursively) failed.
+fn incomplete(
+    repo: &Repository,
+    digest: &Digest,
+    steps: &HashMap<(Repository, Digest), &ManifestStep>,
+    failed: &HashSet<(Repository, Digest)>,
+) -> bool {
+    let mut stack = vec![digest.clone()];
+    let mut seen = HashSet::new();
+    while let Some(d) = stack.pop() {
+        let key = (repo.clone(), d);
+        if failed.contains(&key) {
+            return true;
+        }
+        if !seen.insert(key.1.clone()) {
+            continue;
+        }
+        if let Some(step) = steps.get(&key) {
+            stack.extend(step.children.iter().cloned());
+        }
+    }
+    false
+}
+
+fn has_subject_field(bytes: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(bytes)
+        .ok()
+        .is_some_and(|v| v.get("subject").is_some())
+}
+
+fn descriptor_of(m: &ManifestStep) -> Descriptor {
+    let mut d = Descriptor::new(&m.media_type, m.digest.clone(), m.size);
+    d.artifact_type = m.artifact_type.clone();
+    d.annotations = m.annotations.clone();
+    d
+}

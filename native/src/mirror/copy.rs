@@ -1,0 +1,761 @@
+//! `helm mirror copy CHART... --to REGISTRY[/PREFIX]`: every image of the charts (one plan
+//! for all, so a blob shared by two charts moves once) and the charts themselves into a
+//! registry, then the lock of the copy.
+//!
+//! [`CopyArgs`] is what the user typed; [`run`] turns it into image requests, plans with
+//! [`crate::copy::plan`], executes with [`crate::copy::Executor`] and returns a
+//! [`CopyReport`]; printing is the caller's.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use clap::Args;
+use purser::chart_artifact::ChartArtifact;
+use purser::destination::{Mapping, Rules};
+use purser::digest::Digest;
+use purser::inventory::Selection;
+use purser::lock::{ChartId, Lock, PlatformDigest};
+use purser::plan::{ImageStep, Plan, Repository};
+use purser::reference::Reference;
+use purser::report::Stamp;
+use serde::Serialize;
+
+use super::{RegistryArgs, write_atomically};
+use crate::copy::{self, BlobOutcome, Executor, ImageRequest, LocalBlobs, PlanOptions, Walked};
+use crate::progress::Progress;
+use crate::render::{ChartArgs, RenderFlags};
+use crate::store::{RegistryStore, Store};
+use crate::{chart_source, images};
+
+#[derive(Args)]
+pub struct CopyArgs {
+    /// Charts to copy: directories, .tgz files, repo/name, oci:// or https:// references.
+    #[arg(required = true, value_name = "CHART")]
+    pub charts: Vec<String>,
+    /// Release name used to render.
+    #[arg(long, default_value = "release")]
+    pub release: String,
+    #[command(flatten)]
+    pub render: RenderFlags,
+    /// Also images of features and subcharts switched off by default.
+    #[arg(long)]
+    pub all: bool,
+    /// Only images from typed fields and annotations; none found by heuristics.
+    #[arg(long)]
+    pub certain_only: bool,
+    /// The mirror: REGISTRY[/PREFIX].
+    #[arg(long, value_name = "REGISTRY[/PREFIX]")]
+    pub to: String,
+    /// Put every image directly under the prefix (last path component only).
+    #[arg(long)]
+    pub flatten: bool,
+    /// Images from SOURCE (a registry, or registry/path) go to DEST instead (repeatable).
+    #[arg(long, value_name = "SOURCE=DEST")]
+    pub map: Vec<String>,
+    /// Where charts go: REGISTRY/PATH (chart NAME:VERSION lands at REGISTRY/PATH/NAME);
+    /// default: the --to prefix plus /charts.
+    #[arg(long, value_name = "REGISTRY/PATH")]
+    pub chart_to: Option<String>,
+    /// Copy only these platforms (os/arch[/variant], repeatable); the index digest then
+    /// changes, and the lock records both.
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Vec<String>,
+    /// Leave signatures, SBOMs, attestations and other referrers behind.
+    #[arg(long)]
+    pub no_referrers: bool,
+    /// Exit 0 even when images are missing upstream (they are reported and left out).
+    #[arg(long)]
+    pub allow_missing: bool,
+    /// Print the plan (repositories, images, unique blobs and bytes) and copy nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the report (or with --dry-run the plan) as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Write the images-lock of the copy here: digests at the target.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Copy exactly the digests this images-lock pins (and skip asking the sources).
+    #[arg(long, value_name = "FILE")]
+    pub lock: Option<PathBuf>,
+    /// Pull images of REGISTRY[/PATH] through CACHE[/PREFIX] (a pull-through cache), keeping
+    /// the upstream names for destinations and locks (repeatable).
+    #[arg(long, value_name = "REGISTRY=CACHE")]
+    pub source_mirror: Vec<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// One image's outcome.
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageRow {
+    pub source: String,
+    pub destination: String,
+    /// At the target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// At the source, when it differs (platforms filtered).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_digest: Option<String>,
+    /// `copied`, `present`, `missing`, `failed`, or with --dry-run `planned`.
+    pub state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub referrers: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct ChartRow {
+    pub name: String,
+    pub version: String,
+    pub destination: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    pub state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(Serialize, Debug, Default)]
+pub struct BlobCounts {
+    pub unique: usize,
+    pub uploaded: usize,
+    pub mounted: usize,
+    pub present: usize,
+}
+
+#[derive(Serialize, Debug, Default)]
+pub struct ByteCounts {
+    pub unique: u64,
+    pub uploaded: u64,
+}
+
+#[derive(Serialize, Debug, Default)]
+pub struct Requests {
+    pub source: u64,
+    pub target: u64,
+}
+
+/// What `helm mirror copy` did.
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct CopyReport {
+    pub complete: bool,
+    pub images: Vec<ImageRow>,
+    pub charts: Vec<ChartRow>,
+    pub blobs: BlobCounts,
+    pub bytes: ByteCounts,
+    pub requests: Requests,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub repositories: Vec<String>,
+    #[serde(skip)]
+    pub plan: Option<Plan>,
+}
+
+/// One chart, read and rendered.
+struct LoadedChart {
+    id: ChartId,
+    /// The chart as the registry will hold it: pushed from its archive, or (oci://) copied.
+    carried: Carried,
+    destination: Reference,
+}
+
+enum Carried {
+    /// Pushed as Helm pushes: the artifact, the archive's bytes, the provenance's bytes.
+    Archive(Box<ChartArtifact>, Vec<u8>, Option<Vec<u8>>),
+    /// Copied manifest for manifest from this reference.
+    Oci(Reference),
+}
+
+pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
+    let rules = Rules::from_flags(&args.to, args.flatten, &args.map)?;
+    let mirrors: Vec<Mapping> = args
+        .source_mirror
+        .iter()
+        .map(|m| Mapping::parse(m).map_err(|e| e.replace("--map", "--source-mirror")))
+        .collect::<Result<_, _>>()?;
+    let source_lock = match &args.lock {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("reading {}: {e}", path.display()))?;
+            Some(Lock::parse(&text, &path.display().to_string())?)
+        }
+        None => None,
+    };
+    let chart_to = match &args.chart_to {
+        Some(t) => purser::destination::Target::parse(t, "--chart-to")?,
+        None => {
+            let mut t = rules.to.clone();
+            t.prefix = if t.prefix.is_empty() {
+                "charts".to_owned()
+            } else {
+                format!("{}/charts", t.prefix)
+            };
+            t
+        }
+    };
+
+    // Every chart: rendered, its images, its archive.
+    let mut inventory_images: Vec<(Reference, String)> = Vec::new();
+    let mut lock = None::<Lock>;
+    let mut charts = Vec::new();
+    for spec in &args.charts {
+        let mut chart = ChartArgs {
+            chart: spec.clone(),
+            release: args.release.clone(),
+            render: args.render.clone(),
+        };
+        chart.render.fetch = args.registry.helm_fetch_flags(spec);
+        let analysis = chart.analyse().map_err(|e| e.0)?;
+        let (inventory, id) = analysis.inventory(Selection {
+            all: args.all,
+            certain_only: args.certain_only,
+        });
+        let stamp = Stamp::at(images::environment().now_unix);
+        let chart_lock = Lock::from_inventory(&inventory, Some(&id), &stamp);
+        for (image, entry) in inventory.images.iter().zip(&chart_lock.images) {
+            if !inventory_images
+                .iter()
+                .any(|(r, _)| r.canonical() == image.reference.canonical())
+            {
+                inventory_images.push((image.reference.clone(), entry.name.clone()));
+            }
+        }
+        match &mut lock {
+            None => lock = Some(chart_lock),
+            Some(l) => {
+                for entry in chart_lock.images {
+                    if l.find(&entry.image).is_none() {
+                        l.images.push(entry);
+                    }
+                }
+            }
+        }
+        let destination = Reference::parse(&format!(
+            "{}/{}:{}",
+            chart_to,
+            id.name,
+            id.version.replace('+', "_")
+        ))
+        .map_err(|e| {
+            format!(
+                "chart {}: cannot name it under {chart_to}: {}",
+                id.name,
+                e.reason()
+            )
+        })?;
+        let carried = match spec.strip_prefix("oci://") {
+            Some(rest) => {
+                let base = rest.split('@').next().unwrap_or(rest);
+                let base = match base.rsplit_once(':') {
+                    Some((name, tag)) if !tag.contains('/') => name,
+                    _ => base,
+                };
+                let r = Reference::parse(&format!("{base}:{}", id.version.replace('+', "_")))
+                    .map_err(|e| format!("chart {spec}: {}", e.reason()))?;
+                Carried::Oci(r)
+            }
+            None => {
+                let archive = chart_source::archive(spec, &chart.render.pull_flags())?;
+                let artifact = ChartArtifact::build(&archive.bytes, archive.provenance.as_deref())
+                    .map_err(|e| format!("chart {spec}: {e}"))?;
+                Carried::Archive(Box::new(artifact), archive.bytes, archive.provenance)
+            }
+        };
+        charts.push(LoadedChart {
+            id,
+            carried,
+            destination,
+        });
+    }
+    let mut lock = lock.ok_or("no chart given")?;
+
+    // The images to copy.
+    let mut requests = Vec::new();
+    for (reference, _) in &inventory_images {
+        let destination = rules.place(reference)?;
+        let fetch = through(&mirrors, reference)?;
+        let locked = match &source_lock {
+            Some(l) => l
+                .find(&reference.canonical())
+                .and_then(|e| e.digest.as_deref())
+                .map(Digest::parse)
+                .transpose()
+                .map_err(|e| format!("{}: {e}", reference.canonical()))?,
+            None => None,
+        };
+        requests.push(ImageRequest {
+            source: reference.clone(),
+            fetch,
+            destination,
+            locked,
+        });
+    }
+    for chart in &charts {
+        if let Carried::Oci(r) = &chart.carried {
+            requests.push(ImageRequest {
+                source: r.clone(),
+                fetch: r.clone(),
+                destination: chart.destination.clone(),
+                locked: None,
+            });
+        }
+    }
+
+    let source_client = args.registry.client()?;
+    let target_client = args.registry.client()?;
+    let source = Arc::new(RegistryStore::source(source_client.clone()));
+    let target = Arc::new(RegistryStore::target(target_client.clone()));
+    let concurrency = args.registry.concurrency.max(1);
+    let options = PlanOptions {
+        platforms: args.platform.clone(),
+        no_referrers: args.no_referrers,
+        concurrency,
+    };
+    let progress = Progress::new(requests.len(), "planning", args.json);
+    let planned = copy::plan(source.clone(), target.clone(), requests.clone(), options).await;
+    progress.finish();
+    let mut builder = planned.builder;
+
+    // Charts from archives: their manifest and blobs, from memory.
+    let mut local = LocalBlobs::new();
+    let mut chart_rows = Vec::new();
+    for chart in &charts {
+        let Carried::Archive(artifact, bytes, provenance) = &chart.carried else {
+            continue;
+        };
+        let repo = Repository::from_reference(&chart.destination);
+        let tag = chart.destination.tag().unwrap_or("latest");
+        let mut row = ChartRow {
+            name: chart.id.name.clone(),
+            version: chart.id.version.clone(),
+            destination: chart.destination.canonical(),
+            digest: Some(artifact.manifest_digest.to_string()),
+            state: "copied",
+            message: None,
+        };
+        match target.manifest_head(&repo, tag).await {
+            Ok(Some(d)) if d == artifact.manifest_digest => {
+                row.state = "present";
+                chart_rows.push(row);
+                continue;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                row.state = "failed";
+                row.message = Some(e.to_string());
+                chart_rows.push(row);
+                continue;
+            }
+        }
+        local.insert(
+            artifact.config_descriptor.digest.clone(),
+            Bytes::from(artifact.config.clone()),
+        );
+        local.insert(artifact.chart.digest.clone(), Bytes::from(bytes.clone()));
+        if let (Some(d), Some(p)) = (&artifact.provenance, provenance) {
+            local.insert(d.digest.clone(), Bytes::from(p.clone()));
+        }
+        let added = builder
+            .add_manifest(
+                &repo,
+                &repo,
+                artifact.manifest.clone(),
+                purser::plan::OCI_MANIFEST,
+                Some(&artifact.manifest_digest),
+            )
+            .and_then(|_| builder.tag(&repo, tag, &artifact.manifest_digest));
+        if let Err(e) = added {
+            row.state = "failed";
+            row.message = Some(e.to_string());
+        }
+        chart_rows.push(row);
+    }
+    let plan = builder.build();
+    let totals = plan.totals();
+
+    let mut report = CopyReport {
+        complete: false,
+        images: Vec::new(),
+        charts: chart_rows,
+        blobs: BlobCounts {
+            unique: totals.blobs,
+            ..BlobCounts::default()
+        },
+        bytes: ByteCounts {
+            unique: totals.bytes,
+            uploaded: 0,
+        },
+        requests: Requests::default(),
+        repositories: totals
+            .target_repositories
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        plan: None,
+    };
+    let steps: HashMap<String, &ImageStep> =
+        plan.images.iter().map(|i| (i.source.clone(), i)).collect();
+
+    if args.dry_run {
+        for (request, walked) in requests.iter().zip(&planned.walked) {
+            report.images.push(row(
+                request,
+                walked,
+                steps.get(&request.source.canonical()).copied(),
+                None,
+            ));
+        }
+        for c in &mut report.charts {
+            if c.state == "copied" {
+                c.state = "planned";
+            }
+        }
+        report.complete = report
+            .images
+            .iter()
+            .all(|r| matches!(r.state, "planned" | "present"));
+        report.requests = Requests {
+            source: source_client.stats().requests(),
+            target: target_client.stats().requests(),
+        };
+        report.plan = Some(plan);
+        return Ok((report, true));
+    }
+
+    // Execute, with progress over the bytes.
+    let bar = Arc::new(Progress::bytes(totals.bytes, "copying", args.json));
+    let on_blob = {
+        let bar = bar.clone();
+        Arc::new(move |step: &purser::plan::BlobStep, outcome: BlobOutcome| {
+            let first = step.targets.len() <= 1 || outcome == BlobOutcome::Uploaded;
+            if first {
+                bar.advance(
+                    step.size,
+                    &format!(
+                        "{} {} ({} bytes)",
+                        match outcome {
+                            BlobOutcome::Uploaded => "sent",
+                            BlobOutcome::Present => "present",
+                            BlobOutcome::Mounted => "mounted",
+                        },
+                        step.digest,
+                        step.size
+                    ),
+                );
+            }
+        })
+    };
+    let executor = Executor {
+        source: source.clone(),
+        target: target.clone(),
+        local: Arc::new(local),
+        concurrency,
+        attempts: args.registry.retries.max(1),
+        on_blob,
+    };
+    let execution = executor.run(&plan).await;
+    bar.finish();
+
+    report.blobs.uploaded = execution.uploaded;
+    report.blobs.mounted = execution.mounted;
+    report.blobs.present = execution.present;
+    report.bytes.uploaded = execution.uploaded_bytes;
+    for (request, walked) in requests.iter().zip(&planned.walked) {
+        report.images.push(row(
+            request,
+            walked,
+            steps.get(&request.source.canonical()).copied(),
+            Some(&execution),
+        ));
+    }
+    for c in &mut report.charts {
+        if c.state != "copied" {
+            continue;
+        }
+        let r = Reference::parse(&c.destination).ok();
+        let key = r.as_ref().map(|r| {
+            (
+                Repository::from_reference(r),
+                r.tag().unwrap_or("latest").to_owned(),
+            )
+        });
+        if !key.is_some_and(|k| execution.tagged.contains(&k)) {
+            c.state = "failed";
+            c.message = Some(first_failure(&execution, &c.destination));
+        }
+    }
+    // oci:// charts were copied as images: report them as charts.
+    let chart_destinations: Vec<String> = charts
+        .iter()
+        .filter(|c| matches!(c.carried, Carried::Oci(_)))
+        .map(|c| c.destination.canonical())
+        .collect();
+    let mut images = Vec::new();
+    for row in std::mem::take(&mut report.images) {
+        if chart_destinations.contains(&row.destination) {
+            let chart = charts
+                .iter()
+                .find(|c| c.destination.canonical() == row.destination);
+            report.charts.push(ChartRow {
+                name: chart.map(|c| c.id.name.clone()).unwrap_or_default(),
+                version: chart.map(|c| c.id.version.clone()).unwrap_or_default(),
+                destination: row.destination,
+                digest: row.digest,
+                state: row.state,
+                message: row.message,
+            });
+        } else {
+            images.push(row);
+        }
+    }
+    report.images = images;
+    report.requests = Requests {
+        source: source_client.stats().requests(),
+        target: target_client.stats().requests(),
+    };
+    report.complete = report.images.iter().all(|r| {
+        matches!(r.state, "copied" | "present") || (r.state == "missing" && args.allow_missing)
+    }) && report
+        .charts
+        .iter()
+        .all(|c| matches!(c.state, "copied" | "present"));
+
+    // The lock of the copy.
+    if let Some(path) = &args.output {
+        fill_lock(&mut lock, &report, &plan, &target_client).await;
+        write_atomically(path, &lock.to_yaml())?;
+        if !args.json {
+            eprintln!("wrote {} ({} images)", path.display(), lock.images.len());
+        }
+    }
+    Ok((report, false))
+}
+
+/// The reference to fetch `image` from: through the longest matching `--source-mirror`.
+fn through(mirrors: &[Mapping], image: &Reference) -> Result<Reference, String> {
+    if mirrors.is_empty() {
+        return Ok(image.clone());
+    }
+    let rules = Rules {
+        to: purser::destination::Target {
+            registry: image.registry().to_owned(),
+            prefix: String::new(),
+        },
+        flatten: false,
+        maps: mirrors.to_vec(),
+    };
+    rules.place(image)
+}
+
+fn first_failure(execution: &copy::Execution, destination: &str) -> String {
+    let r = Reference::parse(destination).ok();
+    let repo = r
+        .as_ref()
+        .map(|r| Repository::from_reference(r).to_string())
+        .unwrap_or_default();
+    execution
+        .failures
+        .iter()
+        .find(|(k, _)| k.starts_with(&repo))
+        .or_else(|| {
+            execution
+                .failures
+                .iter()
+                .find(|(k, _)| k.starts_with("blob "))
+        })
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| "not tagged: part of it did not arrive".to_owned())
+}
+
+fn row(
+    request: &ImageRequest,
+    walked: &Walked,
+    step: Option<&ImageStep>,
+    execution: Option<&copy::Execution>,
+) -> ImageRow {
+    let mut row = ImageRow {
+        source: request.source.canonical(),
+        destination: request.destination.canonical(),
+        digest: None,
+        source_digest: None,
+        state: "failed",
+        message: None,
+        referrers: 0,
+    };
+    match walked {
+        Walked::Present { digest } => {
+            row.state = "present";
+            row.digest = Some(digest.to_string());
+        }
+        Walked::Missing { message } => {
+            row.state = "missing";
+            row.message = Some(message.clone());
+        }
+        Walked::Failed { message } => row.message = Some(message.clone()),
+        Walked::Planned => {
+            let Some(step) = step else {
+                row.message = Some("left out of the plan".to_owned());
+                return row;
+            };
+            row.digest = Some(step.digest.to_string());
+            if step.source_digest != step.digest {
+                row.source_digest = Some(step.source_digest.to_string());
+            }
+            row.referrers = step.referrers;
+            row.state = match execution {
+                None => "planned",
+                Some(run) => {
+                    let repo = Repository::from_reference(&request.destination);
+                    let done = match request.destination.tag() {
+                        Some(tag) => run.tagged.contains(&(repo.clone(), tag.to_owned())),
+                        None => !run
+                            .failed_manifests
+                            .contains(&(repo.clone(), step.digest.clone())),
+                    };
+                    if done {
+                        "copied"
+                    } else {
+                        row.message = Some(first_failure(run, &row.destination));
+                        "failed"
+                    }
+                }
+            };
+        }
+    }
+    row
+}
+
+/// Digests at the target into the lock: what was copied (from the plan), what was there
+/// (resolved at the target), what is missing.
+async fn fill_lock(
+    lock: &mut Lock,
+    report: &CopyReport,
+    plan: &Plan,
+    target: &crate::registry::Client,
+) {
+    let by_source: BTreeMap<&str, &ImageRow> = report
+        .images
+        .iter()
+        .map(|r| (r.source.as_str(), r))
+        .collect();
+    for entry in &mut lock.images {
+        let Some(row) = by_source.get(entry.image.as_str()) else {
+            continue;
+        };
+        entry.mirror = Some(row.destination.clone());
+        entry.source_digest = row.source_digest.clone();
+        match row.state {
+            "copied" => {
+                entry.digest = row.digest.clone();
+                if let Some(step) = plan.images.iter().find(|i| i.source == entry.image) {
+                    entry.digests = step
+                        .platforms
+                        .iter()
+                        .map(|p| PlatformDigest {
+                            digest: p.digest.to_string(),
+                            arch: p.platform.clone(),
+                        })
+                        .collect();
+                }
+            }
+            "present" => {
+                entry.digest = row.digest.clone();
+                if let Ok(r) = Reference::parse(&row.destination) {
+                    if let Ok(resolved) = target.resolve(&r).await {
+                        entry.digests = resolved
+                            .platforms
+                            .iter()
+                            .map(|p| PlatformDigest {
+                                digest: p.digest.clone(),
+                                arch: match &p.variant {
+                                    Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
+                                    None => format!("{}/{}", p.os, p.architecture),
+                                },
+                            })
+                            .collect();
+                    }
+                }
+            }
+            _ => entry.missing = row.message.clone().or(Some(row.state.to_owned())),
+        }
+    }
+}
+
+/// Text for a terminal or a pipe: one line an image, then the totals.
+pub fn print(report: &CopyReport) {
+    for r in &report.images {
+        let extra = r
+            .message
+            .as_deref()
+            .map(|m| format!("  ({m})"))
+            .unwrap_or_default();
+        eprintln!("{:8} {} -> {}{extra}", r.state, r.source, r.destination);
+    }
+    for c in &report.charts {
+        let extra = c
+            .message
+            .as_deref()
+            .map(|m| format!("  ({m})"))
+            .unwrap_or_default();
+        eprintln!(
+            "{:8} chart {} {} -> {}{extra}",
+            c.state, c.name, c.version, c.destination
+        );
+    }
+    let count = |s: &str| report.images.iter().filter(|r| r.state == s).count();
+    eprintln!(
+        "{} images: {} copied, {} present, {} missing, {} failed; {} unique blobs ({} uploaded, {} mounted, {} present), {} of {} bytes sent; {} requests to the target",
+        report.images.len(),
+        count("copied"),
+        count("present"),
+        count("missing"),
+        count("failed"),
+        report.blobs.unique,
+        report.blobs.uploaded,
+        report.blobs.mounted,
+        report.blobs.present,
+        report.bytes.uploaded,
+        report.bytes.unique,
+        report.requests.target,
+    );
+}
+
+/// The `--dry-run` text: what would be created and moved.
+pub fn print_plan(report: &CopyReport) {
+    println!(
+        "repositories at the target ({}):",
+        report.repositories.len()
+    );
+    for r in &report.repositories {
+        println!("  {r}");
+    }
+    println!("images ({}):", report.images.len());
+    for r in &report.images {
+        let extra = r
+            .message
+            .as_deref()
+            .map(|m| format!("  ({m})"))
+            .unwrap_or_default();
+        println!("  {:8} {} -> {}{extra}", r.state, r.source, r.destination);
+    }
+    for c in &report.charts {
+        println!(
+            "  {:8} chart {} {} -> {}",
+            c.state, c.name, c.version, c.destination
+        );
+    }
+    println!(
+        "{} unique blobs, {} bytes to move at most (blobs the target has are skipped)",
+        report.blobs.unique, report.bytes.unique
+    );
+}
