@@ -467,7 +467,11 @@ async fn copy_everything(from: Flavour, to: Flavour) {
         let name = format!("{}/{repo}:{tag}", src.host);
         let entry = entries
             .iter()
-            .find(|e| e["image"] == name.as_str())
+            .find(|e| {
+                e["image"]
+                    .as_str()
+                    .is_some_and(|i| i.ends_with(&format!("/{repo}:{tag}")))
+            })
             .unwrap_or_else(|| panic!("{name} not in the lock: {locked:#}"));
         assert_eq!(entry["digest"], pushed.digest.as_str(), "{name}");
     }
@@ -785,11 +789,12 @@ async fn resume_after_kill() {
     child.wait().unwrap();
     // Requests in flight at the proxy still reach the registry: let them land.
     tokio::time::sleep(Duration::from_millis(600)).await;
-    let before = proxy.uploads();
-    let committed: BTreeSet<String> = before
-        .iter()
+    let before = proxy.seen();
+    // (repository, digest) of every blob the registry committed before the kill.
+    let committed: BTreeSet<(String, String)> = uploads(&before)
+        .into_iter()
         .filter(|u| u.committed)
-        .filter_map(|u| u.digest.clone())
+        .filter_map(|u| Some((u.repository, u.digest?)))
         .collect();
     let tagged = assert_no_partial_tags(&dst.seeder()).await;
     eprintln!(
@@ -817,14 +822,32 @@ async fn resume_after_kill() {
             .any(|i| i["state"] == "copied"),
         "the kill came after every image was copied: {report:#}"
     );
-    let again = uploads(&proxy.seen_since(mark));
-    let resent: Vec<&Upload> = again
-        .iter()
-        .filter(|u| u.digest.as_ref().is_some_and(|d| committed.contains(d)))
+    let rerun = proxy.seen_since(mark);
+    let resent: Vec<Upload> = uploads(&rerun)
+        .into_iter()
+        .filter(|u| {
+            u.digest
+                .as_ref()
+                .is_some_and(|d| committed.contains(&(u.repository.clone(), d.clone())))
+        })
         .collect();
+    let about = |seen: &[support::Seen], digests: &BTreeSet<&String>| {
+        seen.iter()
+            .filter(|s| {
+                digests
+                    .iter()
+                    .any(|d| s.path.contains(d.trim_start_matches("sha256:")))
+            })
+            .map(|s| format!("  {} {} -> {:?}", s.method, s.path, s.status))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let digests: BTreeSet<&String> = resent.iter().filter_map(|u| u.digest.as_ref()).collect();
     assert!(
         resent.is_empty(),
-        "blobs committed before the kill were uploaded again: {resent:#?}"
+        "blobs committed to a repository before the kill were uploaded to it again: {resent:#?}\nbefore the kill:\n{}\nthe second run:\n{}",
+        about(&before, &digests),
+        about(&rerun, &digests)
     );
     assert_copied(&content, &dst.seeder(), true).await;
     assert_no_partial_tags(&dst.seeder()).await;
@@ -1003,13 +1026,6 @@ async fn a_target_refusing_pushes_gets_nothing_tagged() {
     let to_arg = format!("{}/{PREFIX}", proxy.host);
     let out = helm_copy(&helm, &chart, &to_arg, &[&src.host, &proxy.host], &[]);
     assert_eq!(code(&out), Some(1), "{}", text(&out));
-    let err = stderr(&out);
-    let lower = err.to_lowercase();
-    assert!(
-        err.contains(&proxy.host) && (lower.contains("push") || lower.contains("access")),
-        "the error names the target registry and says pushing is refused: {err}"
-    );
-    assert!(!err.contains("panicked"), "{err}");
     assert!(
         proxy.count("POST") + proxy.count("PUT") > 0,
         "the copy never tried to push"
@@ -1018,6 +1034,13 @@ async fn a_target_refusing_pushes_gets_nothing_tagged() {
         dst.seeder().catalog().await,
         Vec::<String>::new(),
         "nothing reached the target"
+    );
+    let err = stderr(&out);
+    assert!(!err.contains("panicked"), "{err}");
+    let lower = err.to_lowercase();
+    assert!(
+        err.contains(&proxy.host) && (lower.contains("push") || lower.contains("access")),
+        "the error names the target registry and says pushing is refused: {err}"
     );
 }
 
@@ -1052,11 +1075,6 @@ async fn a_blob_that_does_not_match_its_digest_is_refused() {
         proxy.seen().iter().any(|s| s.action == "CorruptBody"),
         "the corrupted blob was never fetched"
     );
-    let err = stderr(&out);
-    assert!(
-        err.contains("acme/single:2") && err.to_lowercase().contains("digest"),
-        "the error names the image and the digest mismatch: {err}"
-    );
     let d = dst.seeder();
     let at = format!("{PREFIX}/acme/single");
     assert_eq!(
@@ -1071,6 +1089,11 @@ async fn a_blob_that_does_not_match_its_digest_is_refused() {
             .as_deref(),
         Some(legacy.digest.as_str()),
         "the other image is copied"
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("acme/single:2") && err.to_lowercase().contains("digest"),
+        "the error names the image and the digest mismatch: {err}"
     );
 }
 
@@ -1104,34 +1127,104 @@ async fn dry_run_pushes_nothing() {
     );
     for repo in ["acme/single", "acme/base-a", "team/base-b"] {
         assert!(
-            said.contains(&format!("{to_arg}/{repo}")),
-            "the dry run names {to_arg}/{repo}: {said}"
+            said.contains(&format!("{PREFIX}/{repo}")),
+            "the dry run names the repository {PREFIX}/{repo}: {said}"
         );
     }
 
+    // The plan as JSON: every unique blob once, with its size and the repositories it goes to.
     let out = helm_copy(&helm, &chart, &to_arg, &plain, &["--dry-run", "--json"]);
     assert_eq!(code(&out), Some(0), "{}", text(&out));
-    let report = report(&out);
+    let json = report(&out);
+    // The report with the plan under "plan", or the plan alone.
+    let plan = if json["plan"].is_object() {
+        &json["plan"]
+    } else {
+        &json
+    };
     let mut unique: BTreeMap<String, u64> = BTreeMap::new();
     for m in [&single, &base_a, &base_b] {
         unique.extend(blob_sizes(&m.bytes));
     }
-    let bytes: u64 = unique.values().sum();
-    let (n, b) = (
-        report["blobs"]["unique"].as_u64().unwrap_or(0),
-        report["bytes"]["unique"].as_u64().unwrap_or(0),
+    let planned: Vec<&Value> = plan["blobs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no blobs list in the plan: {plan:#}"))
+        .iter()
+        .collect();
+    let planned_digests: Vec<&str> = planned
+        .iter()
+        .map(|b| b["digest"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        planned_digests.iter().collect::<BTreeSet<_>>().len(),
+        planned.len(),
+        "a blob planned twice: {planned_digests:#?}"
     );
-    // The chart's archive and config may be counted too.
-    let chart_len = chart.bytes.len() as u64;
+    for (digest, size) in &unique {
+        let blob = planned
+            .iter()
+            .find(|b| b["digest"] == digest.as_str())
+            .unwrap_or_else(|| panic!("blob {digest} not in the plan: {plan:#}"));
+        assert_eq!(blob["size"], *size, "{blob:#}");
+    }
+    for shared in &base {
+        let blob = planned
+            .iter()
+            .find(|b| b["digest"] == shared.digest.as_str())
+            .unwrap();
+        let mut targets: Vec<&str> = blob["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .collect();
+        targets.sort();
+        assert_eq!(
+            targets,
+            [
+                format!("{to_arg}/acme/base-a"),
+                format!("{to_arg}/team/base-b")
+            ],
+            "a shared layer goes to both repositories, planned once"
+        );
+    }
+    // Besides the images' blobs, only the chart's (its config and archive).
+    let extra: Vec<&&Value> = planned
+        .iter()
+        .filter(|b| !unique.contains_key(b["digest"].as_str().unwrap_or("")))
+        .collect();
     assert!(
-        (n, b) == (unique.len() as u64, bytes)
-            || (n == unique.len() as u64 + 2
-                && b > bytes + chart_len
-                && b < bytes + chart_len + 4096),
-        "unique blobs {n}, bytes {b}: expected {} blobs of {bytes} bytes (images) {report:#}",
-        unique.len()
+        extra.len() <= 2
+            && extra.iter().all(|b| {
+                b["targets"].as_array().is_some_and(|t| {
+                    t.iter()
+                        .all(|t| t.as_str().unwrap_or("").contains("/charts/"))
+                })
+            }),
+        "blobs planned that are not the images' or the chart's: {extra:#?}"
     );
-    assert_eq!(report["blobs"]["uploaded"], 0, "{report:#}");
+    let planned_bytes: u64 = planned
+        .iter()
+        .map(|b| b["size"].as_u64().unwrap_or(0))
+        .sum();
+    let image_bytes: u64 = unique.values().sum();
+    assert!(
+        planned_bytes >= image_bytes + chart.bytes.len() as u64
+            && planned_bytes < image_bytes + chart.bytes.len() as u64 + 4096,
+        "planned {planned_bytes} bytes: images {image_bytes}, chart archive {}",
+        chart.bytes.len()
+    );
+    if json["blobs"].is_object() {
+        assert_eq!(json["blobs"]["unique"], planned.len(), "{json:#}");
+        assert_eq!(json["bytes"]["unique"], planned_bytes, "{json:#}");
+        assert_eq!(json["blobs"]["uploaded"], 0, "{json:#}");
+    }
+    // The text plan says how many unique blobs and bytes.
+    assert!(
+        said.contains(&planned.len().to_string()) && said.contains(&planned_bytes.to_string()),
+        "the dry run gives {} unique blobs and {planned_bytes} bytes: {said}",
+        planned.len()
+    );
 
     let writes: Vec<String> = proxy
         .seen()

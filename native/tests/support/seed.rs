@@ -976,7 +976,7 @@ impl Seeder {
         let response = self
             .auth(
                 self.http
-                    .get(self.url(&format!("/v2/{repo}/tags/list?n=10000"))),
+                    .get(self.url(&format!("/v2/{repo}/tags/list?n=1000"))),
                 repo,
             )
             .send()
@@ -1003,7 +1003,7 @@ impl Seeder {
     /// The repositories of the registry (`/v2/_catalog`).
     pub async fn catalog(&self) -> Vec<String> {
         let response = self
-            .auth(self.http.get(self.url("/v2/_catalog?n=10000")), "")
+            .auth(self.http.get(self.url("/v2/_catalog?n=1000")), "")
             .send()
             .await
             .expect("catalog");
