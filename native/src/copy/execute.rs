@@ -275,7 +275,13 @@ impl<S: Store, T: Store> Executor<S, T> {
                 }
                 None => match self.target.blob_exists(repo, &step.digest).await? {
                     Some(_) => BlobOutcome::Present,
-                    None => self.transfer(step, repo, sent).await?,
+                    None => match self.held_elsewhere(step, repo).await? {
+                        // An earlier (interrupted) run left it in another repository.
+                        Some(from) if self.target.blob_mount(repo, &step.digest, from).await? => {
+                            BlobOutcome::Mounted
+                        }
+                        _ => self.transfer(step, repo, sent).await?,
+                    },
                 },
             };
             holder.entry(repo.registry.as_str()).or_insert(repo);
@@ -283,6 +289,29 @@ impl<S: Store, T: Store> Executor<S, T> {
             outcomes.push(outcome);
         }
         Ok(outcomes)
+    }
+
+    /// Another target repository of `repo`'s registry that already holds the blob.
+    async fn held_elsewhere<'s>(
+        &self,
+        step: &'s BlobStep,
+        repo: &Repository,
+    ) -> Result<Option<&'s Repository>, StoreError> {
+        for other in step
+            .targets
+            .iter()
+            .filter(|o| *o != repo && o.registry == repo.registry)
+        {
+            if self
+                .target
+                .blob_exists(other, &step.digest)
+                .await?
+                .is_some()
+            {
+                return Ok(Some(other));
+            }
+        }
+        Ok(None)
     }
 
     /// Streams the blob from the source (or memory) into `repo`, retried as a whole.
@@ -343,6 +372,39 @@ fn retryable(e: &StoreError) -> bool {
             e,
             StoreError::RetriesExhausted { .. } | StoreError::DigestMismatch { .. }
         )
+}
+
+impl Execution {
+    /// Why the image whose root is `digest` in `repo` did not arrive: the first failure among
+    /// its manifests (children, referrers) and blobs.
+    pub fn cause(&self, plan: &Plan, repo: &Repository, digest: &Digest) -> Option<String> {
+        let steps: HashMap<&Digest, &ManifestStep> = plan
+            .manifests
+            .iter()
+            .filter(|m| &m.target == repo)
+            .map(|m| (&m.digest, m))
+            .collect();
+        let mut stack = vec![digest];
+        let mut seen = HashSet::new();
+        while let Some(d) = stack.pop() {
+            if !seen.insert(d) {
+                continue;
+            }
+            let Some(step) = steps.get(d) else { continue };
+            for b in &step.blobs {
+                if let Some(why) = self.failures.get(&format!("blob {b}")) {
+                    return Some(format!("blob {b}: {why}"));
+                }
+            }
+            if let Some(why) = self.failures.get(&format!("{repo}@{d}")) {
+                if !why.contains("did not arrive") {
+                    return Some(why.clone());
+                }
+            }
+            stack.extend(step.children.iter());
+        }
+        None
+    }
 }
 
 /// Whether any manifest under `digest` (its children, recursively) failed.

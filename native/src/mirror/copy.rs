@@ -157,7 +157,8 @@ pub struct CopyReport {
     pub requests: Requests,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub repositories: Vec<String>,
-    #[serde(skip)]
+    /// The plan itself (`--dry-run --json`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub plan: Option<Plan>,
 }
 
@@ -475,7 +476,7 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
             request,
             walked,
             steps.get(&request.source.canonical()).copied(),
-            Some(&execution),
+            Some((&execution, &plan)),
         ));
     }
     for c in &mut report.charts {
@@ -491,7 +492,13 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
         });
         if !key.is_some_and(|k| execution.tagged.contains(&k)) {
             c.state = "failed";
-            c.message = Some(first_failure(&execution, &c.destination));
+            let digest = c.digest.as_deref().and_then(|d| Digest::parse(d).ok());
+            c.message = Some(first_failure(
+                &execution,
+                &plan,
+                &c.destination,
+                digest.as_ref(),
+            ));
         }
     }
     // oci:// charts were copied as images: report them as charts.
@@ -557,31 +564,36 @@ fn through(mirrors: &[Mapping], image: &Reference) -> Result<Reference, String> 
     rules.place(image)
 }
 
-fn first_failure(execution: &copy::Execution, destination: &str) -> String {
+/// Why the image at `destination` (root `digest`) was not tagged.
+fn first_failure(
+    execution: &copy::Execution,
+    plan: &Plan,
+    destination: &str,
+    digest: Option<&Digest>,
+) -> String {
     let r = Reference::parse(destination).ok();
-    let repo = r
+    let repo = r.as_ref().map(Repository::from_reference);
+    let cause = repo
         .as_ref()
-        .map(|r| Repository::from_reference(r).to_string())
-        .unwrap_or_default();
-    execution
-        .failures
-        .iter()
-        .find(|(k, _)| k.starts_with(&repo))
-        .or_else(|| {
-            execution
-                .failures
-                .iter()
-                .find(|(k, _)| k.starts_with("blob "))
-        })
-        .map(|(_, v)| v.clone())
-        .unwrap_or_else(|| "not tagged: part of it did not arrive".to_owned())
+        .zip(digest)
+        .and_then(|(repo, d)| execution.cause(plan, repo, d));
+    let tag_failure = r.as_ref().zip(repo.as_ref()).and_then(|(r, repo)| {
+        execution
+            .failures
+            .get(&format!("{repo}:{}", r.tag().unwrap_or("latest")))
+    });
+    match (cause, tag_failure) {
+        (Some(cause), _) => format!("{destination}: not tagged: {cause}"),
+        (None, Some(why)) => why.clone(),
+        (None, None) => format!("{destination}: not tagged: part of it did not arrive"),
+    }
 }
 
 fn row(
     request: &ImageRequest,
     walked: &Walked,
     step: Option<&ImageStep>,
-    execution: Option<&copy::Execution>,
+    execution: Option<(&copy::Execution, &Plan)>,
 ) -> ImageRow {
     let mut row = ImageRow {
         source: request.source.canonical(),
@@ -614,7 +626,7 @@ fn row(
             row.referrers = step.referrers;
             row.state = match execution {
                 None => "planned",
-                Some(run) => {
+                Some((run, plan)) => {
                     let repo = Repository::from_reference(&request.destination);
                     let done = match request.destination.tag() {
                         Some(tag) => run.tagged.contains(&(repo.clone(), tag.to_owned())),
@@ -625,7 +637,12 @@ fn row(
                     if done {
                         "copied"
                     } else {
-                        row.message = Some(first_failure(run, &row.destination));
+                        row.message = Some(first_failure(
+                            run,
+                            plan,
+                            &row.destination,
+                            Some(&step.digest),
+                        ));
                         "failed"
                     }
                 }

@@ -671,15 +671,7 @@ async fn copy_command(args: copy::CopyArgs) -> Result<ExitCode, String> {
     let json = args.json;
     let (report, dry_run) = copy::run(args).await?;
     match (json, dry_run) {
-        (true, true) => println!(
-            "{}",
-            report
-                .plan
-                .as_ref()
-                .map(|p| p.to_json())
-                .unwrap_or_default()
-        ),
-        (true, false) => println!(
+        (true, _) => println!(
             "{}",
             serde_json::to_string_pretty(&report).expect("report serialises")
         ),
