@@ -872,14 +872,13 @@ fn run_measuring_peak_rss(mut cmd: std::process::Command, log: &Path) -> (Output
     });
     let mut peak = 0u64;
     let status = loop {
-        if let Ok(status) = std::fs::read_to_string(&status_file) {
-            if let Some(kib) = status
+        if let Ok(status) = std::fs::read_to_string(&status_file)
+            && let Some(kib) = status
                 .lines()
                 .find_map(|l| l.strip_prefix("VmHWM:"))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            {
-                peak = peak.max(kib);
-            }
+        {
+            peak = peak.max(kib);
         }
         if let Some(status) = child.try_wait().unwrap() {
             break status;

@@ -112,14 +112,13 @@ impl Helm {
         ]);
         assert!(out.status.success(), "helm package: {}", text(&out));
         let stdout = String::from_utf8_lossy(&out.stdout);
-        let path = stdout
+        stdout
             .trim()
             .rsplit(": ")
             .next()
             .map(PathBuf::from)
             .filter(|p| p.is_file())
-            .unwrap_or_else(|| panic!("no archive named in {stdout:?}"));
-        path
+            .unwrap_or_else(|| panic!("no archive named in {stdout:?}"))
     }
 }
 
