@@ -70,15 +70,21 @@ pub struct Mapping {
 }
 
 impl Mapping {
+    /// Parses `--map SOURCE=DEST`.
     pub fn parse(text: &str) -> Result<Mapping, String> {
+        Mapping::parse_flag(text, "--map")
+    }
+
+    /// Parses `SOURCE=DEST` given to `flag` (named in errors).
+    pub fn parse_flag(text: &str, flag: &str) -> Result<Mapping, String> {
         let Some((source, dest)) = text.split_once('=') else {
             return Err(format!(
-                "--map {text:?}: write SOURCE=DEST, e.g. --map docker.io=registry.internal/dockerhub"
+                "{flag} {text:?}: write SOURCE=DEST, e.g. {flag} docker.io=registry.internal/dockerhub"
             ));
         };
         let source = source.trim().trim_end_matches('/');
         if source.is_empty() {
-            return Err(format!("--map {text:?}: the source before '=' is empty"));
+            return Err(format!("{flag} {text:?}: the source before '=' is empty"));
         }
         let (registry, path) = source
             .split_once('/')
@@ -93,13 +99,58 @@ impl Mapping {
         };
         Ok(Mapping {
             source: normalised,
-            target: Target::parse(dest, "--map destination")?,
+            target: Target::parse(dest, &format!("{flag} destination"))?,
         })
     }
 
     fn matches<'n>(&self, name: &'n str) -> Option<&'n str> {
         let rest = name.strip_prefix(self.source.as_str())?;
         rest.strip_prefix('/')
+    }
+}
+
+/// Pull-through caches (`--source-mirror quay.io=cache.internal/quay`): images of a source
+/// registry (or registry path) are fetched from the cache, while their names, locks and
+/// destinations keep the upstream reference (helmper's `mirrors`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceMirrors {
+    maps: Vec<Mapping>,
+}
+
+impl SourceMirrors {
+    /// The caches of `--source-mirror` flags, each checked.
+    pub fn from_flags(flags: &[String]) -> Result<SourceMirrors, String> {
+        Ok(SourceMirrors {
+            maps: flags
+                .iter()
+                .map(|f| Mapping::parse_flag(f, "--source-mirror"))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.maps.is_empty()
+    }
+
+    /// Where `registry/repository` is fetched from: the longest matching cache's registry
+    /// and path, or None to fetch it where it is.
+    pub fn route(&self, registry: &str, repository: &str) -> Option<(String, String)> {
+        let registry = match registry {
+            "index.docker.io" | "registry-1.docker.io" => "docker.io",
+            r => r,
+        };
+        let name = format!("{registry}/{repository}");
+        let (m, rest) = self
+            .maps
+            .iter()
+            .filter_map(|m| m.matches(&name).map(|rest| (m, rest)))
+            .max_by_key(|(m, _)| m.source.len())?;
+        let path = if m.target.prefix.is_empty() {
+            rest.to_owned()
+        } else {
+            format!("{}/{rest}", m.target.prefix)
+        };
+        Some((m.target.registry.clone(), path))
     }
 }
 
@@ -220,6 +271,32 @@ mod tests {
         );
         assert_eq!(place(&r, "x/y:1"), "other.io/y:1");
         assert_eq!(place(&r, "ghcr.io/a/b:1"), "registry.internal/mirror/a/b:1");
+    }
+
+    #[test]
+    fn source_mirrors_route_to_the_longest_match() {
+        let mirrors = SourceMirrors::from_flags(&[
+            "quay.io=cache.internal/quay".to_owned(),
+            "quay.io/team=cache.internal:5000".to_owned(),
+        ])
+        .unwrap();
+        assert_eq!(
+            mirrors.route("quay.io", "prometheus/node-exporter"),
+            Some((
+                "cache.internal".into(),
+                "quay/prometheus/node-exporter".into()
+            ))
+        );
+        assert_eq!(
+            mirrors.route("quay.io", "team/app"),
+            Some(("cache.internal:5000".into(), "app".into()))
+        );
+        assert_eq!(mirrors.route("ghcr.io", "team/app"), None);
+        let err = SourceMirrors::from_flags(&["quay.io".to_owned()]).unwrap_err();
+        assert!(
+            err.contains("--source-mirror \"quay.io\": write SOURCE=DEST"),
+            "{err}"
+        );
     }
 
     #[test]

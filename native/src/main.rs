@@ -27,10 +27,10 @@ enum Command {
     /// `$HELM_BIN template` with the render flags given here and reads the chart's values and
     /// annotations too. Without CHART it reads a rendered stream or a chart archive on stdin,
     /// exactly like `helm images`.
-    Images(images::ImagesArgs),
+    Images(Box<images::ImagesArgs>),
     /// Resolve a chart's images against their registries: lock, verify, status (helm mirror).
     #[command(subcommand)]
-    Mirror(mirror::MirrorCommand),
+    Mirror(Box<mirror::MirrorCommand>),
     /// Rewrite a manifest stream (stdin to stdout) to pull from a mirror, pinned to a lock:
     /// the `relocate` post-renderer.
     PostRender(postrender::PostRenderArgs),
@@ -39,14 +39,14 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Images(args) => images::run(args).map_err(|e| e.0).and_then(|text| {
+        Command::Images(args) => images::run(*args).map_err(|e| e.0).and_then(|text| {
             let mut out = std::io::stdout().lock();
             out.write_all(text.as_bytes())
                 .and_then(|()| out.flush())
                 .map_err(|e| format!("writing stdout: {e}"))?;
             Ok(ExitCode::SUCCESS)
         }),
-        Command::Mirror(command) => mirror::run(command),
+        Command::Mirror(command) => mirror::run(*command),
         Command::PostRender(args) => postrender::run(args),
     };
     match result {

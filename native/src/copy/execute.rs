@@ -44,6 +44,9 @@ pub struct Execution {
     pub tagged: BTreeSet<(Repository, String)>,
 }
 
+/// Told of each blob done, and how it got there.
+pub type OnBlob = Arc<dyn Fn(&BlobStep, BlobOutcome) + Send + Sync>;
+
 /// Runs plans from `source` to `target`.
 pub struct Executor<S, T> {
     pub source: Arc<S>,
@@ -53,7 +56,7 @@ pub struct Executor<S, T> {
     /// Attempts per blob transfer (a broken stream cannot be retried inside a request).
     pub attempts: u32,
     /// Called with the bytes of each blob done (sent, mounted or present).
-    pub on_blob: Arc<dyn Fn(&BlobStep, BlobOutcome) + Send + Sync>,
+    pub on_blob: OnBlob,
 }
 
 impl<S: Store, T: Store> Executor<S, T> {
@@ -269,6 +272,9 @@ impl<S: Store, T: Store> Executor<S, T> {
                 Some(from) => {
                     if self.target.blob_mount(repo, &step.digest, from).await? {
                         BlobOutcome::Mounted
+                    } else if self.target.blob_exists(repo, &step.digest).await?.is_some() {
+                        // Refused, but an earlier (interrupted) run left it here.
+                        BlobOutcome::Present
                     } else {
                         self.transfer(step, repo, sent).await?
                     }
@@ -396,10 +402,10 @@ impl Execution {
                     return Some(format!("blob {b}: {why}"));
                 }
             }
-            if let Some(why) = self.failures.get(&format!("{repo}@{d}")) {
-                if !why.contains("did not arrive") {
-                    return Some(why.clone());
-                }
+            if let Some(why) = self.failures.get(&format!("{repo}@{d}"))
+                && !why.contains("did not arrive")
+            {
+                return Some(why.clone());
             }
             stack.extend(step.children.iter());
         }

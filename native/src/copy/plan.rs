@@ -21,8 +21,6 @@ use crate::store::{Store, StoreError, StoredManifest};
 pub struct ImageRequest {
     /// The reference as the chart names it (reports and locks use it).
     pub source: Reference,
-    /// Where to fetch it from: the source, or its pull-through cache (`--source-mirror`).
-    pub fetch: Reference,
     pub destination: Reference,
     /// The digest a lock pins for it; the copy then takes exactly that.
     pub locked: Option<Digest>,
@@ -125,7 +123,7 @@ impl<S: Store> Walk<S> {
         request: &ImageRequest,
         builder: &std::sync::Mutex<PlanBuilder>,
     ) -> Walked {
-        let source_repo = Repository::from_reference(&request.fetch);
+        let source_repo = Repository::from_reference(&request.source);
         let target_repo = Repository::from_reference(&request.destination);
         let name = request
             .source
@@ -151,7 +149,7 @@ impl<S: Store> Walk<S> {
                         message: format!(
                             "{}: not found on {} (no such repository, tag or digest)",
                             request.source.canonical(),
-                            request.fetch.registry()
+                            request.source.registry()
                         ),
                     };
                 }
@@ -178,7 +176,7 @@ impl<S: Store> Walk<S> {
                     message: format!(
                         "{}: manifest {source_digest} not found on {}",
                         request.source.canonical(),
-                        request.fetch.registry()
+                        request.source.registry()
                     ),
                 };
             }
@@ -266,20 +264,20 @@ impl<S: Store> Walk<S> {
                     message: format!("{}: {e}", request.source.canonical()),
                 };
             }
-            if let Some(tag) = f.tag {
-                if let Err(e) = builder.tag(&target_repo, &tag, &f.manifest.digest) {
-                    return Walked::Failed {
-                        message: format!("{}: {e}", request.source.canonical()),
-                    };
-                }
-            }
-        }
-        if let Some(tag) = request.destination.tag() {
-            if let Err(e) = builder.tag(&target_repo, tag, &target_digest) {
+            if let Some(tag) = f.tag
+                && let Err(e) = builder.tag(&target_repo, &tag, &f.manifest.digest)
+            {
                 return Walked::Failed {
                     message: format!("{}: {e}", request.source.canonical()),
                 };
             }
+        }
+        if let Some(tag) = request.destination.tag()
+            && let Err(e) = builder.tag(&target_repo, tag, &target_digest)
+        {
+            return Walked::Failed {
+                message: format!("{}: {e}", request.source.canonical()),
+            };
         }
         builder.image(ImageStep {
             source: request.source.canonical(),
@@ -307,15 +305,14 @@ impl<S: Store> Walk<S> {
                 .map_err(|e| StoreError::message(e.to_string()))?;
             if let Manifest::Index { manifests, .. } = &parsed {
                 for child in manifests {
-                    if top {
-                        if let (Some(list), Some(p)) = (platforms.as_deref_mut(), &child.platform) {
-                            if p.os != "unknown" {
-                                list.push(ImagePlatform {
-                                    platform: p.to_string(),
-                                    digest: child.digest.clone(),
-                                });
-                            }
-                        }
+                    if top
+                        && let (Some(list), Some(p)) = (platforms.as_deref_mut(), &child.platform)
+                        && p.os != "unknown"
+                    {
+                        list.push(ImagePlatform {
+                            platform: p.to_string(),
+                            digest: child.digest.clone(),
+                        });
                     }
                     let fetched = self.fetch(repo, child).await?;
                     queue.push((fetched, None, false));

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use clap::Args;
 use purser::chart_artifact::ChartArtifact;
-use purser::destination::{Mapping, Rules};
+use purser::destination::Rules;
 use purser::digest::Digest;
 use purser::inventory::Selection;
 use purser::lock::{ChartId, Lock, PlatformDigest};
@@ -80,10 +80,6 @@ pub struct CopyArgs {
     /// Copy exactly the digests this images-lock pins (and skip asking the sources).
     #[arg(long, value_name = "FILE")]
     pub lock: Option<PathBuf>,
-    /// Pull images of REGISTRY[/PATH] through CACHE[/PREFIX] (a pull-through cache), keeping
-    /// the upstream names for destinations and locks (repeatable).
-    #[arg(long, value_name = "REGISTRY=CACHE")]
-    pub source_mirror: Vec<String>,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -179,11 +175,6 @@ enum Carried {
 
 pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
     let rules = Rules::from_flags(&args.to, args.flatten, &args.map)?;
-    let mirrors: Vec<Mapping> = args
-        .source_mirror
-        .iter()
-        .map(|m| Mapping::parse(m).map_err(|e| e.replace("--map", "--source-mirror")))
-        .collect::<Result<_, _>>()?;
     let source_lock = match &args.lock {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -284,7 +275,6 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
     let mut requests = Vec::new();
     for (reference, _) in &inventory_images {
         let destination = rules.place(reference)?;
-        let fetch = through(&mirrors, reference)?;
         let locked = match &source_lock {
             Some(l) => l
                 .find(&reference.canonical())
@@ -296,7 +286,6 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
         };
         requests.push(ImageRequest {
             source: reference.clone(),
-            fetch,
             destination,
             locked,
         });
@@ -305,7 +294,6 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
         if let Carried::Oci(r) = &chart.carried {
             requests.push(ImageRequest {
                 source: r.clone(),
-                fetch: r.clone(),
                 destination: chart.destination.clone(),
                 locked: None,
             });
@@ -313,7 +301,7 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
     }
 
     let source_client = args.registry.client()?;
-    let target_client = args.registry.client()?;
+    let target_client = args.registry.target_client()?;
     let source = Arc::new(RegistryStore::source(source_client.clone()));
     let target = Arc::new(RegistryStore::target(target_client.clone()));
     let concurrency = args.registry.concurrency.max(1);
@@ -548,22 +536,6 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
     Ok((report, false))
 }
 
-/// The reference to fetch `image` from: through the longest matching `--source-mirror`.
-fn through(mirrors: &[Mapping], image: &Reference) -> Result<Reference, String> {
-    if mirrors.is_empty() {
-        return Ok(image.clone());
-    }
-    let rules = Rules {
-        to: purser::destination::Target {
-            registry: image.registry().to_owned(),
-            prefix: String::new(),
-        },
-        flatten: false,
-        maps: mirrors.to_vec(),
-    };
-    rules.place(image)
-}
-
 /// Why the image at `destination` (root `digest`) was not tagged.
 fn first_failure(
     execution: &copy::Execution,
@@ -687,20 +659,17 @@ async fn fill_lock(
             }
             "present" => {
                 entry.digest = row.digest.clone();
-                if let Ok(r) = Reference::parse(&row.destination) {
-                    if let Ok(resolved) = target.resolve(&r).await {
-                        entry.digests = resolved
-                            .platforms
-                            .iter()
-                            .map(|p| PlatformDigest {
-                                digest: p.digest.clone(),
-                                arch: match &p.variant {
-                                    Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
-                                    None => format!("{}/{}", p.os, p.architecture),
-                                },
-                            })
-                            .collect();
-                    }
+                if let Ok(r) = Reference::parse(&row.destination)
+                    && let Ok(resolved) = target.resolve(&r).await
+                {
+                    entry.digests = resolved
+                        .platforms
+                        .iter()
+                        .map(|p| PlatformDigest {
+                            digest: p.digest.clone(),
+                            arch: p.platform(),
+                        })
+                        .collect();
                 }
             }
             _ => entry.missing = row.message.clone().or(Some(row.state.to_owned())),

@@ -74,9 +74,14 @@ pub struct RegistryArgs {
     /// Give up retrying a request after this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 120)]
     pub retry_max_time: u64,
-    /// Requests in flight at once.
+    /// Requests (and blob transfers) in flight at once.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
+    /// Fetch images of REGISTRY[/PATH] through CACHE[/PREFIX], a pull-through cache (Harbor
+    /// proxy cache, Artifactory, a registry mirror); names, locks and destinations keep the
+    /// upstream reference (repeatable).
+    #[arg(long, value_name = "REGISTRY=CACHE[/PREFIX]")]
+    pub source_mirror: Vec<String>,
 }
 
 impl RegistryArgs {
@@ -105,7 +110,22 @@ impl RegistryArgs {
         out
     }
 
+    /// The client that reads images: through the `--source-mirror` caches.
     pub(crate) fn client(&self) -> Result<Client, String> {
+        self.build_client(purser::destination::SourceMirrors::from_flags(
+            &self.source_mirror,
+        )?)
+    }
+
+    /// The client that writes to a mirror: no caches in between.
+    pub(crate) fn target_client(&self) -> Result<Client, String> {
+        self.build_client(purser::destination::SourceMirrors::default())
+    }
+
+    fn build_client(
+        &self,
+        source_mirrors: purser::destination::SourceMirrors,
+    ) -> Result<Client, String> {
         let defaults = registry::Options::default();
         let options = registry::Options {
             plain_http: self.plain_http.clone(),
@@ -117,6 +137,7 @@ impl RegistryArgs {
                 max_elapsed: Duration::from_secs(self.retry_max_time),
                 ..defaults.retry.clone()
             },
+            source_mirrors,
             ..defaults
         };
         Client::new(options).map_err(|e| e.to_string())
@@ -223,13 +244,6 @@ where
         out.push(handle.await.expect("a mirror task panicked"));
     }
     out
-}
-
-fn platform_of(p: &registry::PlatformManifest) -> String {
-    match &p.variant {
-        Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
-        None => format!("{}/{}", p.os, p.architecture),
-    }
 }
 
 fn wanted(filter: &[String], platform: &str) -> bool {
@@ -354,12 +368,16 @@ fn platforms(
         .iter()
         .map(|p| PlatformDigest {
             digest: p.digest.clone(),
-            arch: platform_of(p),
+            arch: p.platform(),
         })
         .filter(|p| wanted(filter, &p.arch))
         .collect();
     if digests.is_empty() && !filter.is_empty() && !resolved.platforms.is_empty() {
-        let have: Vec<String> = resolved.platforms.iter().map(platform_of).collect();
+        let have: Vec<String> = resolved
+            .platforms
+            .iter()
+            .map(registry::PlatformManifest::platform)
+            .collect();
         return Err(RegistryError::message(format!(
             "{} has no manifest for {} (it has {})",
             reference.canonical(),
@@ -557,7 +575,10 @@ async fn status(mut args: StatusArgs) -> Result<ExitCode, String> {
         None => None,
     };
     let (inventory, _) = args.common.inventory()?;
-    let client = args.common.registry.client()?;
+    let clients = (
+        args.common.registry.client()?,
+        args.common.registry.target_client()?,
+    );
     let mut work = Vec::new();
     for image in &inventory.images {
         let destination = rules.place(&image.reference)?;
@@ -569,16 +590,22 @@ async fn status(mut args: StatusArgs) -> Result<ExitCode, String> {
     }
     let progress = Arc::new(Progress::new(work.len(), "checking", args.json));
     let rows = {
-        let client = client.clone();
         let progress = progress.clone();
         each(
             work,
             args.common.registry.concurrency,
             move |(source, destination, locked)| {
-                let client = client.clone();
+                let (source_client, target_client) = clients.clone();
                 let progress = progress.clone();
                 async move {
-                    let row = place(&client, &source, &destination, locked).await;
+                    let row = place(
+                        &source_client,
+                        &target_client,
+                        &source,
+                        &destination,
+                        locked,
+                    )
+                    .await;
                     progress.done(&format!("{} {}", row.state, row.destination));
                     row
                 }
@@ -605,6 +632,7 @@ async fn status(mut args: StatusArgs) -> Result<ExitCode, String> {
 
 async fn place(
     client: &Client,
+    target: &Client,
     source: &Reference,
     destination: &Reference,
     locked: Option<String>,
@@ -626,7 +654,7 @@ async fn place(
             }
         }
     }
-    match client.head(destination).await {
+    match target.head(destination).await {
         Ok(d) => {
             row.state = if Some(&d.digest) == row.source_digest.as_ref() {
                 "present"

@@ -120,6 +120,16 @@ pub struct PlatformManifest {
     pub variant: Option<String>,
 }
 
+impl PlatformManifest {
+    /// `os/architecture[/variant]`, as locks write it.
+    pub fn platform(&self) -> String {
+        match &self.variant {
+            Some(v) => format!("{}/{}/{v}", self.os, self.architecture),
+            None => format!("{}/{}", self.os, self.architecture),
+        }
+    }
+}
+
 /// Requests sent so far by a client and its clones, retries included.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -163,6 +173,7 @@ struct Inner {
     verified: reqwest::Client,
     unverified: reqwest::Client,
     credentials: Credentials,
+    source_mirrors: purser::destination::SourceMirrors,
     auth: AuthState,
     counters: Counters,
 }
@@ -204,6 +215,7 @@ impl Client {
                 verified: build(true)?,
                 unverified: build(false)?,
                 credentials,
+                source_mirrors: options.source_mirrors.clone(),
                 auth: AuthState::default(),
                 counters: Counters::default(),
             }),

@@ -6,6 +6,8 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use purser::destination::SourceMirrors;
+
 use super::credentials::EnvCredentials;
 use super::retry::RetryPolicy;
 
@@ -34,6 +36,8 @@ pub struct Options {
     /// transient failure.
     pub timeout: Duration,
     pub connect_timeout: Duration,
+    /// Pull-through caches: every request for a repository they cover goes to the cache.
+    pub source_mirrors: SourceMirrors,
 }
 
 impl Default for Options {
@@ -65,6 +69,7 @@ impl Options {
             credential_helper_path: None,
             timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(15),
+            source_mirrors: SourceMirrors::default(),
         }
     }
 }

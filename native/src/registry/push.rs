@@ -55,17 +55,17 @@ impl Client {
         if reply.status != StatusCode::CREATED {
             check_status(&t, &reply, sent)?;
         }
-        if let Some(header) = reply.header("docker-content-digest").map(str::trim) {
-            if let Ok(theirs) = Digest::parse(header) {
-                if theirs.algorithm() == digest.algorithm() && theirs != digest {
-                    return Err(mismatch(
-                        &t,
-                        digest.as_str(),
-                        theirs.as_str(),
-                        "of the bytes sent",
-                    ));
-                }
-            }
+        if let Some(header) = reply.header("docker-content-digest").map(str::trim)
+            && let Ok(theirs) = Digest::parse(header)
+            && theirs.algorithm() == digest.algorithm()
+            && theirs != digest
+        {
+            return Err(mismatch(
+                &t,
+                digest.as_str(),
+                theirs.as_str(),
+                "of the bytes sent",
+            ));
         }
         Ok(Pushed {
             digest,

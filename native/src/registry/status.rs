@@ -121,8 +121,6 @@ pub(super) fn error_detail(body: &[u8]) -> Option<String> {
     Some(line)
 }
 
-/// What a reqwest failure means for the user: no such host, TLS, or a (transient) broken
-
 #[cfg(test)]
 mod tests {
     use super::*;

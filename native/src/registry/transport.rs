@@ -182,8 +182,18 @@ pub(super) struct Sent {
 }
 
 impl Client {
-    /// Where `registry/repository` is served; `shown` is what errors will name.
+    /// Where `registry/repository` is served (through its pull-through cache, when
+    /// [`Options::source_mirrors`](super::Options::source_mirrors) names one); `shown` is what
+    /// errors will name.
     pub(super) fn target(&self, registry: &str, repository: &str, shown: String) -> Target {
+        if let Some((cache, path)) = self.inner.source_mirrors.route(registry, repository) {
+            let shown = format!("{shown} (through {cache}/{path})");
+            return self.direct_target(&cache, &path, shown);
+        }
+        self.direct_target(registry, repository, shown)
+    }
+
+    fn direct_target(&self, registry: &str, repository: &str, shown: String) -> Target {
         let api_host = if normalize_host(registry) == "docker.io" {
             "registry-1.docker.io".to_owned()
         } else {
@@ -627,6 +637,8 @@ fn is_transient_status(status: StatusCode) -> bool {
         || (status.is_server_error() && !matches!(status.as_u16(), 501 | 505))
 }
 
+/// What a reqwest failure means for the user: no such host, TLS, or a (transient) broken
+/// connection.
 pub(super) fn transport_error(t: &Target, error: &reqwest::Error) -> RegistryError {
     let reference = t.shown.clone();
     let registry = t.registry.clone();
