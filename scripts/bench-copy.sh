@@ -33,7 +33,8 @@
 #     distinct blobs and manifests (scripts/bench-support/source-sizes.py); without cross-
 #     repository mounts a copy sends each repository's base layers again.
 #   - Each copy runs once under /usr/bin/time -v (wall time; peak RSS is the largest single
-#     process of the run, so for a loop the largest of its processes). Then every image in
+#     process of the run, so for a loop the largest of its processes; for purser its own
+#     VmHWM, sampled, since its largest child is `helm template`). Then every image in
 #     TARGET is checked with `crane digest` against SOURCE; a row with a missing or different
 #     digest is marked FAILED.
 #
@@ -311,8 +312,16 @@ available_purser() {
   }
 }
 script_purser() {
-  printf '%q mirror copy %q --to %q --plain-http %q --plain-http %q\n' \
+  # purser's own peak RSS (VmHWM), sampled while it runs: /usr/bin/time would report the
+  # largest process of the run, which is the `helm template` purser starts (about 53 MiB).
+  printf '%q mirror copy %q --to %q --plain-http %q --plain-http %q &\n' \
     "$purser" "$work/chart" "$relay/mirror" "$src" "$relay"
+  printf 'pid=$!; hwm=0\n'
+  printf 'while [ -r /proc/$pid/status ]; do\n'
+  printf '  v=$(awk '"'"'/^VmHWM:/ { print $2 }'"'"' /proc/$pid/status 2>/dev/null); [ -n "$v" ] && hwm=$v\n'
+  printf '  sleep 0.02\n'
+  printf 'done\n'
+  printf 'wait $pid; rc=$?; echo "$hwm" > %q; exit $rc\n' "$1/self-rss"
 }
 
 available_crane() { :; }
@@ -426,6 +435,7 @@ run_tool() { # NAME
   local wall rss bytes requests tls approx
   wall=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; print s }' "$dir/time")
   rss=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$dir/time")
+  [ -s "$dir/self-rss" ] && rss=$(cat "$dir/self-rss")
   if [ -s "$dir/relay.json" ]; then
     read -r bytes requests tls approx < <(python3 -c 'import json, sys
 d = json.load(open(sys.argv[1]))
@@ -499,7 +509,8 @@ if ref:
 else:
     print("  time x, sent x, req x: against purser, which did not run or failed (no ratios)")
 print("  sent: bytes client -> TARGET through the relay, HTTP headers included; requests: HTTP requests")
-print("  purser's time includes rendering the chart with helm template; peak RSS: largest single process")
+print("  purser's time includes rendering the chart with helm template; peak RSS: purser's own (VmHWM, sampled),")
+print("  for the others the largest single process")
 for n in notes:
     print("  " + n)
 EOF
