@@ -713,6 +713,15 @@ fn parse_yaml<T: serde::de::DeserializeOwned>(
     text: &str,
     name: &str,
 ) -> Result<Option<T>, ChartError> {
+    parse_metadata_yaml(text).map_err(|e| ChartError::new(format!("{name} is not valid: {e}")))
+}
+
+/// A chart metadata file (`Chart.yaml`, `requirements.yaml`) read as Helm reads it (the last
+/// of duplicated keys wins), under tight budgets; the loader and the OCI artifact builder
+/// share it.
+pub(crate) fn parse_metadata_yaml<T: serde::de::DeserializeOwned>(
+    text: &str,
+) -> Result<Option<T>, serde_saphyr::Error> {
     let options = serde_saphyr::options! {
         budget: serde_saphyr::budget! {
             max_events: 200_000,
@@ -732,7 +741,6 @@ fn parse_yaml<T: serde::de::DeserializeOwned>(
         with_snippet: false,
     };
     serde_saphyr::from_str_with_options(text, options)
-        .map_err(|e| ChartError::new(format!("{name} is not valid: {e}")))
 }
 
 /// Helm's `sanitizeString`: whitespace becomes a space, other non-printable characters go.

@@ -310,25 +310,12 @@ struct RawDependency {
     alias: Option<String>,
 }
 
-/// Parses a metadata file the chart loader has already parsed under tight budgets; the same
-/// budgets apply here, and duplicated keys keep the last value, as in Helm.
+/// Parses a metadata file as the chart loader does (same budgets, last duplicated key wins).
 fn parse_yaml<T: serde::de::DeserializeOwned>(
     text: &str,
     file: &str,
 ) -> Result<Option<T>, ChartArtifactError> {
-    let options = serde_saphyr::options! {
-        budget: serde_saphyr::budget! {
-            max_events: 200_000,
-            max_nodes: 50_000,
-            max_aliases: 1_000,
-            max_anchors: 1_000,
-            max_depth: 64,
-            max_documents: 16,
-        },
-        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::LastWins,
-        with_snippet: false,
-    };
-    serde_saphyr::from_str_with_options(text, options).map_err(|e| ChartArtifactError::Metadata {
+    crate::chart::parse_metadata_yaml(text).map_err(|e| ChartArtifactError::Metadata {
         file: file.to_owned(),
         detail: e.to_string(),
     })

@@ -40,24 +40,8 @@ pub fn load(spec: &str, pull_flags: &[OsString]) -> Result<Loaded, String> {
         let bytes = std::fs::read(path).map_err(|e| format!("reading {spec}: {e}"))?;
         return from_archive(&bytes, &format!("chart archive {spec}"), &limits);
     }
-    let dir = tempfile::tempdir().map_err(|e| format!("creating a temporary directory: {e}"))?;
-    let mut args: Vec<OsString> = vec![
-        "pull".into(),
-        spec.into(),
-        "--destination".into(),
-        dir.path().into(),
-    ];
-    args.extend(pull_flags.iter().cloned());
-    helm::run(&args)?;
-    let archive = std::fs::read_dir(dir.path())
-        .map_err(|e| e.to_string())?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|x| x == "tgz"))
-        .ok_or_else(|| format!("helm pull {spec} left no .tgz"))?;
-    let bytes =
-        std::fs::read(&archive).map_err(|e| format!("reading {}: {e}", archive.display()))?;
-    from_archive(&bytes, &format!("chart {spec}"), &limits)
+    let archive = archive(spec, pull_flags)?;
+    from_archive(&archive.bytes, &format!("chart {spec}"), &limits)
 }
 
 /// Every file below `root` as (relative path with '/', bytes). Links are followed only when

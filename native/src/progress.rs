@@ -15,18 +15,11 @@ impl Progress {
         if quiet {
             return Progress::Quiet;
         }
-        if std::io::stderr().is_terminal() {
-            let bar = ProgressBar::new(total as u64);
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} {elapsed}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
-            );
-            bar.set_message(what.to_owned());
-            Progress::Bar(bar)
-        } else {
-            Progress::Lines
-        }
+        Progress::on_terminal(
+            total as u64,
+            "{spinner} {msg} [{bar:30}] {pos}/{len} {elapsed}",
+            what,
+        )
     }
 
     /// A bar over `total` bytes (a terminal), plain lines otherwise.
@@ -34,20 +27,26 @@ impl Progress {
         if quiet {
             return Progress::Quiet;
         }
-        if std::io::stderr().is_terminal() {
-            let bar = ProgressBar::new(total);
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {elapsed}",
-                )
+        Progress::on_terminal(
+            total,
+            "{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {elapsed}",
+            what,
+        )
+    }
+
+    /// A bar drawn with `template` when stderr is a terminal; plain lines otherwise.
+    fn on_terminal(total: u64, template: &str, what: &str) -> Progress {
+        if !std::io::stderr().is_terminal() {
+            return Progress::Lines;
+        }
+        let bar = ProgressBar::new(total);
+        bar.set_style(
+            ProgressStyle::with_template(template)
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
-            );
-            bar.set_message(what.to_owned());
-            Progress::Bar(bar)
-        } else {
-            Progress::Lines
-        }
+        );
+        bar.set_message(what.to_owned());
+        Progress::Bar(bar)
     }
 
     /// `n` more bytes (or items) done: `line` is what a piped run prints for them.
@@ -61,11 +60,7 @@ impl Progress {
 
     /// One item done: `line` is what a piped run prints for it.
     pub fn done(&self, line: &str) {
-        match self {
-            Progress::Bar(bar) => bar.inc(1),
-            Progress::Lines => eprintln!("{line}"),
-            Progress::Quiet => {}
-        }
+        self.advance(1, line);
     }
 
     /// A line that must be seen even on a terminal (an error), above the bar.

@@ -13,16 +13,14 @@ use std::sync::Arc;
 use bytes::Bytes;
 use clap::Args;
 use purser::chart_artifact::ChartArtifact;
-use purser::destination::Rules;
 use purser::digest::Digest;
-use purser::inventory::Selection;
 use purser::lock::{ChartId, Lock, PlatformDigest};
 use purser::plan::{ImageStep, Plan, Repository};
 use purser::reference::Reference;
 use purser::report::Stamp;
 use serde::Serialize;
 
-use super::{RegistryArgs, write_atomically};
+use super::{PlaceArgs, RegistryArgs, SelectArgs, write_atomically};
 use crate::copy::{self, BlobOutcome, Executor, ImageRequest, LocalBlobs, PlanOptions, Walked};
 use crate::progress::Progress;
 use crate::render::{ChartArgs, RenderFlags};
@@ -39,21 +37,10 @@ pub struct CopyArgs {
     pub release: String,
     #[command(flatten)]
     pub render: RenderFlags,
-    /// Also images of features and subcharts switched off by default.
-    #[arg(long)]
-    pub all: bool,
-    /// Only images from typed fields and annotations; none found by heuristics.
-    #[arg(long)]
-    pub certain_only: bool,
-    /// The mirror: REGISTRY[/PREFIX].
-    #[arg(long, value_name = "REGISTRY[/PREFIX]")]
-    pub to: String,
-    /// Put every image directly under the prefix (last path component only).
-    #[arg(long)]
-    pub flatten: bool,
-    /// Images from SOURCE (a registry, or registry/path) go to DEST instead (repeatable).
-    #[arg(long, value_name = "SOURCE=DEST")]
-    pub map: Vec<String>,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[command(flatten)]
+    pub place: PlaceArgs,
     /// Where charts go: REGISTRY/PATH (chart NAME:VERSION lands at REGISTRY/PATH/NAME);
     /// default: the --to prefix plus /charts.
     #[arg(long, value_name = "REGISTRY/PATH")]
@@ -174,7 +161,7 @@ enum Carried {
 }
 
 pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
-    let rules = Rules::from_flags(&args.to, args.flatten, &args.map)?;
+    let rules = args.place.rules()?;
     let source_lock = match &args.lock {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -208,10 +195,7 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
         };
         chart.render.fetch = args.registry.helm_fetch_flags(spec);
         let analysis = chart.analyse().map_err(|e| e.0)?;
-        let (inventory, id) = analysis.inventory(Selection {
-            all: args.all,
-            certain_only: args.certain_only,
-        });
+        let (inventory, id) = analysis.inventory(args.select.selection());
         let stamp = Stamp::at(images::environment().now_unix);
         let chart_lock = Lock::from_inventory(&inventory, Some(&id), &stamp);
         for (image, entry) in inventory.images.iter().zip(&chart_lock.images) {
@@ -310,9 +294,7 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
         no_referrers: args.no_referrers,
         concurrency,
     };
-    let progress = Progress::new(requests.len(), "planning", args.json);
     let planned = copy::plan(source.clone(), target.clone(), requests.clone(), options).await;
-    progress.finish();
     let mut builder = planned.builder;
 
     // Charts from archives: their manifest and blobs, from memory.
@@ -422,7 +404,11 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
     }
 
     // Execute, with progress over the bytes.
-    let bar = Arc::new(Progress::bytes(totals.bytes, "copying", args.json));
+    let bar = Arc::new(Progress::bytes(
+        totals.bytes,
+        &format!("copying {} images", totals.images),
+        args.json,
+    ));
     let on_blob = {
         let bar = bar.clone();
         Arc::new(move |step: &purser::plan::BlobStep, outcome: BlobOutcome| {
@@ -677,26 +663,45 @@ async fn fill_lock(
     }
 }
 
-/// Text for a terminal or a pipe: one line an image, then the totals.
-pub fn print(report: &CopyReport) {
-    for r in &report.images {
-        let extra = r
+impl ImageRow {
+    /// `STATE SOURCE -> DESTINATION (why)`.
+    fn line(&self) -> String {
+        let why = self
             .message
             .as_deref()
             .map(|m| format!("  ({m})"))
             .unwrap_or_default();
-        eprintln!("{:8} {} -> {}{extra}", r.state, r.source, r.destination);
+        format!(
+            "{:8} {} -> {}{why}",
+            self.state, self.source, self.destination
+        )
     }
-    for c in &report.charts {
-        let extra = c
+}
+
+impl ChartRow {
+    /// `STATE chart NAME VERSION -> DESTINATION (why)`.
+    fn line(&self) -> String {
+        let why = self
             .message
             .as_deref()
             .map(|m| format!("  ({m})"))
             .unwrap_or_default();
-        eprintln!(
-            "{:8} chart {} {} -> {}{extra}",
-            c.state, c.name, c.version, c.destination
-        );
+        format!(
+            "{:8} chart {} {} -> {}{why}",
+            self.state, self.name, self.version, self.destination
+        )
+    }
+}
+
+/// Text for a terminal or a pipe: one line an image and a chart, then the totals.
+pub fn print(report: &CopyReport) {
+    for line in report
+        .images
+        .iter()
+        .map(ImageRow::line)
+        .chain(report.charts.iter().map(ChartRow::line))
+    {
+        eprintln!("{line}");
     }
     let count = |s: &str| report.images.iter().filter(|r| r.state == s).count();
     eprintln!(
@@ -726,19 +731,13 @@ pub fn print_plan(report: &CopyReport) {
         println!("  {r}");
     }
     println!("images ({}):", report.images.len());
-    for r in &report.images {
-        let extra = r
-            .message
-            .as_deref()
-            .map(|m| format!("  ({m})"))
-            .unwrap_or_default();
-        println!("  {:8} {} -> {}{extra}", r.state, r.source, r.destination);
-    }
-    for c in &report.charts {
-        println!(
-            "  {:8} chart {} {} -> {}",
-            c.state, c.name, c.version, c.destination
-        );
+    for line in report
+        .images
+        .iter()
+        .map(ImageRow::line)
+        .chain(report.charts.iter().map(ChartRow::line))
+    {
+        println!("  {line}");
     }
     println!(
         "{} unique blobs, {} bytes to move at most (blobs the target has are skipped)",

@@ -41,14 +41,50 @@ pub enum MirrorCommand {
 pub struct Common {
     #[command(flatten)]
     pub chart: ChartArgs,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// Which of a chart's images count.
+#[derive(Args)]
+pub struct SelectArgs {
     /// Also images of features and subcharts switched off by default (from values and annotations).
     #[arg(long)]
     pub all: bool,
     /// Only images from typed fields and annotations; none found by heuristics.
     #[arg(long)]
     pub certain_only: bool,
-    #[command(flatten)]
-    pub registry: RegistryArgs,
+}
+
+impl SelectArgs {
+    pub fn selection(&self) -> Selection {
+        Selection {
+            all: self.all,
+            certain_only: self.certain_only,
+        }
+    }
+}
+
+/// Where a mirror puts each image: `--to`, `--flatten`, `--map`, as `relocate` reads them.
+#[derive(Args)]
+pub struct PlaceArgs {
+    /// The mirror: REGISTRY[/PREFIX].
+    #[arg(long, value_name = "REGISTRY[/PREFIX]")]
+    pub to: String,
+    /// Put every image directly under the prefix (last path component only).
+    #[arg(long)]
+    pub flatten: bool,
+    /// Images from SOURCE (a registry, or registry/path) go to DEST instead (repeatable).
+    #[arg(long, value_name = "SOURCE=DEST")]
+    pub map: Vec<String>,
+}
+
+impl PlaceArgs {
+    pub fn rules(&self) -> Result<Rules, String> {
+        Rules::from_flags(&self.to, self.flatten, &self.map)
+    }
 }
 
 #[derive(Args)]
@@ -175,15 +211,8 @@ pub struct VerifyArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     pub common: Common,
-    /// The mirror: REGISTRY[/PREFIX].
-    #[arg(long, value_name = "REGISTRY[/PREFIX]")]
-    pub to: String,
-    /// Put every image directly under the prefix (last path component only).
-    #[arg(long)]
-    pub flatten: bool,
-    /// Images from SOURCE (a registry, or registry/path) go to DEST instead (repeatable).
-    #[arg(long, value_name = "SOURCE=DEST")]
-    pub map: Vec<String>,
+    #[command(flatten)]
+    pub place: PlaceArgs,
     /// Take source digests from this lock instead of asking the source registries.
     #[arg(long, value_name = "FILE")]
     pub lock: Option<PathBuf>,
@@ -211,10 +240,7 @@ impl Common {
     fn inventory(&mut self) -> Result<(Inventory, purser::lock::ChartId), String> {
         self.chart.render.fetch = self.registry.helm_fetch_flags(&self.chart.chart);
         let analysis = self.chart.analyse().map_err(|e| e.0)?;
-        Ok(analysis.inventory(Selection {
-            all: self.all,
-            certain_only: self.certain_only,
-        }))
+        Ok(analysis.inventory(self.select.selection()))
     }
 }
 
@@ -565,7 +591,7 @@ struct Placed {
 }
 
 async fn status(mut args: StatusArgs) -> Result<ExitCode, String> {
-    let rules = Rules::from_flags(&args.to, args.flatten, &args.map)?;
+    let rules = args.place.rules()?;
     let lock = match &args.lock {
         Some(path) => {
             let text = std::fs::read_to_string(path)
