@@ -12,6 +12,7 @@
 #![allow(dead_code, unused_imports)] // each test crate uses a part
 
 pub mod certs;
+pub mod copy;
 pub mod helm;
 pub mod http;
 pub mod proxy;
@@ -149,6 +150,10 @@ pub enum Flavour {
     DistributionTls,
     /// distribution 2.8, plain HTTP, token auth against a [`TokenServer`] (same user).
     DistributionToken,
+    /// distribution 2.8, plain HTTP, anonymous, as a pull-through cache (`proxy: remoteurl:`)
+    /// of another registry: started with [`Registry::pull_through_cache`]. It fetches what it is
+    /// asked for from upstream and keeps it; pushes are refused.
+    DistributionCache,
     /// oci-registry (go-containerregistry, OCI 1.1 with referrers), plain HTTP, anonymous;
     /// blobs on disk in the registry's temp dir, manifests in memory. No cross-repository
     /// mounts (a mount request starts an upload), and blobs are global: a blob pushed to one
@@ -175,6 +180,20 @@ pub struct Registry {
 
 impl Registry {
     pub fn start(flavour: Flavour) -> Registry {
+        assert!(
+            flavour != Flavour::DistributionCache,
+            "start a cache with Registry::pull_through_cache(upstream)"
+        );
+        Registry::start_with(flavour, None)
+    }
+
+    /// distribution 2.8 as a pull-through cache of `upstream` (`http://HOST:PORT`): the
+    /// [`Flavour::DistributionCache`].
+    pub fn pull_through_cache(upstream: &str) -> Registry {
+        Registry::start_with(Flavour::DistributionCache, Some(upstream))
+    }
+
+    fn start_with(flavour: Flavour, upstream: Option<&str>) -> Registry {
         let dir = tempfile::Builder::new()
             .prefix("purser-registry-")
             .tempdir()
@@ -232,6 +251,10 @@ impl Registry {
                         server.cert.display()
                     ));
                     token = Some(server);
+                }
+                Flavour::DistributionCache => {
+                    let upstream = upstream.expect("a cache needs its upstream");
+                    config.push_str(&format!("proxy:\n  remoteurl: {upstream}\n"));
                 }
                 _ => {}
             }

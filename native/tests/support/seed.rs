@@ -273,6 +273,21 @@ impl Seeder {
     /// An OCI index with linux/amd64, linux/arm/v7, linux/arm64/v8 and a BuildKit-style
     /// attestation manifest for amd64. Returns (index, platform manifests, attestation).
     pub async fn oci_index(&self, repo: &str, tag: &str) -> (Pushed, Vec<Pushed>, Pushed) {
+        let (index, children, mut attestations) = self.oci_index_attested(repo, tag, &[0]).await;
+        (index, children, attestations.remove(0))
+    }
+
+    /// An OCI index with linux/amd64, linux/arm/v7, linux/arm64/v8 (the platform manifests, in
+    /// that order) and, after them, a BuildKit-style attestation manifest (`unknown/unknown`,
+    /// `vnd.docker.reference.type: attestation-manifest`, `vnd.docker.reference.digest` naming
+    /// the platform manifest) for each platform whose position is in `attested`. Returns
+    /// (index, platform manifests, attestations in the order of `attested`).
+    pub async fn oci_index_attested(
+        &self,
+        repo: &str,
+        tag: &str,
+        attested: &[usize],
+    ) -> (Pushed, Vec<Pushed>, Vec<Pushed>) {
         let mut children = Vec::new();
         let mut entries = Vec::new();
         for platform in [AMD64, ARM_V7, ARM64_V8] {
@@ -285,39 +300,47 @@ impl Seeder {
             }));
             children.push(child);
         }
-        let statement = odd_json(&json!({ "_type": "https://in-toto.io/Statement/v0.1" }));
-        let statement_digest = self.blob(repo, &statement).await;
         let empty_config = b"{}".to_vec();
         let config_digest = self.blob(repo, &empty_config).await;
-        let attestation = json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": { "mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": 2 },
-            "layers": [{
-                "mediaType": "application/vnd.in-toto+json",
-                "digest": statement_digest,
-                "size": statement.len(),
-                "annotations": { "in-toto.io/predicate-type": "https://spdx.dev/Document" },
-            }],
-        });
-        let attestation = self
-            .manifest(repo, None, OCI_MANIFEST, odd_json(&attestation))
-            .await;
-        entries.push(json!({
-            "mediaType": OCI_MANIFEST,
-            "digest": attestation.digest,
-            "size": attestation.bytes.len(),
-            "platform": { "architecture": "unknown", "os": "unknown" },
-            "annotations": {
-                "vnd.docker.reference.digest": children[0].digest,
-                "vnd.docker.reference.type": "attestation-manifest",
-            },
-        }));
+        let mut attestations = Vec::new();
+        for &of in attested {
+            let subject = &children[of].digest;
+            let statement = odd_json(&json!({
+                "_type": "https://in-toto.io/Statement/v0.1",
+                "subject": [{ "digest": { "sha256": subject.trim_start_matches("sha256:") } }],
+            }));
+            let statement_digest = self.blob(repo, &statement).await;
+            let attestation = json!({
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "config": { "mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": 2 },
+                "layers": [{
+                    "mediaType": "application/vnd.in-toto+json",
+                    "digest": statement_digest,
+                    "size": statement.len(),
+                    "annotations": { "in-toto.io/predicate-type": "https://spdx.dev/Document" },
+                }],
+            });
+            let attestation = self
+                .manifest(repo, None, OCI_MANIFEST, odd_json(&attestation))
+                .await;
+            entries.push(json!({
+                "mediaType": OCI_MANIFEST,
+                "digest": attestation.digest,
+                "size": attestation.bytes.len(),
+                "platform": { "architecture": "unknown", "os": "unknown" },
+                "annotations": {
+                    "vnd.docker.reference.digest": subject,
+                    "vnd.docker.reference.type": "attestation-manifest",
+                },
+            }));
+            attestations.push(attestation);
+        }
         let index = json!({ "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries });
         let index = self
             .manifest(repo, Some(tag), OCI_INDEX, odd_json(&index))
             .await;
-        (index, children, attestation)
+        (index, children, attestations)
     }
 
     /// A Docker manifest list with linux/amd64 and linux/arm64/v8 Docker images.

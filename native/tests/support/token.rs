@@ -2,6 +2,9 @@
 //! with optional basic auth, and the OAuth2 `POST /token` refresh-token grant. Tokens are
 //! ES256 JWTs with the signing certificate in `x5c`, which distribution checks against its
 //! `rootcertbundle`. Anonymous callers get a token with no access; wrong credentials get 401.
+//! Callers with credentials get every action they ask for, on every repository of every
+//! `scope` (several in one request, as for a cross-repository mount); each request is logged
+//! ([`TokenServer::requests`]).
 
 use std::io::BufReader;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -34,15 +37,23 @@ struct Minter {
 
 impl Minter {
     fn mint(&self, subject: &str, repository: Option<&str>, actions: &[&str]) -> String {
+        let access: Vec<(&str, &[&str])> = repository.map(|r| (r, actions)).into_iter().collect();
+        self.mint_access(subject, &access)
+    }
+
+    /// A token granting each (repository, actions) pair (pairs without actions left out).
+    fn mint_access(&self, subject: &str, grants: &[(&str, &[&str])]) -> String {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs();
         let header = json!({ "typ": "JWT", "alg": "ES256", "x5c": [self.cert] });
-        let access: Vec<_> = repository
-            .filter(|_| !actions.is_empty())
-            .map(|name| json!({ "type": "repository", "name": name, "actions": actions }))
-            .into_iter()
+        let access: Vec<_> = grants
+            .iter()
+            .filter(|(_, actions)| !actions.is_empty())
+            .map(
+                |(name, actions)| json!({ "type": "repository", "name": name, "actions": actions }),
+            )
             .collect();
         let claims = json!({
             "iss": ISSUER, "sub": subject, "aud": self.service,
@@ -69,7 +80,12 @@ pub struct TokenRequest {
     pub method: String,
     /// An Authorization header or a refresh token came with it.
     pub with_credentials: bool,
+    /// The first `scope` parameter.
     pub scope: String,
+    /// Every scope asked for: each `scope` parameter, split at spaces (a client may send
+    /// several parameters, e.g. `repository:TO:pull,push` and `repository:FROM:pull` for a
+    /// cross-repository mount, or several scopes space-separated in one).
+    pub scopes: Vec<String>,
 }
 
 pub struct TokenServer {
@@ -211,12 +227,18 @@ fn serve(stream: TcpStream, minter: &Minter, requests: &Mutex<Vec<TokenRequest>>
             .unwrap_or_default()
     };
     let scope = get("scope");
+    let scopes: Vec<String> = params
+        .iter()
+        .filter(|(k, _)| k == "scope")
+        .flat_map(|(_, v)| v.split(' ').filter(|s| !s.is_empty()).map(str::to_owned))
+        .collect();
     let basic = request.header("authorization").map(str::to_owned);
     let refresh = get("refresh_token");
     requests.lock().unwrap().push(TokenRequest {
         method: request.method.clone(),
         with_credentials: basic.is_some() || !refresh.is_empty(),
         scope: scope.clone(),
+        scopes: scopes.clone(),
     });
     let expected = format!("Basic {}", STANDARD.encode(format!("{USER}:{PASSWORD}")));
     let authorised = match (&basic, request.method.as_str()) {
@@ -234,16 +256,24 @@ fn serve(stream: TcpStream, minter: &Minter, requests: &Mutex<Vec<TokenRequest>>
         );
         return;
     }
-    // scope: repository:NAME:ACTIONS
-    let mut parts = scope.splitn(3, ':');
-    let (kind, name, actions) = (parts.next(), parts.next(), parts.next().unwrap_or(""));
-    let granted: Vec<&str> = if basic.is_some() || request.method == "POST" {
-        actions.split(',').filter(|a| !a.is_empty()).collect()
-    } else {
-        Vec::new()
-    };
-    let repository = (kind == Some("repository")).then_some(name).flatten();
-    let token = minter.mint(USER, repository, &granted);
+    // Each scope `repository:NAME:ACTIONS`: credentials get every action asked for, on every
+    // repository named; anonymous callers get none.
+    let credentialed = basic.is_some() || request.method == "POST";
+    let grants: Vec<(&str, Vec<&str>)> = scopes
+        .iter()
+        .filter_map(|scope| {
+            let mut parts = scope.splitn(3, ':');
+            let (kind, name, actions) = (parts.next()?, parts.next()?, parts.next().unwrap_or(""));
+            let actions: Vec<&str> = if credentialed {
+                actions.split(',').filter(|a| !a.is_empty()).collect()
+            } else {
+                Vec::new()
+            };
+            (kind == "repository").then_some((name, actions))
+        })
+        .collect();
+    let grants: Vec<(&str, &[&str])> = grants.iter().map(|(n, a)| (*n, a.as_slice())).collect();
+    let token = minter.mint_access(USER, &grants);
     let body = json!({ "token": token, "access_token": token, "expires_in": 300 }).to_string();
     let _ = write_response(
         &mut stream,
