@@ -43,7 +43,10 @@ pub enum Walked {
     /// In the plan.
     Planned,
     /// The target's tag already names the same digest: nothing to do.
-    Present { digest: Digest },
+    Present {
+        digest: Digest,
+        source_digest: Digest,
+    },
     /// Not at the source.
     Missing { message: String },
     /// The source could not be read.
@@ -158,7 +161,12 @@ impl<S: Store> Walk<S> {
         };
         if !filtering {
             match target.manifest_head(&target_repo, &target_name).await {
-                Ok(Some(d)) if d == source_digest => return Walked::Present { digest: d },
+                Ok(Some(d)) if d == source_digest => {
+                    return Walked::Present {
+                        digest: d,
+                        source_digest,
+                    };
+                }
                 Ok(_) => {}
                 Err(e) => return failed(e),
             }
@@ -197,7 +205,12 @@ impl<S: Store> Walk<S> {
         let target_digest = Digest::compute(root.digest.algorithm(), &root_bytes);
         if filtering {
             match target.manifest_head(&target_repo, &target_name).await {
-                Ok(Some(d)) if d == target_digest => return Walked::Present { digest: d },
+                Ok(Some(d)) if d == target_digest => {
+                    return Walked::Present {
+                        digest: d,
+                        source_digest,
+                    };
+                }
                 Ok(_) => {}
                 Err(e) => return failed(e),
             }

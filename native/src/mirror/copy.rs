@@ -262,7 +262,9 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
         let locked = match &source_lock {
             Some(l) => l
                 .find(&reference.canonical())
-                .and_then(|e| e.digest.as_deref())
+                // The lock of a `--platform` copy pins the narrowed index; the source has
+                // the one it was narrowed from.
+                .and_then(|e| e.source_digest.as_deref().or(e.digest.as_deref()))
                 .map(Digest::parse)
                 .transpose()
                 .map_err(|e| format!("{}: {e}", reference.canonical()))?,
@@ -563,9 +565,15 @@ fn row(
         referrers: 0,
     };
     match walked {
-        Walked::Present { digest } => {
+        Walked::Present {
+            digest,
+            source_digest,
+        } => {
             row.state = "present";
             row.digest = Some(digest.to_string());
+            if source_digest != digest {
+                row.source_digest = Some(source_digest.to_string());
+            }
         }
         Walked::Missing { message } => {
             row.state = "missing";

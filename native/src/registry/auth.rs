@@ -11,7 +11,7 @@
 //! redirect leaves the origin; tokens and credentials are never put in URLs.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// What a host asked for in its last 401.
@@ -101,9 +101,22 @@ fn parse_params(mut s: &str) -> (HashMap<String, String>, &str) {
 pub(crate) struct AuthState {
     challenges: Mutex<HashMap<String, Challenge>>,
     tokens: Mutex<HashMap<(String, String), (String, Instant)>>,
+    gates: Mutex<HashMap<(String, String), Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl AuthState {
+    /// The lock that lets one request at a time fetch the token of (host, scope).
+    pub(crate) fn gate(&self, host: &str, scope: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut gates = match self.gates.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        gates
+            .entry((host.to_owned(), scope.to_owned()))
+            .or_default()
+            .clone()
+    }
+
     pub(crate) fn challenge(&self, host: &str) -> Option<Challenge> {
         self.challenges.lock().ok()?.get(host).cloned()
     }

@@ -371,14 +371,26 @@ impl Client {
                 let sent_source = credential
                     .as_ref()
                     .map_or(CredentialSource::Anonymous, |c| c.source.clone());
-                if let Some(token) = self.inner.auth.token(&t.api_host, &key) {
-                    return Ok((
-                        Some(bearer_header(&token)),
-                        Sent {
-                            source: sent_source,
-                            withheld: None,
-                        },
-                    ));
+                let cached = || {
+                    self.inner.auth.token(&t.api_host, &key).map(|token| {
+                        (
+                            Some(bearer_header(&token)),
+                            Sent {
+                                source: sent_source.clone(),
+                                withheld: None,
+                            },
+                        )
+                    })
+                };
+                if let Some(found) = cached() {
+                    return Ok(found);
+                }
+                // One token request per scope at a time: requests in parallel wait for the
+                // first one's token instead of each asking for their own.
+                let gate = self.inner.auth.gate(&t.api_host, &key);
+                let _turn = gate.lock().await;
+                if let Some(found) = cached() {
+                    return Ok(found);
                 }
                 let (token, life, sent) = self
                     .fetch_token(t, &realm, service.as_deref(), credential, &scopes)
