@@ -101,12 +101,15 @@ fn parse_params(mut s: &str) -> (HashMap<String, String>, &str) {
 pub(crate) struct AuthState {
     challenges: Mutex<HashMap<String, Challenge>>,
     tokens: Mutex<HashMap<(String, String), (String, Instant)>>,
-    gates: Mutex<HashMap<(String, String), Arc<tokio::sync::Mutex<()>>>>,
+    gates: Mutex<HashMap<(String, String), Gate>>,
 }
+
+/// Held while one request fetches a token.
+type Gate = Arc<tokio::sync::Mutex<()>>;
 
 impl AuthState {
     /// The lock that lets one request at a time fetch the token of (host, scope).
-    pub(crate) fn gate(&self, host: &str, scope: &str) -> Arc<tokio::sync::Mutex<()>> {
+    pub(crate) fn gate(&self, host: &str, scope: &str) -> Gate {
         let mut gates = match self.gates.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
