@@ -674,14 +674,12 @@ async fn fill_lock(
 impl ImageRow {
     /// `STATE SOURCE -> DESTINATION (why)`.
     fn line(&self) -> String {
-        let why = self
-            .message
-            .as_deref()
-            .map(|m| format!("  ({m})"))
-            .unwrap_or_default();
         format!(
-            "{:8} {} -> {}{why}",
-            self.state, self.source, self.destination
+            "{:8} {} -> {}{}",
+            self.state,
+            self.source,
+            self.destination,
+            why(&self.message)
         )
     }
 }
@@ -689,16 +687,23 @@ impl ImageRow {
 impl ChartRow {
     /// `STATE chart NAME VERSION -> DESTINATION (why)`.
     fn line(&self) -> String {
-        let why = self
-            .message
-            .as_deref()
-            .map(|m| format!("  ({m})"))
-            .unwrap_or_default();
         format!(
-            "{:8} chart {} {} -> {}{why}",
-            self.state, self.name, self.version, self.destination
+            "{:8} chart {} {} -> {}{}",
+            self.state,
+            self.name,
+            self.version,
+            self.destination,
+            why(&self.message)
         )
     }
+}
+
+/// `  (message)` after a report line, when there is one.
+fn why(message: &Option<String>) -> String {
+    message
+        .as_deref()
+        .map(|m| format!("  ({m})"))
+        .unwrap_or_default()
 }
 
 /// Text for a terminal or a pipe: one line an image and a chart, then the totals.
