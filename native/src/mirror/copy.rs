@@ -58,7 +58,7 @@ pub struct CopyArgs {
     /// Print the plan (repositories, images, unique blobs and bytes) and copy nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Print the report (or with --dry-run the plan) as JSON on stdout.
+    /// Print the report as JSON on stdout (with --dry-run, the plan in it too).
     #[arg(long)]
     pub json: bool,
     /// Write the images-lock of the copy here: digests at the target.
