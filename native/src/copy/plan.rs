@@ -12,7 +12,7 @@ use purser::plan::{
     is_index, parse_manifest, referrers_of,
 };
 use purser::reference::Reference;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OnceCell};
 
 use crate::store::{Store, StoreError, StoredManifest};
 
@@ -59,10 +59,13 @@ pub struct Planned {
     pub walked: Vec<Walked>,
 }
 
+/// A repository's tags, listed by the first who asks.
+type TagList = Arc<OnceCell<Arc<Vec<String>>>>;
+
 struct Walk<S> {
     source: Arc<S>,
     /// Tags per source repository, listed once (cosign tags and referrer fallback tags).
-    tags: Mutex<HashMap<Repository, Arc<Vec<String>>>>,
+    tags: Mutex<HashMap<Repository, TagList>>,
     /// Registries found without a referrers API.
     no_api: Mutex<std::collections::HashSet<String>>,
     options: PlanOptions,
@@ -354,16 +357,23 @@ impl<S: Store> Walk<S> {
         }
     }
 
+    /// The tags of `repo`, listed once (each repository on its own: listing one does not
+    /// hold up the others).
     async fn tags(&self, repo: &Repository) -> Arc<Vec<String>> {
-        let mut tags = self.tags.lock().await;
-        if let Some(t) = tags.get(repo) {
-            return t.clone();
-        }
-        // A registry that will not list tags hides cosign tags and fallback indexes: copy
-        // without them rather than fail.
-        let list = Arc::new(self.source.tags(repo).await.unwrap_or_default());
-        tags.insert(repo.clone(), list.clone());
-        list
+        let cell = self
+            .tags
+            .lock()
+            .await
+            .entry(repo.clone())
+            .or_default()
+            .clone();
+        cell.get_or_init(|| async {
+            // A registry that will not list tags hides cosign tags and fallback indexes:
+            // copy without them rather than fail.
+            Arc::new(self.source.tags(repo).await.unwrap_or_default())
+        })
+        .await
+        .clone()
     }
 
     /// The referrers of `subject` (referrers API, else its fallback tag) and its cosign
