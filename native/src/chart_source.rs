@@ -4,7 +4,6 @@
 
 use crate::helm;
 use purser::chart::{self, Chart, Limits};
-use sha2::{Digest, Sha256};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
@@ -16,7 +15,7 @@ pub struct Loaded {
 
 fn from_archive(bytes: &[u8], what: &str, limits: &Limits) -> Result<Loaded, String> {
     let chart = chart::load_archive(bytes, limits).map_err(|e| format!("{what}: {e}"))?;
-    let digest = format!("sha256:{:x}", Sha256::digest(bytes));
+    let digest = purser::digest::Digest::sha256(bytes).to_string();
     Ok(Loaded {
         chart,
         digest: Some(digest),

@@ -62,8 +62,6 @@ mod transport;
 
 use std::sync::Arc;
 
-use sha2::Digest as _;
-
 pub use blob::{BlobAccess, BlobStream, Mount};
 pub use credentials::{CredentialSource, EnvCredentials};
 pub use error::RegistryError;
@@ -228,39 +226,21 @@ impl Client {
     }
 }
 
-/// `sha256`, `sha384` or `sha512` of a well-formed digest string.
-fn algorithm(digest: &str) -> Option<&str> {
-    let (algorithm, hex) = digest.split_once(':')?;
-    let len = match algorithm {
-        "sha256" => 64,
-        "sha384" => 96,
-        "sha512" => 128,
-        _ => return None,
-    };
-    (hex.len() == len && hex.bytes().all(|b| b.is_ascii_hexdigit())).then_some(algorithm)
+/// The algorithm of a well-formed digest string.
+fn algorithm(digest: &str) -> Option<purser::digest::Algorithm> {
+    purser::digest::Digest::parse(digest)
+        .ok()
+        .map(|d| d.algorithm())
 }
 
 /// The digest of `bytes` in the algorithm `like` uses.
 fn digest_of(like: &str, bytes: &[u8]) -> Option<String> {
-    Some(match algorithm(like)? {
-        "sha256" => sha256(bytes),
-        "sha384" => format!("sha384:{}", hex(&sha2::Sha384::digest(bytes))),
-        _ => format!("sha512:{}", hex(&sha2::Sha512::digest(bytes))),
-    })
+    let algorithm = algorithm(like)?;
+    Some(purser::digest::Digest::compute(algorithm, bytes).to_string())
 }
 
 fn sha256(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex(&sha2::Sha256::digest(bytes)))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    purser::digest::Digest::sha256(bytes).to_string()
 }
 
 #[cfg(test)]
@@ -271,7 +251,7 @@ mod tests {
     fn digests() {
         let empty = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
         assert_eq!(sha256(b""), empty);
-        assert_eq!(algorithm(empty), Some("sha256"));
+        assert_eq!(algorithm(empty), Some(purser::digest::Algorithm::Sha256));
         assert_eq!(algorithm("sha256:abc"), None);
         assert_eq!(digest_of(empty, b"").as_deref(), Some(empty));
         assert!(
