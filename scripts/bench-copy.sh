@@ -80,7 +80,7 @@ tools=${PURSER_BENCH_TOOLS:-purser crane regctl regsync skopeo skopeo-sync}
 run_timeout=${PURSER_BENCH_TIMEOUT:-900}
 
 [ "${PURSER_BENCH_SKIP_SETUP:-}" = 1 ] ||
-  PURSER_SKIP_PLUGIN_INSTALL=1 PURSER_SKIP_KUBE=1 scripts/setup.sh
+  PURSER_BENCH_PEERS=1 PURSER_SKIP_PLUGIN_INSTALL=1 PURSER_SKIP_KUBE=1 scripts/setup.sh
 if [ ! -x /usr/bin/time ]; then
   say "bench: apt-get install time"
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends time; } >&2 ||

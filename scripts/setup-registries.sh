@@ -4,15 +4,15 @@
 # PURSER_SKIP_REGISTRIES=1 skips it.
 #
 #   1. Debian's docker-registry (distribution 2.8: no referrers API), apache2-utils (htpasswd
-#      for the basic-auth registry), openssl (the test CA) and skopeo (1.9.3, a peer the copy
-#      benchmark and interop tests compare with), with apt-get, when missing
+#      for the basic-auth registry) and openssl (the test CA), with apt-get, when missing
 #   2. .purser/bin/oci-registry: an OCI 1.1 registry with the referrers API, built from
 #      native/tests/oci-registry (go-containerregistry's pkg/registry). It stands in for zot,
 #      which the Go module proxy this project builds from does not serve.
 #   3. .purser/bin/crane (go-containerregistry v0.22.1, go install), for the benchmarks'
 #      side-by-side runs and for building test images
-#   4. .purser/bin/regctl and .purser/bin/regsync (regclient v0.11.7, go install), peers for
-#      the copy benchmark (scripts/bench-copy.sh) and interop tests
+#   4. only with PURSER_BENCH_PEERS=1 (scripts/bench-copy.sh sets it; the tests do not need
+#      them): Debian's skopeo (1.9.3) and .purser/bin/regctl and .purser/bin/regsync
+#      (regclient v0.11.7, go install), the copy benchmark's peers
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$PURSER_ROOT"
@@ -33,9 +33,11 @@ ensure_packages() {
   command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
   command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
-  command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
+  if [ "${PURSER_BENCH_PEERS:-}" = 1 ]; then
+    command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
+  fi
   if [ ${#missing[@]} -eq 0 ]; then
-    say "registries: docker-registry, htpasswd, openssl, skopeo present"
+    say "registries: docker-registry, htpasswd, openssl present"
     return
   fi
   command -v apt-get >/dev/null 2>&1 ||
@@ -49,7 +51,9 @@ ensure_packages() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get "${wait[@]}" install -y -qq --no-install-recommends "${missing[@]}" >&2
   # The package may start a system registry on :5000; the tests never use it. Leave it be.
   command -v docker-registry >/dev/null 2>&1 || die "registries: apt-get left no docker-registry"
-  command -v skopeo >/dev/null 2>&1 || die "registries: apt-get left no skopeo"
+  if [ "${PURSER_BENCH_PEERS:-}" = 1 ]; then
+    command -v skopeo >/dev/null 2>&1 || die "registries: apt-get left no skopeo"
+  fi
 }
 
 # --- 2., 3. and 4. Go-built tools ---------------------------------------------------------------
@@ -97,6 +101,8 @@ started=$SECONDS
 ensure_packages
 ensure_oci_registry
 ensure_crane
-ensure_regclient regctl
-ensure_regclient regsync
+if [ "${PURSER_BENCH_PEERS:-}" = 1 ]; then
+  ensure_regclient regctl
+  ensure_regclient regsync
+fi
 say "registries: ready ($((SECONDS - started))s)"

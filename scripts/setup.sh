@@ -12,8 +12,8 @@
 #      or the HELM_DATA_HOME, HELM_CONFIG_HOME and HELM_CACHE_HOME exported by the caller);
 #      PURSER_SKIP_PLUGIN_INSTALL=1 skips this step
 #   5. the registries and tools the native tests and benchmarks run: Debian's docker-registry,
-#      htpasswd, openssl and skopeo, .purser/bin/oci-registry, .purser/bin/crane and
-#      .purser/bin/regctl / regsync (the copy benchmark's peers)
+#      htpasswd and openssl, .purser/bin/oci-registry and .purser/bin/crane; with
+#      PURSER_BENCH_PEERS=1 also skopeo, regctl and regsync (the copy benchmark's peers)
 #      (scripts/setup-registries.sh); PURSER_SKIP_REGISTRIES=1 skips this step
 #   6. a Kubernetes API server and etcd built with go into .purser/bin, for the tests that need
 #      a cluster (scripts/setup-kube.sh); PURSER_SKIP_KUBE=1 skips this step
