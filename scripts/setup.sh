@@ -17,6 +17,8 @@
 #      (scripts/setup-registries.sh); PURSER_SKIP_REGISTRIES=1 skips this step
 #   6. a Kubernetes API server and etcd built with go into .purser/bin, for the tests that need
 #      a cluster (scripts/setup-kube.sh); PURSER_SKIP_KUBE=1 skips this step
+#   7. .purser/bin/yaml-oracle, go-built from tests/yaml-oracle: Helm's YAML reader for
+#      tests/yaml_differential.rs (skipped with a message when there is no Go)
 #
 # The plugins are installed from .purser/plugins/images (links to ./plugin.yaml and
 # ./plugin.wasm), .purser/plugins/mirror and .purser/plugins/relocate (links to
@@ -171,6 +173,23 @@ build() {
   say "build: plugin.wasm $(wc -c <plugin.wasm) bytes"
 }
 
+# The YAML oracle: Helm's own YAML library (go.yaml.in/yaml/v3) printing what a text means, for
+# tests/yaml_differential.rs. Rebuilt when its sources are newer; only the Go module proxy is
+# reached (GOTOOLCHAIN=local: no toolchain download).
+ensure_yaml_oracle() {
+  local bin=$PURSER_LOCAL/bin/yaml-oracle src=tests/yaml-oracle
+  if [ -x "$bin" ] && [ -z "$(find "$src" -newer "$bin" -type f | head -n 1)" ]; then
+    say "build: yaml-oracle present"
+    return
+  fi
+  if ! command -v go >/dev/null 2>&1; then
+    say "build: no Go here, yaml-oracle not built (tests/yaml_differential.rs needs it)"
+    return
+  fi
+  say "build: yaml-oracle (go build $src)"
+  (cd "$src" && GOTOOLCHAIN=local go build -o "$bin" .) >&2 || die "build: go build $src failed"
+}
+
 # --- 4. plugin install --------------------------------------------------------------------------
 
 plugin_name() { # the top-level `name:` of a plugin.yaml
@@ -231,6 +250,7 @@ install_plugin() { # NAME: install .purser/plugins/NAME unless it is installed a
 ensure_helm
 ensure_wasm_toolchain
 build
+ensure_yaml_oracle
 if [ "${PURSER_SKIP_PLUGIN_INSTALL:-}" = 1 ]; then
   say "plugin: install skipped (PURSER_SKIP_PLUGIN_INSTALL=1)"
 else
