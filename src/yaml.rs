@@ -10,6 +10,8 @@ use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Span};
 use std::borrow::Cow;
 use std::fmt;
 
+mod lower_indent;
+
 /// One node of a YAML tree with the 1-based line it starts on and the text it was read from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node<'a> {
@@ -173,11 +175,101 @@ fn is_null(s: &str) -> bool {
 
 /// Parses every document of `text`. `first_line` is the line `text` starts on in a larger
 /// stream, so lines in nodes and errors are those of the stream.
+///
+/// Quoted scalars and flow collections continued on lines indented less than their block
+/// (go-yaml, and so Helm, accepts them and writes them) are read as go-yaml reads them: see
+/// [`lower_indent`]. Their nodes own their text; sources are still those of `text`.
 pub fn parse_documents<'a>(
     text: &'a str,
     first_line: u32,
     budget: Budget,
 ) -> Result<Vec<Node<'a>>, YamlError> {
+    match parse_text(text, first_line, budget) {
+        Err(e) if go_yaml_takes(&e) => {
+            let Some(padded) = lower_indent::pad(text) else {
+                return Err(e);
+            };
+            let docs = parse_text(&padded.text, first_line, budget)
+                .map_err(|e| unpad_error(e, &padded, first_line))?;
+            Ok(docs.into_iter().map(|d| owned(d, &padded)).collect())
+        }
+        other => other,
+    }
+}
+
+/// saphyr-parser refused a shape go-yaml reads (lines indented too little inside quoted
+/// scalars and flow collections; a tab after `key:`): [`lower_indent::pad`] may mend it.
+fn go_yaml_takes(e: &YamlError) -> bool {
+    e.message.starts_with("invalid indentation")
+        || e.message
+            .starts_with("':' must be followed by a valid YAML whitespace")
+}
+
+/// go-yaml reads only `%YAML 1.1` documents ("found incompatible YAML document"); Helm
+/// refuses any other version, so purser does too.
+fn check_yaml_directive(text: &str, first_line: u32) -> Result<(), YamlError> {
+    for at in memchr::memmem::find_iter(text.as_bytes(), b"%YAML") {
+        if at != 0 && text.as_bytes()[at - 1] != b'\n' {
+            continue;
+        }
+        let line = &text[at..];
+        let line = &line[..line.find('\n').unwrap_or(line.len())];
+        let version = line["%YAML".len()..]
+            .split_whitespace()
+            .next()
+            .unwrap_or("");
+        if version != "1.1" {
+            return Err(YamlError {
+                line: first_line + text[..at].matches('\n').count() as u32,
+                column: 1,
+                message: format!(
+                    "`%YAML {version}`: Helm's YAML reader (go-yaml) reads only YAML 1.1 documents; remove the directive"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// An error in a padded text, its column that of the caller's text.
+fn unpad_error(mut e: YamlError, padded: &lower_indent::Padded, first_line: u32) -> YamlError {
+    let inserted = padded.inserted_on_line(e.line.saturating_sub(first_line) as usize) as u32;
+    if e.column > inserted {
+        e.column -= inserted;
+    }
+    e
+}
+
+/// A node read from a padded text, owning its text, its sources those of the original.
+fn owned<'a>(node: Node<'_>, padded: &lower_indent::Padded) -> Node<'a> {
+    let source = Source {
+        start: padded.original(node.source.start),
+        end: padded.original(node.source.end),
+        style: node.source.style,
+    };
+    let value = match node.value {
+        Value::Scalar(text, plain) => Value::Scalar(Cow::Owned(text.into_owned()), plain),
+        Value::Seq(items) => Value::Seq(items.into_iter().map(|n| owned(n, padded)).collect()),
+        Value::Map(entries) => Value::Map(
+            entries
+                .into_iter()
+                .map(|(k, v)| (owned(k, padded), owned(v, padded)))
+                .collect(),
+        ),
+    };
+    Node {
+        value,
+        line: node.line,
+        source,
+    }
+}
+
+fn parse_text<'a>(
+    text: &'a str,
+    first_line: u32,
+    budget: Budget,
+) -> Result<Vec<Node<'a>>, YamlError> {
+    check_yaml_directive(text, first_line)?;
     let mut builder = Builder {
         anchors: Vec::new(),
         nodes: 0,
@@ -215,6 +307,18 @@ pub fn parse_documents<'a>(
 /// Checks that `text` is well-formed YAML without building anything (what a document that
 /// cannot hold an image still owes the reader: a stream that is not YAML is an error).
 pub fn validate(text: &str, first_line: u32) -> Result<(), YamlError> {
+    match validate_text(text, first_line) {
+        Err(e) if go_yaml_takes(&e) => match lower_indent::pad(text) {
+            Some(padded) => validate_text(&padded.text, first_line)
+                .map_err(|e| unpad_error(e, &padded, first_line)),
+            None => Err(e),
+        },
+        other => other,
+    }
+}
+
+fn validate_text(text: &str, first_line: u32) -> Result<(), YamlError> {
+    check_yaml_directive(text, first_line)?;
     let mut parser = Parser::new_from_str(text);
     loop {
         let (event, _) = next(&mut parser, first_line)?;
@@ -325,6 +429,32 @@ fn scan_error(e: &ScanError, first_line: u32) -> YamlError {
 }
 
 impl<'a> Builder<'a> {
+    /// go-yaml knows every escape of YAML 1.2 but `\/`: refuse it as Helm does. Only
+    /// double-quoted scalars with an escape or a line break are looked at.
+    fn check_escapes(&self, start: usize, end: usize, line: u32) -> Result<(), YamlError> {
+        let raw = self
+            .offsets
+            .text
+            .as_bytes()
+            .get(start..end)
+            .unwrap_or_default();
+        let mut after_escape = usize::MAX;
+        for at in memchr::memchr_iter(b'\\', raw) {
+            if at == after_escape {
+                continue; // the second of `\\`
+            }
+            if raw.get(at + 1) == Some(&b'/') {
+                return Err(YamlError {
+                    line,
+                    column: 1,
+                    message: "`\\/` in a double-quoted string: Helm's YAML reader (go-yaml) does not know this escape; write `/`".into(),
+                });
+            }
+            after_escape = at + 1;
+        }
+        Ok(())
+    }
+
     fn line(&self, span: &Span) -> u32 {
         self.first_line + span.start.line().saturating_sub(1) as u32
     }
@@ -362,18 +492,36 @@ impl<'a> Builder<'a> {
         self.count(1, line)?;
         let start = self.offsets.byte(span.start.index());
         let (node, anchor) = match event {
-            Event::Scalar(text, style, anchor, _tag) => (
-                Node {
-                    value: Value::Scalar(text, style == ScalarStyle::Plain),
-                    line,
-                    source: Source {
-                        start,
-                        end: self.offsets.byte(span.end.index()),
-                        style: style.into(),
+            Event::Scalar(text, style, anchor, tag) => {
+                let end = self.offsets.byte(span.end.index());
+                if style == ScalarStyle::DoubleQuoted && matches!(text, Cow::Owned(_)) {
+                    self.check_escapes(start, end, line)?;
+                }
+                // A core-schema tag says what the text means: `!!str null` is a string,
+                // `!!int '5'` a number, as go-yaml reads them; other tags change nothing.
+                let plain = match tag.as_deref() {
+                    Some(t) if t.handle == "tag:yaml.org,2002:" || t.handle == "!!" => {
+                        match t.suffix.as_str() {
+                            "str" => false,
+                            "int" | "float" | "bool" | "null" => true,
+                            _ => style == ScalarStyle::Plain,
+                        }
+                    }
+                    _ => style == ScalarStyle::Plain,
+                };
+                (
+                    Node {
+                        value: Value::Scalar(text, plain),
+                        line,
+                        source: Source {
+                            start,
+                            end,
+                            style: style.into(),
+                        },
                     },
-                },
-                anchor,
-            ),
+                    anchor,
+                )
+            }
             Event::SequenceStart(anchor, _tag) => {
                 let mut items = Vec::new();
                 let end = loop {
@@ -404,10 +552,22 @@ impl<'a> Builder<'a> {
                         break self.offsets.byte(span.end.index());
                     }
                     let key = self.node(parser, event, span, depth + 1)?;
+                    if !matches!(key.value, Value::Scalar(..)) {
+                        return Err(YamlError {
+                            line: key.line,
+                            column: 1,
+                            message: "a mapping key that is a list or a mapping: Helm's YAML reader (go-yaml) refuses it".into(),
+                        });
+                    }
                     let (event, span) = next(parser, self.first_line)?;
                     let value = self.node(parser, event, span, depth + 1)?;
                     if key.as_str() == Some("<<") && matches!(key.value, Value::Scalar(_, true)) {
-                        merge_into(&mut entries, value);
+                        let line = value.line;
+                        merge_into(&mut entries, value).map_err(|()| YamlError {
+                            line,
+                            column: 1,
+                            message: "a merge key (<<) takes a mapping or a list of mappings; Helm refuses anything else".into(),
+                        })?;
                     } else {
                         entries.push((key, value));
                     }
@@ -453,17 +613,18 @@ impl<'a> Builder<'a> {
 }
 
 /// YAML merge keys (`<<: *base`): entries of the merged map(s) that the map does not set.
-fn merge_into<'a>(entries: &mut Vec<(Node<'a>, Node<'a>)>, value: Node<'a>) {
+/// Anything but a mapping or a list of mappings is an error, as in go-yaml.
+fn merge_into<'a>(entries: &mut Vec<(Node<'a>, Node<'a>)>, value: Node<'a>) -> Result<(), ()> {
     let sources = match value.value {
         Value::Map(m) => vec![m],
         Value::Seq(items) => items
             .into_iter()
-            .filter_map(|n| match n.value {
-                Value::Map(m) => Some(m),
-                _ => None,
+            .map(|n| match n.value {
+                Value::Map(m) => Ok(m),
+                _ => Err(()),
             })
-            .collect(),
-        Value::Scalar(..) => return,
+            .collect::<Result<Vec<_>, ()>>()?,
+        Value::Scalar(..) => return Err(()),
     };
     for source in sources {
         for (k, v) in source {
@@ -475,6 +636,7 @@ fn merge_into<'a>(entries: &mut Vec<(Node<'a>, Node<'a>)>, value: Node<'a>) {
             }
         }
     }
+    Ok(())
 }
 
 fn size(node: &Node<'_>) -> usize {
@@ -578,5 +740,109 @@ mod tests {
     fn deep_nesting_is_refused() {
         let text = "[".repeat(2000) + &"]".repeat(2000);
         assert!(parse_one(&text, 1).is_err());
+    }
+
+    #[test]
+    fn quoted_scalar_continued_below_its_key_as_helm_writes_it() {
+        let text = "groups:\n  - rules:\n    - alert: Watchdog\n      annotations:\n        description: 'This is an alert meant to ensure ...\n\n          This alert is always firing ...\n'\n        summary: always firing\n      expr: vector(1)\n";
+        let doc = parse_one(text, 3).unwrap();
+        let rule = &doc.get("groups").unwrap().as_seq().unwrap()[0]
+            .get("rules")
+            .unwrap()
+            .as_seq()
+            .unwrap()[0];
+        let description = rule.path(&["annotations", "description"]).unwrap();
+        assert_eq!(
+            description.as_str(),
+            Some("This is an alert meant to ensure ...\nThis alert is always firing ... ")
+        );
+        assert_eq!(description.line, 7);
+        let s = description.source;
+        assert!(text[s.start..s.end].starts_with("'This is"), "{s:?}");
+        assert!(text[s.start..s.end].ends_with("...\n'"), "{s:?}");
+        let summary = rule.path(&["annotations", "summary"]).unwrap();
+        assert_eq!(
+            &text[summary.source.start..summary.source.end],
+            "always firing"
+        );
+        assert_eq!(rule.get("expr").unwrap().as_str(), Some("vector(1)"));
+        assert!(validate(text, 1).is_ok());
+    }
+
+    #[test]
+    fn double_quoted_and_flow_continued_below_their_block() {
+        let doc = parse_one(
+            "a:\n  b:\n    c: \"one\n two \\\n  three\n\"\n    d: [1,\n2,\n  {e: 'f\n'}]\n    g: x\n",
+            1,
+        )
+        .unwrap();
+        assert_eq!(
+            doc.path(&["a", "b", "c"]).unwrap().as_str(),
+            Some("one two three ")
+        );
+        let d = doc.path(&["a", "b", "d"]).unwrap().as_seq().unwrap();
+        assert_eq!(d.len(), 3);
+        assert_eq!(d[2].get("e").unwrap().as_str(), Some("f "));
+        assert_eq!(doc.path(&["a", "b", "g"]).unwrap().as_str(), Some("x"));
+    }
+
+    #[test]
+    fn document_marker_in_a_lower_quoted_scalar_is_still_an_error() {
+        let err = parse_one("a:\n  b: 'x\n---\n'\n", 1).unwrap_err();
+        assert!(err.message.contains("document indicator"), "{err}");
+        // A line indented too little outside quotes and flow stays refused, line named.
+        let err = parse_one("a:\n    b: x\n   c: y\n", 10).unwrap_err();
+        assert_eq!(err.line, 12, "{err}");
+    }
+
+    #[test]
+    fn tab_after_a_colon_separates() {
+        let text = "a:\tb\nc: 'd:\te'\n";
+        let doc = parse_one(text, 1).unwrap();
+        assert_eq!(doc.get("a").unwrap().as_str(), Some("b"));
+        assert_eq!(doc.get("c").unwrap().as_str(), Some("d:\te"));
+        let b = doc.get("a").unwrap().source;
+        assert_eq!(&text[b.start..b.end], "b");
+    }
+
+    #[test]
+    fn yaml_directive_other_than_1_1_is_refused() {
+        let err = parse_documents("%YAML 1.2\n---\na: 1\n", 4, Budget::for_text("")).unwrap_err();
+        assert_eq!(err.line, 4);
+        assert!(err.message.contains("YAML 1.1"), "{err}");
+        assert!(validate("%YAML 1.2\n---\na: 1\n", 1).is_err());
+        assert!(parse_one("%YAML 1.1\n---\na: 1\n", 1).is_ok());
+        assert!(parse_one("a: '%YAML 1.2'\n", 1).is_ok());
+    }
+
+    #[test]
+    fn escaped_slash_is_refused_as_go_yaml_does() {
+        let err = parse_one("a: \"x\\/y\"\n", 1).unwrap_err();
+        assert!(err.message.contains("\\/"), "{err}");
+        let doc = parse_one("a: \"x\\\\/y\"\nb: 'x\\/y'\n", 1).unwrap();
+        assert_eq!(doc.get("a").unwrap().as_str(), Some("x\\/y"));
+        assert_eq!(doc.get("b").unwrap().as_str(), Some("x\\/y"));
+    }
+
+    #[test]
+    fn core_tags_say_what_a_scalar_means() {
+        let doc = parse_one(
+            "a: !!str null\nb: !!bool 'true'\nc: !custom x\nd: !!str true\n",
+            1,
+        )
+        .unwrap();
+        assert_eq!(doc.get("a").unwrap().as_str(), Some("null"));
+        assert_eq!(doc.get("b").unwrap().as_bool(), Some(true));
+        assert_eq!(doc.get("c").unwrap().as_str(), Some("x"));
+        assert_eq!(doc.get("d").unwrap().as_bool(), None);
+    }
+
+    #[test]
+    fn merge_of_a_scalar_and_collection_keys_are_refused() {
+        let err = parse_one("a:\n  <<: 1\n", 1).unwrap_err();
+        assert!(err.message.contains("merge key"), "{err}");
+        assert!(parse_one("a: &x {k: 1}\nb:\n  <<: [*x, 2]\n", 1).is_err());
+        let err = parse_one("? [a, b]\n: c\n", 1).unwrap_err();
+        assert!(err.message.contains("mapping key"), "{err}");
     }
 }

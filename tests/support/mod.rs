@@ -13,6 +13,7 @@
 #![allow(dead_code)]
 
 pub mod kube;
+pub mod yaml;
 
 use std::ffi::OsStr;
 use std::fs;
