@@ -19,17 +19,19 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::copy::{
-    Content, PREFIX, SBOM_TYPE, assert_chart_pulled, assert_copied, assert_no_partial_tags, chart,
-    check_report_images, code, copy_args, helm_copy, random_u64, report, report_image, stderr,
-    uploads_by_digest, yaml,
+    BASE_A, BASE_B, BIG, Content, Job, LEGACY, NOTHERE, SBOM_TYPE, SINGLE, SharedBase,
+    assert_copied, assert_exit, assert_mounted_once, assert_no_partial_tags,
+    assert_nothing_uploaded, assert_sent_once, assert_tag_at, assert_uploads_finished,
+    check_lock_images, check_report_images, report, report_chart, report_image, seed_legacy,
+    seed_single, stderr, trail, uploads_by_digest, yaml,
 };
-use support::helm::{Helm, text};
+use support::helm::text;
 use support::proxy::{Upload, uploads};
 use support::seed::{
     self, AMD64, OCI_INDEX, OCI_MANIFEST, Seeder, blob_digests, blob_sizes, child_digests,
-    digest_tag, sha256,
+    digest_tag, random_u64, sha256,
 };
-use support::{Fault, FaultProxy, Flavour, Registry, Rule};
+use support::{Fault, FaultProxy, Flavour, Registry, Rule, crane_copy};
 
 // --- 1. everything, byte for byte -------------------------------------------------------------
 
@@ -37,36 +39,17 @@ async fn copy_everything(from: Flavour, to: Flavour) {
     let src = Registry::start(from);
     let dst = Registry::start(to);
     let content = Content::seed(&src.seeder()).await;
-    let helm = Helm::with_plugins(&["mirror", "relocate"]);
-    let dir = tempfile::tempdir().unwrap();
-    let chart = chart(
-        &helm,
-        dir.path(),
-        "everything",
-        &content.chart_images(&src.host),
-    );
-    let to_arg = format!("{}/{PREFIX}", dst.host);
-    let lock = dir.path().join("mirror.lock");
-    let out = helm_copy(
-        &helm,
-        &chart,
-        &to_arg,
-        &[&src.host, &dst.host],
-        &["-o", lock.to_str().unwrap(), "--json"],
-    );
-    assert_eq!(code(&out), Some(0), "{}", text(&out));
-    let first = report(&out);
+    let job = Job::new("everything", &content.images(), &src.host, &dst.host);
+    let lock = job.path("mirror.lock");
+    let first = job.copy_report(&["-o", lock.to_str().unwrap()]);
     assert_eq!(first["complete"], true, "{first:#}");
-    check_report_images(&first, &content, &src.host, &to_arg, "copied");
-    let charts = first["charts"].as_array().expect("charts in the report");
-    assert_eq!(charts.len(), 1, "{first:#}");
-    assert_eq!(charts[0]["name"], chart.name.as_str());
-    assert_eq!(charts[0]["version"], chart.version.as_str());
+    check_report_images(&first, &content.tagged(), &src.host, &job.to, "copied");
     assert_eq!(
-        charts[0]["destination"],
-        format!("{to_arg}/charts/{}:{}", chart.name, chart.version).as_str()
+        first["charts"].as_array().map(Vec::len),
+        Some(1),
+        "{first:#}"
     );
-    assert_eq!(charts[0]["state"], "copied", "{first:#}");
+    report_chart(&first, &job.chart, &job.to, "copied");
     assert!(
         first["blobs"]["uploaded"].as_u64().unwrap_or(0) > 0
             && first["bytes"]["uploaded"].as_u64().unwrap_or(0) > 0,
@@ -74,61 +57,23 @@ async fn copy_everything(from: Flavour, to: Flavour) {
     );
 
     assert_copied(&content, &dst.seeder(), to == Flavour::Oci).await;
-    assert_chart_pulled(
-        &helm,
-        &chart,
-        &format!("oci://{to_arg}/charts/{}", chart.name),
-        dir.path(),
-    );
+    job.assert_chart_pulled();
 
     // The lock of the copy: the source names, the digests at the target (here the same).
-    let locked = yaml(&lock);
-    let entries = locked["images"].as_array().expect("images in the lock");
-    assert_eq!(entries.len(), content.tagged().len(), "{locked:#}");
-    for (_, repo, tag, pushed) in content.tagged() {
-        let name = format!("{}/{repo}:{tag}", src.host);
-        let entry = entries
-            .iter()
-            .find(|e| {
-                e["image"]
-                    .as_str()
-                    .is_some_and(|i| i.ends_with(&format!("/{repo}:{tag}")))
-            })
-            .unwrap_or_else(|| panic!("{name} not in the lock: {locked:#}"));
-        assert_eq!(entry["digest"], pushed.digest.as_str(), "{name}");
-    }
+    check_lock_images(&yaml(&lock), &content.tagged(), &src.host);
 
     // Helm renders the chart with every image moved to the mirror and pinned to the digest there.
-    let out = helm.run([
-        "template",
-        "rel",
-        chart.tgz.to_str().unwrap(),
-        "--post-renderer",
-        "relocate",
-        "--post-renderer-args",
-        &format!("--lock={}", lock.display()),
-        "--post-renderer-args",
-        &format!("--to={to_arg}"),
-    ]);
-    assert!(out.status.success(), "helm template: {}", text(&out));
-    let rendered = String::from_utf8_lossy(&out.stdout);
-    for (_, repo, tag, pushed) in content.tagged() {
-        let pinned = format!("{to_arg}/{repo}:{tag}@{}", pushed.digest);
-        assert!(rendered.contains(&pinned), "no {pinned} in:\n{rendered}");
-    }
+    let rendered = job.assert_relocated(&lock, &content.tagged());
     assert!(
         !rendered.contains(&src.host),
         "an image still points at the source:\n{rendered}"
     );
 
     // Again: everything is there, nothing is sent.
-    let out = helm_copy(&helm, &chart, &to_arg, &[&src.host, &dst.host], &["--json"]);
-    assert_eq!(code(&out), Some(0), "{}", text(&out));
-    let again = report(&out);
-    check_report_images(&again, &content, &src.host, &to_arg, "present");
-    assert_eq!(again["charts"][0]["state"], "present", "{again:#}");
-    assert_eq!(again["blobs"]["uploaded"], 0, "{again:#}");
-    assert_eq!(again["bytes"]["uploaded"], 0, "{again:#}");
+    let again = job.copy_report(&[]);
+    check_report_images(&again, &content.tagged(), &src.host, &job.to, "present");
+    report_chart(&again, &job.chart, &job.to, "present");
+    assert_nothing_uploaded(&again);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -148,97 +93,55 @@ async fn blobs_sent_once_and_mounted() {
     let src = Registry::start(Flavour::Distribution);
     let dst = Registry::start(Flavour::Distribution);
     let proxy = FaultProxy::start(dst.addr);
-    let s = src.seeder();
-    let base = s.layers("acme/base-a", &[40_000, 80_000]).await;
-    let base_a = s.image_on_base("acme/base-a", Some("1"), &base, 1000).await;
-    let base_b = s.image_on_base("team/base-b", Some("1"), &base, 2000).await;
-    let helm = Helm::with_plugins(&["mirror"]);
-    let dir = tempfile::tempdir().unwrap();
-    let images = vec![
-        ("base-a".to_owned(), format!("{}/acme/base-a:1", src.host)),
-        ("base-b".to_owned(), format!("{}/team/base-b:1", src.host)),
-    ];
-    let chart = chart(&helm, dir.path(), "shared", &images);
-    let to_arg = format!("{}/{PREFIX}", proxy.host);
-    let lock = dir.path().join("copy.lock");
-    let out = helm_copy(
-        &helm,
-        &chart,
-        &to_arg,
-        &[&src.host, &proxy.host],
-        &["-o", lock.to_str().unwrap(), "--json"],
-    );
-    assert_eq!(code(&out), Some(0), "{}", text(&out));
-    let first = report(&out);
+    let shared = SharedBase::seed(&src.seeder(), &[40_000, 80_000]).await;
+    let job = Job::new("shared", &[BASE_A, BASE_B], &src.host, &proxy.host);
+    let lock = job.path("copy.lock");
+    let first = job.copy_report(&["-o", lock.to_str().unwrap()]);
     let seen = proxy.seen();
 
-    let blobs_a: BTreeSet<String> = blob_digests(&base_a.bytes).into_iter().collect();
-    let blobs_b: BTreeSet<String> = blob_digests(&base_b.bytes).into_iter().collect();
-    let shared: BTreeSet<String> = base.iter().map(|b| b.digest.clone()).collect();
+    let blobs_a: BTreeSet<String> = blob_digests(&shared.a.bytes).into_iter().collect();
+    let blobs_b: BTreeSet<String> = blob_digests(&shared.b.bytes).into_iter().collect();
+    let base = shared.base_digests();
     assert_eq!(
         blobs_a
             .intersection(&blobs_b)
             .cloned()
             .collect::<BTreeSet<_>>(),
-        shared
+        base
     );
     let sessions = uploads(&seen);
-    let log = || {
-        seen.iter()
-            .map(|s| format!("{} {} {:?} {}B", s.method, s.path, s.status, s.body_len))
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    for u in &sessions {
-        assert!(
-            u.committed && u.digest.is_some(),
-            "an upload session was left unfinished: {u:?}\n{}",
-            log()
-        );
-    }
+    assert_uploads_finished(&sessions, &seen);
     let by_digest = uploads_by_digest(&sessions);
-    let repo_a = format!("{PREFIX}/acme/base-a");
-    let repo_b = format!("{PREFIX}/team/base-b");
+    let (repo_a, repo_b) = (BASE_A.target_repo(), BASE_B.target_repo());
     for blob in blobs_a.union(&blobs_b) {
-        let sent = by_digest.get(blob).map_or(0, Vec::len);
-        assert_eq!(sent, 1, "blob {blob} uploaded {sent} times:\n{}", log());
+        assert_sent_once(&by_digest, blob, &seen);
     }
     let mounts = support::proxy::mounts(&seen);
-    for blob in &shared {
+    for blob in &base {
         let uploaded_to = &by_digest[blob][0].repository;
         let other = if *uploaded_to == repo_a {
             &repo_b
         } else {
             &repo_a
         };
-        let done: Vec<_> = mounts
-            .iter()
-            .filter(|m| m.digest == *blob && m.status == Some(201))
-            .collect();
+        let mount = assert_mounted_once(&mounts, blob, &seen);
+        assert_eq!(&mount.repository, other, "{mount:?}");
         assert_eq!(
-            done.len(),
-            1,
-            "shared blob {blob}: one mount expected:\n{}",
-            log()
-        );
-        assert_eq!(&done[0].repository, other, "{:?}", done[0]);
-        assert_eq!(
-            done[0].from.as_deref(),
+            mount.from.as_deref(),
             Some(uploaded_to.as_str()),
-            "{:?}",
-            done[0]
+            "{mount:?}"
         );
     }
     assert!(
         seen.iter().all(|s| s.query("origin").is_none()),
         "a request carried an origin parameter:\n{}",
-        log()
+        trail(&seen)
     );
     // The numbers the report gives agree with what went over the wire (the chart's two blobs
     // may or may not be counted with the images').
     let image_sessions: Vec<&Upload> = sessions
         .iter()
-        .filter(|u| u.repository != format!("{PREFIX}/charts/{}", chart.name))
+        .filter(|u| u.repository != job.chart.target_repo())
         .collect();
     let image_bytes: u64 = image_sessions.iter().map(|u| u.bytes).sum();
     let all_bytes: u64 = sessions.iter().map(|u| u.bytes).sum();
@@ -257,41 +160,26 @@ async fn blobs_sent_once_and_mounted() {
 
     // With the lock of the copy: one HEAD per image and one for the chart, nothing else.
     let mark = proxy.mark();
-    let out = helm_copy(
-        &helm,
-        &chart,
-        &to_arg,
-        &[&src.host, &proxy.host],
-        &["--lock", lock.to_str().unwrap(), "--json"],
-    );
-    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    let out = job.copy(&["--lock", lock.to_str().unwrap(), "--json"]);
+    assert_exit(&out, 0);
     let again = proxy.seen_since(mark);
-    let listed = again
-        .iter()
-        .map(|s| format!("{} {}", s.method, s.path))
-        .collect::<Vec<_>>()
-        .join("\n");
     assert!(
         again.iter().all(|s| s.method == "HEAD" && s.is_manifest()),
-        "only manifest HEADs expected:\n{listed}"
+        "only manifest HEADs expected:\n{}",
+        trail(&again)
     );
     let repos: BTreeSet<String> = again
         .iter()
         .filter_map(|s| s.repository().map(str::to_owned))
         .collect();
-    let expected: BTreeSet<String> = [
-        repo_a.clone(),
-        repo_b.clone(),
-        format!("{PREFIX}/charts/{}", chart.name),
-    ]
-    .into_iter()
-    .collect();
+    let expected = BTreeSet::from([repo_a, repo_b, job.chart.target_repo()]);
     assert_eq!(
         again.len(),
         3,
-        "one HEAD per image and the chart:\n{listed}"
+        "one HEAD per image and the chart:\n{}",
+        trail(&again)
     );
-    assert_eq!(repos, expected, "{listed}");
+    assert_eq!(repos, expected, "{}", trail(&again));
 }
 
 // --- 3. faults on both sides ------------------------------------------------------------------
@@ -306,23 +194,9 @@ async fn survives_random_faults() {
     let dst_proxy = FaultProxy::start(dst.addr);
     src_proxy.add(Rule::random(0.2, seed_src));
     dst_proxy.add(Rule::random(0.2, seed_dst));
-    let helm = Helm::with_plugins(&["mirror"]);
-    let dir = tempfile::tempdir().unwrap();
-    let chart = chart(
-        &helm,
-        dir.path(),
-        "flaky",
-        &content.chart_images(&src_proxy.host),
-    );
-    let to_arg = format!("{}/{PREFIX}", dst_proxy.host);
+    let job = Job::new("flaky", &content.images(), &src_proxy.host, &dst_proxy.host);
     let started = Instant::now();
-    let out = helm_copy(
-        &helm,
-        &chart,
-        &to_arg,
-        &[&src_proxy.host, &dst_proxy.host],
-        &["--retries", "10", "--json"],
-    );
+    let out = job.copy(&["--retries", "10", "--json"]);
     let faults = |p: &FaultProxy| p.seen().iter().filter(|s| s.action != "forwarded").count();
     let seeds = format!(
         "seeds: source {seed_src}, target {seed_dst}; faults: source {} of {}, target {} of {}; {:?}",
@@ -332,14 +206,20 @@ async fn survives_random_faults() {
         dst_proxy.seen().len(),
         started.elapsed()
     );
-    assert_eq!(code(&out), Some(0), "{seeds}\n{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{seeds}\n{}", text(&out));
     assert!(
         faults(&src_proxy) > 0 && faults(&dst_proxy) > 0,
         "no fault was injected: {seeds}"
     );
     let report = report(&out);
     assert_eq!(report["complete"], true, "{seeds}\n{report:#}");
-    check_report_images(&report, &content, &src_proxy.host, &to_arg, "copied");
+    check_report_images(
+        &report,
+        &content.tagged(),
+        &src_proxy.host,
+        &job.to,
+        "copied",
+    );
     assert_copied(&content, &dst.seeder(), false).await;
     eprintln!("{seeds}");
 }
@@ -354,27 +234,12 @@ async fn resume_after_kill() {
     let dst = Registry::start(Flavour::Oci);
     let proxy = FaultProxy::start(dst.addr);
     let content = Content::seed(&src.seeder()).await;
-    let helm = Helm::with_plugins(&["mirror"]);
-    let dir = tempfile::tempdir().unwrap();
-    let chart = chart(
-        &helm,
-        dir.path(),
-        "resumed",
-        &content.chart_images(&src.host),
-    );
-    let to_arg = format!("{}/{PREFIX}", proxy.host);
+    let job = Job::new("resumed", &content.images(), &src.host, &proxy.host);
     proxy.add(Rule::all(Fault::Slow(Duration::from_millis(120))));
 
-    let log = dir.path().join("killed.log");
-    let mut child = helm
-        .purser(
-            &copy_args(
-                &chart,
-                &to_arg,
-                &[&src.host, &proxy.host],
-                &["--concurrency", "2"],
-            )[..],
-        )
+    let log = job.path("killed.log");
+    let mut child = job
+        .purser(&["--concurrency", "2"])
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
@@ -415,22 +280,13 @@ async fn resume_after_kill() {
 
     proxy.clear();
     let mark = proxy.mark();
-    let out = helm_copy(
-        &helm,
-        &chart,
-        &to_arg,
-        &[&src.host, &proxy.host],
-        &["--json"],
-    );
-    assert_eq!(code(&out), Some(0), "{}", text(&out));
-    let report = report(&out);
+    let report = job.copy_report(&[]);
     assert_eq!(report["complete"], true, "{report:#}");
+    let copied = report["images"].as_array().map_or(0, |images| {
+        images.iter().filter(|i| i["state"] == "copied").count()
+    });
     assert!(
-        report["images"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|i| i["state"] == "copied"),
+        copied > 0,
         "the kill came after every image was copied: {report:#}"
     );
     let rerun = proxy.seen_since(mark);
@@ -443,15 +299,16 @@ async fn resume_after_kill() {
         })
         .collect();
     let about = |seen: &[support::Seen], digests: &BTreeSet<&String>| {
-        seen.iter()
+        let about: Vec<support::Seen> = seen
+            .iter()
             .filter(|s| {
                 digests
                     .iter()
                     .any(|d| s.path.contains(d.trim_start_matches("sha256:")))
             })
-            .map(|s| format!("  {} {} -> {:?}", s.method, s.path, s.status))
-            .collect::<Vec<_>>()
-            .join("\n")
+            .cloned()
+            .collect();
+        trail(&about)
     };
     let digests: BTreeSet<&String> = resent.iter().filter_map(|u| u.digest.as_ref()).collect();
     assert!(
@@ -510,23 +367,13 @@ async fn large_layer_low_memory() {
     let src = Registry::start(Flavour::Oci); // blobs on disk
     let dst = Registry::start(Flavour::Distribution);
     let started = Instant::now();
-    let (image, layer) = src.seeder().large_image("acme/big", "1", SIZE).await;
+    let (image, layer) = src.seeder().large_image(BIG.repo, BIG.tag, SIZE).await;
     let seeded = started.elapsed();
-    let helm = Helm::with_plugins(&["mirror"]);
-    let dir = tempfile::tempdir().unwrap();
-    let chart = chart(
-        &helm,
-        dir.path(),
-        "big",
-        &[("big".to_owned(), format!("{}/acme/big:1", src.host))],
-    );
-    let to_arg = format!("{}/{PREFIX}", dst.host);
-    let args = copy_args(&chart, &to_arg, &[&src.host, &dst.host], &["--json"]);
+    let job = Job::new("big", &[BIG], &src.host, &dst.host);
     let copy_started = Instant::now();
-    let (out, peak_kib) =
-        run_measuring_peak_rss(helm.purser(&args[..]), &dir.path().join("copy.log"));
+    let (out, peak_kib) = run_measuring_peak_rss(job.purser(&["--json"]), &job.path("copy.log"));
     let copied = copy_started.elapsed();
-    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    assert_exit(&out, 0);
     eprintln!(
         "1 GiB layer: seeded in {seeded:?}, copied in {copied:?}, purser peak RSS {} MiB",
         peak_kib / 1024
@@ -538,13 +385,9 @@ async fn large_layer_low_memory() {
         peak_kib / 1024
     );
     let d = dst.seeder();
-    let at = format!("{PREFIX}/acme/big");
+    assert_tag_at(&d, &BIG, &image.digest, "copied").await;
     assert_eq!(
-        d.head_manifest(&at, "1").await.as_deref(),
-        Some(image.digest.as_str())
-    );
-    assert_eq!(
-        d.blob_sha256(&at, &layer.digest).await,
+        d.blob_sha256(&BIG.target_repo(), &layer.digest).await,
         Some((layer.digest.clone(), SIZE)),
         "the layer at the target hashes to its digest"
     );
@@ -557,62 +400,28 @@ async fn a_missing_image_fails_alone() {
     let src = Registry::start(Flavour::Distribution);
     let dst = Registry::start(Flavour::Distribution);
     let s = src.seeder();
-    let single = s.image("acme/single", Some("2"), AMD64, false).await;
-    let (legacy, _) = s.docker_list("acme/legacy", "3").await;
-    let helm = Helm::with_plugins(&["mirror"]);
-    let dir = tempfile::tempdir().unwrap();
-    let missing = format!("{}/acme/nothere:9", src.host);
-    let images = vec![
-        ("single".to_owned(), format!("{}/acme/single:2", src.host)),
-        ("legacy".to_owned(), format!("{}/acme/legacy:3", src.host)),
-        ("nothere".to_owned(), missing.clone()),
-    ];
-    let chart = chart(&helm, dir.path(), "gappy", &images);
-    let to_arg = format!("{}/{PREFIX}", dst.host);
-    let plain = [src.host.as_str(), dst.host.as_str()];
+    let single = seed_single(&s).await;
+    let (legacy, _) = seed_legacy(&s).await;
+    let job = Job::new("gappy", &[SINGLE, LEGACY, NOTHERE], &src.host, &dst.host);
 
-    let out = helm_copy(&helm, &chart, &to_arg, &plain, &[]);
-    assert_eq!(code(&out), Some(1), "{}", text(&out));
+    let out = job.copy(&[]);
+    assert_exit(&out, 1);
     let err = stderr(&out);
     assert!(
         err.contains("acme/nothere:9") && err.contains(&src.host),
         "the error names the image and its registry: {err}"
     );
     let d = dst.seeder();
-    assert_eq!(
-        d.head_manifest(&format!("{PREFIX}/acme/single"), "2")
-            .await
-            .as_deref(),
-        Some(single.digest.as_str()),
-        "the other images are copied"
-    );
-    assert_eq!(
-        d.head_manifest(&format!("{PREFIX}/acme/legacy"), "3")
-            .await
-            .as_deref(),
-        Some(legacy.digest.as_str())
-    );
-    assert!(d.tags(&format!("{PREFIX}/acme/nothere")).await.is_empty());
+    for (image, pushed) in [(SINGLE, &single), (LEGACY, &legacy)] {
+        assert_tag_at(&d, &image, &pushed.digest, "the other images are copied").await;
+    }
+    assert!(d.tags(&NOTHERE.target_repo()).await.is_empty());
 
-    let out = helm_copy(
-        &helm,
-        &chart,
-        &to_arg,
-        &plain,
-        &["--allow-missing", "--json"],
-    );
-    assert_eq!(code(&out), Some(0), "{}", text(&out));
-    let report = report(&out);
-    assert_eq!(
-        report_image(&report, &missing)["state"],
-        "missing",
-        "{report:#}"
-    );
-    assert_eq!(
-        report_image(&report, &format!("{}/acme/single:2", src.host))["state"],
-        "present",
-        "{report:#}"
-    );
+    let report = job.copy_report(&["--allow-missing"]);
+    for (image, state) in [(NOTHERE, "missing"), (SINGLE, "present")] {
+        let source = image.at(&src.host);
+        assert_eq!(report_image(&report, &source)["state"], state, "{report:#}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -624,18 +433,11 @@ async fn a_target_refusing_pushes_gets_nothing_tagged() {
         proxy.add(Rule::all(Fault::Status(403)).method(method));
     }
     let s = src.seeder();
-    s.image("acme/single", Some("2"), AMD64, false).await;
-    s.docker_list("acme/legacy", "3").await;
-    let helm = Helm::with_plugins(&["mirror"]);
-    let dir = tempfile::tempdir().unwrap();
-    let images = vec![
-        ("single".to_owned(), format!("{}/acme/single:2", src.host)),
-        ("legacy".to_owned(), format!("{}/acme/legacy:3", src.host)),
-    ];
-    let chart = chart(&helm, dir.path(), "refused", &images);
-    let to_arg = format!("{}/{PREFIX}", proxy.host);
-    let out = helm_copy(&helm, &chart, &to_arg, &[&src.host, &proxy.host], &[]);
-    assert_eq!(code(&out), Some(1), "{}", text(&out));
+    seed_single(&s).await;
+    seed_legacy(&s).await;
+    let job = Job::new("refused", &[SINGLE, LEGACY], &src.host, &proxy.host);
+    let out = job.copy(&[]);
+    assert_exit(&out, 1);
     assert!(
         proxy.count("POST") + proxy.count("PUT") > 0,
         "the copy never tried to push"
@@ -660,46 +462,27 @@ async fn a_blob_that_does_not_match_its_digest_is_refused() {
     let dst = Registry::start(Flavour::Distribution);
     let proxy = FaultProxy::start(src.addr);
     let s = src.seeder();
-    let single = s.image("acme/single", Some("2"), AMD64, false).await;
-    let (legacy, _) = s.docker_list("acme/legacy", "3").await;
+    let single = seed_single(&s).await;
+    let (legacy, _) = seed_legacy(&s).await;
     // Its second layer comes back with one byte changed, however often it is asked for.
     let layer = blob_digests(&single.bytes)[2].clone();
     proxy.add(Rule::path(&format!("/blobs/{layer}"), Fault::CorruptBody, usize::MAX).method("GET"));
-    let helm = Helm::with_plugins(&["mirror"]);
-    let dir = tempfile::tempdir().unwrap();
-    let images = vec![
-        ("single".to_owned(), format!("{}/acme/single:2", proxy.host)),
-        ("legacy".to_owned(), format!("{}/acme/legacy:3", proxy.host)),
-    ];
-    let chart = chart(&helm, dir.path(), "corrupt", &images);
-    let to_arg = format!("{}/{PREFIX}", dst.host);
-    let out = helm_copy(
-        &helm,
-        &chart,
-        &to_arg,
-        &[&proxy.host, &dst.host],
-        &["--retries", "2"],
-    );
-    assert_eq!(code(&out), Some(1), "{}", text(&out));
+    let job = Job::new("corrupt", &[SINGLE, LEGACY], &proxy.host, &dst.host);
+    let out = job.copy(&["--retries", "2"]);
+    assert_exit(&out, 1);
     assert!(
         proxy.seen().iter().any(|s| s.action == "CorruptBody"),
         "the corrupted blob was never fetched"
     );
     let d = dst.seeder();
-    let at = format!("{PREFIX}/acme/single");
+    let at = SINGLE.target_repo();
     assert_eq!(
-        d.head_manifest(&at, "2").await,
+        d.head_manifest(&at, SINGLE.tag).await,
         None,
         "the image is not tagged"
     );
     assert!(!d.blob_exists(&at, &layer).await);
-    assert_eq!(
-        d.head_manifest(&format!("{PREFIX}/acme/legacy"), "3")
-            .await
-            .as_deref(),
-        Some(legacy.digest.as_str()),
-        "the other image is copied"
-    );
+    assert_tag_at(&d, &LEGACY, &legacy.digest, "the other image is copied").await;
     let err = stderr(&out);
     assert!(
         err.contains("acme/single:2") && err.to_lowercase().contains("digest"),
@@ -713,39 +496,27 @@ async fn dry_run_pushes_nothing() {
     let dst = Registry::start(Flavour::Distribution);
     let proxy = FaultProxy::start(dst.addr);
     let s = src.seeder();
-    let single = s.image("acme/single", Some("2"), AMD64, false).await;
-    let base = s.layers("acme/base-a", &[3000, 5000]).await;
-    let base_a = s.image_on_base("acme/base-a", Some("1"), &base, 700).await;
-    let base_b = s.image_on_base("team/base-b", Some("1"), &base, 900).await;
-    let helm = Helm::with_plugins(&["mirror"]);
-    let dir = tempfile::tempdir().unwrap();
-    let images = vec![
-        ("single".to_owned(), format!("{}/acme/single:2", src.host)),
-        ("base-a".to_owned(), format!("{}/acme/base-a:1", src.host)),
-        ("base-b".to_owned(), format!("{}/team/base-b:1", src.host)),
-    ];
-    let chart = chart(&helm, dir.path(), "dry", &images);
-    let to_arg = format!("{}/{PREFIX}", proxy.host);
-    let plain = [src.host.as_str(), proxy.host.as_str()];
+    let single = seed_single(&s).await;
+    let shared = SharedBase::seed(&s, &[3000, 5000]).await;
+    let job = Job::new("dry", &[SINGLE, BASE_A, BASE_B], &src.host, &proxy.host);
 
-    let out = helm_copy(&helm, &chart, &to_arg, &plain, &["--dry-run"]);
-    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    let out = job.copy(&["--dry-run"]);
+    assert_exit(&out, 0);
     let said = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    for repo in ["acme/single", "acme/base-a", "team/base-b"] {
+    for image in [SINGLE, BASE_A, BASE_B] {
+        let repo = image.target_repo();
         assert!(
-            said.contains(&format!("{PREFIX}/{repo}")),
-            "the dry run names the repository {PREFIX}/{repo}: {said}"
+            said.contains(&repo),
+            "the dry run names the repository {repo}: {said}"
         );
     }
 
     // The plan as JSON: every unique blob once, with its size and the repositories it goes to.
-    let out = helm_copy(&helm, &chart, &to_arg, &plain, &["--dry-run", "--json"]);
-    assert_eq!(code(&out), Some(0), "{}", text(&out));
-    let json = report(&out);
+    let json = job.copy_report(&["--dry-run"]);
     // The report with the plan under "plan", or the plan alone.
     let plan = if json["plan"].is_object() {
         &json["plan"]
@@ -753,7 +524,7 @@ async fn dry_run_pushes_nothing() {
         &json
     };
     let mut unique: BTreeMap<String, u64> = BTreeMap::new();
-    for m in [&single, &base_a, &base_b] {
+    for m in [&single, &shared.a, &shared.b] {
         unique.extend(blob_sizes(&m.bytes));
     }
     let planned: Vec<&Value> = plan["blobs"]
@@ -770,19 +541,18 @@ async fn dry_run_pushes_nothing() {
         planned.len(),
         "a blob planned twice: {planned_digests:#?}"
     );
-    for (digest, size) in &unique {
-        let blob = planned
+    let planned_blob = |digest: &str| {
+        *planned
             .iter()
-            .find(|b| b["digest"] == digest.as_str())
-            .unwrap_or_else(|| panic!("blob {digest} not in the plan: {plan:#}"));
+            .find(|b| b["digest"] == digest)
+            .unwrap_or_else(|| panic!("blob {digest} not in the plan: {plan:#}"))
+    };
+    for (digest, size) in &unique {
+        let blob = planned_blob(digest);
         assert_eq!(blob["size"], *size, "{blob:#}");
     }
-    for shared in &base {
-        let blob = planned
-            .iter()
-            .find(|b| b["digest"] == shared.digest.as_str())
-            .unwrap();
-        let mut targets: Vec<&str> = blob["targets"]
+    for shared in &shared.base {
+        let mut targets: Vec<&str> = planned_blob(&shared.digest)["targets"]
             .as_array()
             .unwrap()
             .iter()
@@ -791,10 +561,7 @@ async fn dry_run_pushes_nothing() {
         targets.sort();
         assert_eq!(
             targets,
-            [
-                format!("{to_arg}/acme/base-a"),
-                format!("{to_arg}/team/base-b")
-            ],
+            [BASE_A, BASE_B].map(|image| format!("{}/{}", job.to, image.repo)),
             "a shared layer goes to both repositories, planned once"
         );
     }
@@ -818,11 +585,11 @@ async fn dry_run_pushes_nothing() {
         .map(|b| b["size"].as_u64().unwrap_or(0))
         .sum();
     let image_bytes: u64 = unique.values().sum();
+    let chart_bytes = job.chart.bytes.len() as u64;
     assert!(
-        planned_bytes >= image_bytes + chart.bytes.len() as u64
-            && planned_bytes < image_bytes + chart.bytes.len() as u64 + 4096,
-        "planned {planned_bytes} bytes: images {image_bytes}, chart archive {}",
-        chart.bytes.len()
+        planned_bytes >= image_bytes + chart_bytes
+            && planned_bytes < image_bytes + chart_bytes + 4096,
+        "planned {planned_bytes} bytes: images {image_bytes}, chart archive {chart_bytes}"
     );
     if json["blobs"].is_object() {
         assert_eq!(json["blobs"]["unique"], planned.len(), "{json:#}");
@@ -866,17 +633,22 @@ async fn seeding_works_on(flavour: Flavour) {
             assert!(s.blob_exists(repo, &blob).await, "{repo}@{blob}");
         }
     }
-    for (_, repo, tag, pushed) in content.tagged() {
+    let tags = content
+        .tagged()
+        .into_iter()
+        .map(|(image, pushed)| (image.repo, image.tag.to_owned(), pushed));
+    let signatures = content
+        .signatures
+        .iter()
+        .map(|(repo, tag, pushed)| (*repo, tag.clone(), pushed));
+    for (repo, tag, pushed) in tags.chain(signatures) {
         assert_eq!(
-            s.head_manifest(repo, tag).await.as_deref(),
-            Some(pushed.digest.as_str())
+            s.head_manifest(repo, &tag).await.as_deref(),
+            Some(pushed.digest.as_str()),
+            "{repo}:{tag}"
         );
     }
-    for (repo, tag, pushed) in &content.signatures {
-        assert_eq!(
-            s.head_manifest(repo, tag).await.as_deref(),
-            Some(pushed.digest.as_str())
-        );
+    for (_, tag, pushed) in &content.signatures {
         let layer: Value = serde_json::from_slice(&pushed.bytes).unwrap();
         let layer = &layer["layers"][0];
         if tag.ends_with(".sig") {
@@ -885,42 +657,39 @@ async fn seeding_works_on(flavour: Flavour) {
         }
     }
     // Shared base layers: the same digests in both repositories.
-    let a = blob_digests(&content.base_a.bytes);
-    let b = blob_digests(&content.base_b.bytes);
-    for blob in &content.base {
+    let shared = &content.shared;
+    let a = blob_digests(&shared.a.bytes);
+    let b = blob_digests(&shared.b.bytes);
+    for blob in &shared.base {
         assert!(a.contains(&blob.digest) && b.contains(&blob.digest));
-        assert!(s.blob_exists("team/base-b", &blob.digest).await);
+        assert!(s.blob_exists(BASE_B.repo, &blob.digest).await);
     }
     // The referrer: by the API on oci-registry, by the fallback tag on distribution.
     let referrers_api = flavour == Flavour::Oci;
-    assert_eq!(content.referrer.fallback.is_none(), referrers_api);
-    assert_eq!(
-        s.referrers("acme/multi", &content.referrer.subject)
-            .await
-            .is_some(),
-        referrers_api
-    );
+    let referrer = &content.referrer;
+    assert_eq!(referrer.fallback.is_none(), referrers_api);
+    let from_api = s.referrers("acme/multi", &referrer.subject).await;
+    assert_eq!(from_api.is_some(), referrers_api);
     // As the copy checks it, with the registry itself as "target" (PREFIX-less paths).
-    let listing = if referrers_api {
-        s.referrers("acme/multi", &content.referrer.subject)
-            .await
-            .unwrap()
-    } else {
-        let index = s
-            .fetch_manifest("acme/multi", &digest_tag(&content.referrer.subject))
-            .await
-            .unwrap();
-        assert_eq!(index.media_type.as_deref(), Some(OCI_INDEX));
-        serde_json::from_slice(&index.bytes).unwrap()
+    let listing = match from_api {
+        Some(listing) => listing,
+        None => {
+            let index = s
+                .fetch_manifest("acme/multi", &digest_tag(&referrer.subject))
+                .await
+                .unwrap();
+            assert_eq!(index.media_type.as_deref(), Some(OCI_INDEX));
+            serde_json::from_slice(&index.bytes).unwrap()
+        }
     };
     let entry = listing["manifests"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|m| m["digest"] == content.referrer.manifest.digest.as_str())
+        .find(|m| m["digest"] == referrer.manifest.digest.as_str())
         .unwrap_or_else(|| panic!("{listing:#}"));
     assert_eq!(entry["artifactType"], SBOM_TYPE, "{listing:#}");
-    assert_eq!(entry["annotations"], content.referrer.annotations);
+    assert_eq!(entry["annotations"], referrer.annotations);
     // A second referrer on the same subject joins the fallback index.
     let second = s
         .referrer(
@@ -938,16 +707,13 @@ async fn seeding_works_on(flavour: Flavour) {
         let on_disk = reg
             .dir()
             .join("blobs/sha256")
-            .join(content.base[0].digest.trim_start_matches("sha256:"));
+            .join(shared.base[0].digest.trim_start_matches("sha256:"));
         assert!(on_disk.is_file(), "{} is not on disk", on_disk.display());
         // The artifactType filter.
         let filtered = s
             .referrers(
                 "acme/multi",
-                &format!(
-                    "{}?artifactType=application/x-second",
-                    content.referrer.subject
-                ),
+                &format!("{}?artifactType=application/x-second", referrer.subject),
             )
             .await
             .unwrap();
@@ -996,15 +762,26 @@ async fn support_proxy_streams_bodies_and_counts_uploads() {
         assert_eq!(session.bytes, SIZE);
         assert!(session.committed);
     }
-    assert_eq!(
-        reg.seeder().blob_sha256("big/two", &chunked.digest).await,
-        Some((chunked.digest.clone(), SIZE))
-    );
-    assert_eq!(
-        through.blob_sha256("big/one", &sized.digest).await,
-        Some((sized.digest.clone(), SIZE)),
-        "a large answer streams back through the proxy"
-    );
+    for (seeder, repo, blob, why) in [
+        (
+            reg.seeder(),
+            "big/two",
+            &chunked,
+            "a chunked upload is whole",
+        ),
+        (
+            through.clone(),
+            "big/one",
+            &sized,
+            "a large answer streams back through the proxy",
+        ),
+    ] {
+        assert_eq!(
+            seeder.blob_sha256(repo, &blob.digest).await,
+            Some((blob.digest.clone(), SIZE)),
+            "{why}"
+        );
+    }
     // A mount, as the proxy logs it.
     let http = through.client();
     let mount = http
@@ -1109,29 +886,25 @@ async fn support_proxy_random_faults() {
         };
         *outcomes.entry(outcome).or_default() += 1;
     }
-    let faults = proxy
-        .seen()
-        .iter()
-        .filter(|s| s.action != "forwarded")
-        .count();
+    let count =
+        |action: fn(&str) -> bool| proxy.seen().iter().filter(|s| action(&s.action)).count();
+    let faults = count(|a| a != "forwarded");
+    let slow = count(|a| a.starts_with("Slow"));
     assert!(
         (N * 10 / 100..=N * 30 / 100).contains(&faults),
         "{faults} faults in {N} requests: {outcomes:?}"
     );
-    let slow = proxy
-        .seen()
-        .iter()
-        .filter(|s| s.action.starts_with("Slow"))
-        .count();
-    assert!(outcomes.contains_key("503"), "{outcomes:?}");
-    assert!(
-        outcomes.contains_key("429 retry-after Some(\"0\")"),
-        "{outcomes:?}"
-    );
-    assert!(
-        outcomes.contains_key("broken body") || outcomes.contains_key("error"),
-        "{outcomes:?}"
-    );
+    // Each kind of fault was met at least once.
+    for kinds in [
+        &["503"][..],
+        &["429 retry-after Some(\"0\")"],
+        &["broken body", "error"],
+    ] {
+        assert!(
+            kinds.iter().any(|k| outcomes.contains_key(*k)),
+            "none of {kinds:?} in {outcomes:?}"
+        );
+    }
     assert!(slow > 0, "{outcomes:?}");
     assert_eq!(outcomes["ok"], N - faults + slow, "{outcomes:?}");
 }
@@ -1144,86 +917,37 @@ async fn support_checks_accept_a_faithful_copy() {
     let src = Registry::start(Flavour::Distribution);
     let dst = Registry::start(Flavour::Oci);
     let content = Content::seed(&src.seeder()).await;
-    let helm = Helm::with_plugins(&["mirror", "relocate"]);
-    let dir = tempfile::tempdir().unwrap();
-    let chart = chart(
-        &helm,
-        dir.path(),
-        "everything",
-        &content.chart_images(&src.host),
-    );
-    let to_arg = format!("{}/{PREFIX}", dst.host);
-    let crane = |from: String, to: String| {
-        let out = std::process::Command::new(support::tool("crane"))
-            .args(["copy", "--insecure", &from, &to])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "crane copy {from} {to}: {}",
-            text(&out)
-        );
-    };
-    for (_, repo, tag, _) in content.tagged() {
-        crane(
-            format!("{}/{repo}:{tag}", src.host),
-            format!("{to_arg}/{repo}:{tag}"),
+    let job = Job::new("everything", &content.images(), &src.host, &dst.host);
+    let tags = content
+        .tagged()
+        .into_iter()
+        .map(|(image, _)| image.repo_tag());
+    let signatures = content
+        .signatures
+        .iter()
+        .map(|(repo, tag, _)| format!("{repo}:{tag}"));
+    let referrer = format!("acme/multi@{}", content.referrer.manifest.digest);
+    for name in tags.chain(signatures).chain([referrer]) {
+        crane_copy(
+            &format!("{}/{name}", src.host),
+            &format!("{}/{name}", job.to),
         );
     }
-    for (repo, tag, _) in &content.signatures {
-        crane(
-            format!("{}/{repo}:{tag}", src.host),
-            format!("{to_arg}/{repo}:{tag}"),
-        );
-    }
-    let r = &content.referrer.manifest.digest;
-    crane(
-        format!("{}/acme/multi@{r}", src.host),
-        format!("{to_arg}/acme/multi@{r}"),
-    );
     assert_copied(&content, &dst.seeder(), true).await;
 
-    let out = helm.run([
+    let out = job.helm.run([
         "push",
-        chart.tgz.to_str().unwrap(),
-        &format!("oci://{to_arg}/charts"),
+        job.chart.tgz.to_str().unwrap(),
+        &format!("oci://{}/charts", job.to),
         "--plain-http",
     ]);
     assert!(out.status.success(), "{}", text(&out));
-    assert_chart_pulled(
-        &helm,
-        &chart,
-        &format!("oci://{to_arg}/charts/{}", chart.name),
-        dir.path(),
-    );
-    let lock = dir.path().join("mirror.lock");
-    let out = helm.run([
-        "mirror",
-        "lock",
-        chart.tgz.to_str().unwrap(),
-        "--plain-http",
-        &src.host,
-        "-o",
-        lock.to_str().unwrap(),
-    ]);
+    job.assert_chart_pulled();
+    let lock = job.path("mirror.lock");
+    let tgz = job.chart.tgz.display().to_string();
+    let out = job.mirror(&["lock", &tgz], &["-o", lock.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));
-    let out = helm.run([
-        "template",
-        "rel",
-        chart.tgz.to_str().unwrap(),
-        "--post-renderer",
-        "relocate",
-        "--post-renderer-args",
-        &format!("--lock={}", lock.display()),
-        "--post-renderer-args",
-        &format!("--to={to_arg}"),
-    ]);
-    assert!(out.status.success(), "helm template: {}", text(&out));
-    let rendered = String::from_utf8_lossy(&out.stdout);
-    for (_, repo, tag, pushed) in content.tagged() {
-        let pinned = format!("{to_arg}/{repo}:{tag}@{}", pushed.digest);
-        assert!(rendered.contains(&pinned), "no {pinned} in:\n{rendered}");
-    }
+    job.assert_relocated(&lock, &content.tagged());
     let tags = assert_no_partial_tags(&dst.seeder()).await;
     assert!(tags.len() >= 8, "{tags:?}");
 }

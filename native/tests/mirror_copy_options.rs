@@ -24,27 +24,15 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 use support::copy::{
-    Chart, Content, PREFIX, assert_chart_pulled, assert_copied, chart, check_report_images, code,
-    copy_args, helm_copy, mirror_args, report, report_image, stderr, trail, uploads_by_digest,
-    yaml,
+    BASE_A, BASE_B, Chart, Content, Image, Job, LEGACY, MULTI, PREFIX, SINGLE, SharedBase,
+    assert_copied, assert_exit, assert_manifest_at, assert_mounted_once, assert_nothing_uploaded,
+    assert_sent_once, assert_tag_at, assert_uploads_finished, chart, chart_images,
+    check_lock_images, check_report_images, code, lock_entry, report, report_chart, report_image,
+    report_of_success, seed_legacy, seed_single, stderr, trail, uploads_by_digest, yaml,
 };
 use support::helm::{Helm, text};
-use support::seed::{AMD64, OCI_INDEX, blob_digests, blob_sizes, child_digests, sha256};
+use support::seed::{Pushed, blob_digests, blob_sizes, child_digests, sha256};
 use support::{DockerConfig, FaultProxy, Flavour, PASSWORD, Registry, USER};
-
-/// The entry of a lock (parsed YAML) for the image whose reference ends with `/REPO:TAG`.
-fn lock_entry<'a>(lock: &'a Value, repo_tag: &str) -> &'a Value {
-    lock["images"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no images in the lock: {lock:#}"))
-        .iter()
-        .find(|e| {
-            e["image"]
-                .as_str()
-                .is_some_and(|i| i.ends_with(&format!("/{repo_tag}")))
-        })
-        .unwrap_or_else(|| panic!("{repo_tag} is not in the lock: {lock:#}"))
-}
 
 /// `Chart.yaml` of a chart in a registry, as `helm show chart` gives it.
 fn show_chart(helm: &Helm, reference: &str, version: &str) -> Value {
@@ -67,54 +55,47 @@ fn show_chart(helm: &Helm, reference: &str, version: &str) -> Value {
 
 // --- 1. --platform ------------------------------------------------------------------------------
 
+/// The copy of `job`'s chart to `to` with `--platform linux/arm64`, a lock (`-o PATH`, or
+/// `--lock PATH`) and `--json`.
+fn copy_arm64(job: &Job, to: &str, lock_flag: &str, lock: &Path) -> Output {
+    job.copy_to(
+        to,
+        &[
+            "--platform",
+            "linux/arm64",
+            lock_flag,
+            lock.to_str().unwrap(),
+            "--json",
+        ],
+    )
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn platform_subset() {
     let src = Registry::start(Flavour::Distribution);
     let dst = Registry::start(Flavour::Distribution);
     let s = src.seeder();
     // amd64, arm/v7, arm64/v8, and attestations of amd64 and of arm64.
-    let (index, children, attestations) = s.oci_index_attested("acme/multi", "1.0", &[0, 2]).await;
+    let (index, children, attestations) =
+        s.oci_index_attested(MULTI.repo, MULTI.tag, &[0, 2]).await;
     let (amd64, arm_v7, arm64) = (&children[0], &children[1], &children[2]);
     let (att_amd64, att_arm64) = (&attestations[0], &attestations[1]);
-    let helm = Helm::with_plugins(&["mirror"]);
-    let dir = tempfile::tempdir().unwrap();
-    let source_ref = format!("{}/acme/multi:1.0", src.host);
-    let chart = chart(
-        &helm,
-        dir.path(),
-        "subset",
-        &[("multi".to_owned(), source_ref.clone())],
-    );
-    let to_arg = format!("{}/{PREFIX}", dst.host);
-    let plain = [src.host.as_str(), dst.host.as_str()];
-    let lock = dir.path().join("mirror.lock");
-    let out = helm_copy(
-        &helm,
-        &chart,
-        &to_arg,
-        &plain,
-        &[
-            "--platform",
-            "linux/arm64",
-            "-o",
-            lock.to_str().unwrap(),
-            "--json",
-        ],
-    );
-    assert_eq!(code(&out), Some(0), "{}", text(&out));
-    let first = report(&out);
+    let source_ref = MULTI.at(&src.host);
+    let job = Job::new("subset", &[MULTI], &src.host, &dst.host);
+    let lock = job.path("mirror.lock");
+    let first = report_of_success(&copy_arm64(&job, &job.to, "-o", &lock));
     assert_eq!(first["complete"], true, "{first:#}");
 
     // The target's index: the arm64 entry and the attestation naming it, nothing else.
     let d = dst.seeder();
-    let at = format!("{PREFIX}/acme/multi");
+    let at = MULTI.target_repo();
     let got = d
-        .fetch_manifest(&at, "1.0")
+        .fetch_manifest(&at, MULTI.tag)
         .await
         .unwrap_or_else(|| panic!("{at}:1.0 is not at the target"));
     let target_digest = sha256(&got.bytes);
     assert_eq!(got.digest.as_deref(), Some(target_digest.as_str()));
-    assert_eq!(got.media_type.as_deref(), Some(OCI_INDEX));
+    assert_eq!(got.media_type.as_deref(), Some(support::seed::OCI_INDEX));
     assert_ne!(
         target_digest, index.digest,
         "the narrowed index has the source index's digest"
@@ -144,12 +125,10 @@ async fn platform_subset() {
     assert_eq!(entry["state"], "copied", "{entry:#}");
     assert_eq!(entry["digest"], target_digest.as_str(), "{entry:#}");
     assert_eq!(entry["sourceDigest"], index.digest.as_str(), "{entry:#}");
-    assert_eq!(
-        entry["destination"],
-        format!("{to_arg}/acme/multi:1.0").as_str()
-    );
+    let mirrored = MULTI.at(&job.to);
+    assert_eq!(entry["destination"], mirrored.as_str());
     let locked = yaml(&lock);
-    let l = lock_entry(&locked, "acme/multi:1.0");
+    let l = lock_entry(&locked, &MULTI.repo_tag());
     assert_eq!(
         l["image"],
         source_ref.as_str(),
@@ -157,11 +136,7 @@ async fn platform_subset() {
     );
     assert_eq!(l["digest"], target_digest.as_str(), "{l:#}");
     assert_eq!(l["sourceDigest"], index.digest.as_str(), "{l:#}");
-    assert_eq!(
-        l["mirror"],
-        format!("{to_arg}/acme/multi:1.0").as_str(),
-        "{l:#}"
-    );
+    assert_eq!(l["mirror"], mirrored.as_str(), "{l:#}");
     let platforms: Vec<(&str, &str)> = l["digests"]
         .as_array()
         .unwrap_or_else(|| panic!("no platform digests in {l:#}"))
@@ -180,28 +155,11 @@ async fn platform_subset() {
     );
 
     // arm64 and its attestation byte for byte; the other platforms are not there.
+    let mut checked = BTreeSet::new();
     for kept in [arm64, att_arm64] {
-        let fetched = d
-            .fetch_manifest(&at, &kept.digest)
-            .await
-            .unwrap_or_else(|| panic!("{at}@{} is not at the target", kept.digest));
-        assert!(
-            fetched.bytes == kept.bytes,
-            "{at}@{}: other bytes at the target",
-            kept.digest
-        );
-        for blob in blob_digests(&kept.bytes) {
-            assert!(
-                d.blob_exists(&at, &blob).await,
-                "blob {blob} of {}",
-                kept.digest
-            );
-        }
+        assert_manifest_at(&d, &at, kept, &mut checked).await;
     }
-    let kept_blobs: BTreeSet<String> = blob_digests(&arm64.bytes)
-        .into_iter()
-        .chain(blob_digests(&att_arm64.bytes))
-        .collect();
+    let kept_blobs: BTreeSet<String> = checked.into_iter().map(|(_, blob)| blob).collect();
     for (what, dropped) in [
         ("linux/amd64", amd64),
         ("linux/arm/v7", arm_v7),
@@ -223,55 +181,31 @@ async fn platform_subset() {
     }
 
     // Again: present, nothing sent, and the lock still has both digests.
-    let lock_again = dir.path().join("again.lock");
-    let out = helm_copy(
-        &helm,
-        &chart,
-        &to_arg,
-        &plain,
-        &[
-            "--platform",
-            "linux/arm64",
-            "-o",
-            lock_again.to_str().unwrap(),
-            "--json",
-        ],
-    );
-    assert_eq!(code(&out), Some(0), "{}", text(&out));
-    let again = report(&out);
+    let lock_again = job.path("again.lock");
+    let again = report_of_success(&copy_arm64(&job, &job.to, "-o", &lock_again));
     let entry = report_image(&again, &source_ref);
     assert_eq!(entry["state"], "present", "{again:#}");
     assert_eq!(entry["digest"], target_digest.as_str(), "{again:#}");
-    assert_eq!(again["blobs"]["uploaded"], 0, "{again:#}");
-    assert_eq!(
-        d.head_manifest(&at, "1.0").await.as_deref(),
-        Some(target_digest.as_str())
-    );
+    assert_nothing_uploaded(&again);
+    assert_tag_at(&d, &MULTI, &target_digest, "the narrowed index, still").await;
     let locked = yaml(&lock_again);
-    let l = lock_entry(&locked, "acme/multi:1.0");
+    let l = lock_entry(&locked, &MULTI.repo_tag());
     assert_eq!(l["digest"], target_digest.as_str(), "{l:#}");
     // Both digests still, though nothing was copied this time.
     let mut lost = Vec::new();
-    if entry["sourceDigest"] != index.digest.as_str() {
-        lost.push(format!(
-            "the report gives sourceDigest {}",
-            entry["sourceDigest"]
-        ));
-    }
-    if l["sourceDigest"] != index.digest.as_str() {
-        lost.push(format!("the lock gives sourceDigest {}", l["sourceDigest"]));
+    for (what, row) in [("report", entry), ("lock", l)] {
+        if row["sourceDigest"] != index.digest.as_str() {
+            lost.push(format!(
+                "the {what} gives sourceDigest {}",
+                row["sourceDigest"]
+            ));
+        }
     }
 
     // A platform the index does not have.
     let other = format!("{}/other", dst.host);
-    let out = helm_copy(
-        &helm,
-        &chart,
-        &other,
-        &plain,
-        &["--platform", "linux/s390x"],
-    );
-    assert_eq!(code(&out), Some(1), "{}", text(&out));
+    let out = job.copy_to(&other, &["--platform", "linux/s390x"]);
+    assert_exit(&out, 1);
     let err = stderr(&out);
     for needle in [
         "acme/multi:1.0",
@@ -307,56 +241,23 @@ async fn platform_subset_again_from_its_lock() {
     let dst = Registry::start(Flavour::Distribution);
     let (index, children, _) = src
         .seeder()
-        .oci_index_attested("acme/multi", "1.0", &[2])
+        .oci_index_attested(MULTI.repo, MULTI.tag, &[2])
         .await;
-    let helm = Helm::with_plugins(&["mirror"]);
-    let dir = tempfile::tempdir().unwrap();
-    let source_ref = format!("{}/acme/multi:1.0", src.host);
-    let chart = chart(
-        &helm,
-        dir.path(),
-        "relocked",
-        &[("multi".to_owned(), source_ref.clone())],
-    );
-    let plain = [src.host.as_str(), dst.host.as_str()];
-    let lock = dir.path().join("mirror.lock");
+    let source_ref = MULTI.at(&src.host);
+    let job = Job::new("relocked", &[MULTI], &src.host, &dst.host);
+    let lock = job.path("mirror.lock");
     let first_to = format!("{}/first", dst.host);
-    let out = helm_copy(
-        &helm,
-        &chart,
-        &first_to,
-        &plain,
-        &[
-            "--platform",
-            "linux/arm64",
-            "-o",
-            lock.to_str().unwrap(),
-            "--json",
-        ],
-    );
-    assert_eq!(code(&out), Some(0), "{}", text(&out));
-    let narrowed = report_image(&report(&out), &source_ref)["digest"]
+    let first = report_of_success(&copy_arm64(&job, &first_to, "-o", &lock));
+    let narrowed = report_image(&first, &source_ref)["digest"]
         .as_str()
         .expect("a digest at the target")
         .to_owned();
     assert_ne!(narrowed, index.digest);
 
     let second_to = format!("{}/second", dst.host);
-    let out = helm_copy(
-        &helm,
-        &chart,
-        &second_to,
-        &plain,
-        &[
-            "--platform",
-            "linux/arm64",
-            "--lock",
-            lock.to_str().unwrap(),
-            "--json",
-        ],
-    );
+    let out = copy_arm64(&job, &second_to, "--lock", &lock);
     assert_eq!(
-        code(&out),
+        out.status.code(),
         Some(0),
         "copying again with the lock of a --platform copy (digest {narrowed}, sourceDigest {}):\n{}",
         index.digest,
@@ -368,7 +269,9 @@ async fn platform_subset_again_from_its_lock() {
     assert_eq!(entry["digest"], narrowed.as_str(), "{entry:#}");
     let d = dst.seeder();
     assert_eq!(
-        d.head_manifest("second/acme/multi", "1.0").await.as_deref(),
+        d.head_manifest("second/acme/multi", MULTI.tag)
+            .await
+            .as_deref(),
         Some(narrowed.as_str())
     );
     assert!(
@@ -380,127 +283,80 @@ async fn platform_subset_again_from_its_lock() {
 
 // --- 2. two charts, one run -----------------------------------------------------------------------
 
+/// Each of `images` is at the target under PREFIX: its tag resolves to its digest, its blobs
+/// are there.
+async fn assert_images_at(dst: &support::Seeder, images: &[(Image, &Pushed)]) {
+    for (image, pushed) in images {
+        assert_tag_at(dst, image, &pushed.digest, "copied").await;
+        let at = image.target_repo();
+        for blob in blob_digests(&pushed.bytes) {
+            assert!(dst.blob_exists(&at, &blob).await, "blob {blob} in {at}");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn two_charts_share_blobs() {
     let src = Registry::start(Flavour::Distribution);
     let dst = Registry::start(Flavour::Distribution);
     let proxy = FaultProxy::start(dst.addr);
     let s = src.seeder();
-    let base = s.layers("acme/base-a", &[40_000, 80_000]).await;
-    let base_a = s.image_on_base("acme/base-a", Some("1"), &base, 1000).await;
-    let base_b = s.image_on_base("team/base-b", Some("1"), &base, 2000).await;
+    let shared = SharedBase::seed(&s, &[40_000, 80_000]).await;
     // And one image both charts use.
-    let single = s.image("acme/single", Some("2"), AMD64, false).await;
-    let helm = Helm::with_plugins(&["mirror"]);
-    let dir = tempfile::tempdir().unwrap();
-    let single_ref = format!("{}/acme/single:2", src.host);
-    let alpha = chart(
-        &helm,
-        dir.path(),
-        "alpha",
-        &[
-            ("base-a".to_owned(), format!("{}/acme/base-a:1", src.host)),
-            ("single".to_owned(), single_ref.clone()),
-        ],
-    );
+    let single = seed_single(&s).await;
+    let job = Job::new("alpha", &[BASE_A, SINGLE], &src.host, &proxy.host);
     let beta = chart(
-        &helm,
-        dir.path(),
+        &job.helm,
+        job.dir.path(),
         "beta",
-        &[
-            ("base-b".to_owned(), format!("{}/team/base-b:1", src.host)),
-            ("single".to_owned(), single_ref.clone()),
-        ],
+        &chart_images(&src.host, &[BASE_B, SINGLE]),
     );
-    let to_arg = format!("{}/{PREFIX}", proxy.host);
     let (a_dir, b_dir) = (
-        alpha.src.display().to_string(),
+        job.chart.src.display().to_string(),
         beta.src.display().to_string(),
     );
-    let out = helm.run(mirror_args(
-        &["copy", &a_dir, &b_dir, "--to", &to_arg],
-        &[&src.host, &proxy.host],
-        &["--json"],
-    ));
-    assert_eq!(code(&out), Some(0), "{}", text(&out));
-    let report = report(&out);
+    let report =
+        report_of_success(&job.mirror(&["copy", &a_dir, &b_dir, "--to", &job.to], &["--json"]));
     assert_eq!(report["complete"], true, "{report:#}");
     let seen = proxy.seen();
 
     // Every image once, copied.
-    let images = [
-        ("acme/base-a", "1", &base_a),
-        ("team/base-b", "1", &base_b),
-        ("acme/single", "2", &single),
-    ];
-    assert_eq!(
-        report["images"].as_array().map(Vec::len),
-        Some(images.len()),
-        "each image once in the report: {report:#}"
-    );
+    let [base_a, base_b] = shared.images();
+    let images = [base_a, base_b, (SINGLE, &single)];
+    check_report_images(&report, &images, &src.host, &job.to, "copied");
     let d = dst.seeder();
-    for (repo, tag, pushed) in images {
-        let entry = report_image(&report, &format!("{}/{repo}:{tag}", src.host));
-        assert_eq!(entry["state"], "copied", "{entry:#}");
-        assert_eq!(entry["digest"], pushed.digest.as_str(), "{entry:#}");
-        let at = format!("{PREFIX}/{repo}");
-        assert_eq!(
-            d.head_manifest(&at, tag).await.as_deref(),
-            Some(pushed.digest.as_str()),
-            "{at}:{tag}"
-        );
-        for blob in blob_digests(&pushed.bytes) {
-            assert!(d.blob_exists(&at, &blob).await, "blob {blob} in {at}");
-        }
-    }
+    assert_images_at(&d, &images).await;
 
     // Each blob's body went over the wire once, whole.
     let sessions = proxy.uploads();
-    for u in &sessions {
-        assert!(
-            u.committed && u.digest.is_some(),
-            "an upload session was left unfinished: {u:?}\n{}",
-            trail(&seen)
-        );
-    }
+    assert_uploads_finished(&sessions, &seen);
     let by_digest = uploads_by_digest(&sessions);
     let mut sizes: BTreeMap<String, u64> = BTreeMap::new();
-    for (_, _, pushed) in images {
+    for (_, pushed) in images {
         sizes.extend(blob_sizes(&pushed.bytes));
     }
     for (blob, size) in &sizes {
-        let sent = by_digest.get(blob).map_or(&[][..], Vec::as_slice);
-        assert_eq!(
-            sent.len(),
-            1,
-            "blob {blob} uploaded {} times:\n{}",
-            sent.len(),
-            trail(&seen)
-        );
-        assert_eq!(sent[0].bytes, *size, "blob {blob}: {:?}", sent[0]);
+        let sent = assert_sent_once(&by_digest, blob, &seen);
+        assert_eq!(sent.bytes, *size, "blob {blob}: {sent:?}");
     }
     for (digest, sent) in &by_digest {
         assert_eq!(sent.len(), 1, "blob {digest} uploaded {} times", sent.len());
     }
     // Both charts, at …/charts/NAME:VERSION.
-    let charts = report["charts"].as_array().expect("charts in the report");
-    assert_eq!(charts.len(), 2, "{report:#}");
-    for c in [&alpha, &beta] {
-        let row = charts
-            .iter()
-            .find(|r| r["name"] == c.name.as_str())
-            .unwrap_or_else(|| panic!("chart {} not in the report: {report:#}", c.name));
-        let destination = format!("{to_arg}/charts/{}:{}", c.name, c.version);
-        assert_eq!(row["destination"], destination.as_str(), "{row:#}");
-        assert_eq!(row["version"], c.version.as_str(), "{row:#}");
-        assert_eq!(row["state"], "copied", "{row:#}");
-        let at = format!("{PREFIX}/charts/{}", c.name);
+    assert_eq!(
+        report["charts"].as_array().map(Vec::len),
+        Some(2),
+        "{report:#}"
+    );
+    for c in [&job.chart, &beta] {
+        let row = report_chart(&report, c, &job.to, "copied");
+        let at = c.target_repo();
         let digest = d.head_manifest(&at, &c.version).await;
         assert!(digest.is_some(), "{at}:{} is not at the target", c.version);
         assert_eq!(row["digest"].as_str(), digest.as_deref(), "{row:#}");
         let shown = show_chart(
-            &helm,
-            &format!("oci://{}/{PREFIX}/charts/{}", dst.host, c.name),
+            &job.helm,
+            &c.oci_at(&format!("{}/{PREFIX}", dst.host)),
             &c.version,
         );
         assert_eq!(shown["name"], c.name.as_str(), "{shown:#}");
@@ -526,36 +382,21 @@ async fn token_auth_target() {
     let dst = Registry::start(Flavour::DistributionToken);
     let proxy = FaultProxy::start(dst.addr);
     let token = dst.token.as_ref().unwrap();
-    let s = src.seeder();
-    let base = s.layers("acme/base-a", &[30_000, 50_000]).await;
-    let base_a = s.image_on_base("acme/base-a", Some("1"), &base, 1000).await;
-    let base_b = s.image_on_base("team/base-b", Some("1"), &base, 2000).await;
-    let helm = Helm::with_plugins(&["mirror"]);
-    let dir = tempfile::tempdir().unwrap();
-    let chart = chart(
-        &helm,
-        dir.path(),
-        "guarded",
-        &[
-            ("base-a".to_owned(), format!("{}/acme/base-a:1", src.host)),
-            ("base-b".to_owned(), format!("{}/team/base-b:1", src.host)),
-        ],
-    );
-    let to_arg = format!("{}/{PREFIX}", proxy.host);
+    let shared = SharedBase::seed(&src.seeder(), &[30_000, 50_000]).await;
     let token_host = token.host();
-    let plain = [src.host.as_str(), proxy.host.as_str(), token_host.as_str()];
-    let args = copy_args(&chart, &to_arg, &plain, &["--json"]);
+    let job = Job::new("guarded", &[BASE_A, BASE_B], &src.host, &proxy.host).plain_too(&token_host);
+    let args = job.args(&["--json"]);
 
     // Without credentials the target refuses, and nothing lands.
-    let out = helm.run(&args);
-    assert_eq!(code(&out), Some(1), "{}", text(&out));
+    let out = job.helm.run(&args);
+    assert_exit(&out, 1);
     assert!(
         text(&out).contains(&format!("{} refused access", proxy.host)),
         "the error names the target: {}",
         text(&out)
     );
-    for repo in ["acme/base-a", "team/base-b"] {
-        let at = format!("{PREFIX}/{repo}");
+    for image in [BASE_A, BASE_B] {
+        let at = image.target_repo();
         assert!(dst.seeder().tags(&at).await.is_empty(), "{at} got tags");
     }
 
@@ -563,26 +404,17 @@ async fn token_auth_target() {
     let config = DockerConfig::with_auth(&proxy.host, USER, PASSWORD);
     let before = token.requests().len();
     let mark = proxy.mark();
-    let out = helm
+    let out = job
+        .helm
         .command(&args)
         .env("DOCKER_CONFIG", config.dir.path())
         .output()
         .expect("run helm");
-    assert_eq!(code(&out), Some(0), "{}", text(&out));
-    let report = report(&out);
+    let report = report_of_success(&out);
     assert_eq!(report["complete"], true, "{report:#}");
-    assert_eq!(report["charts"][0]["state"], "copied", "{report:#}");
-    let d = dst.seeder();
-    for (repo, pushed) in [("acme/base-a", &base_a), ("team/base-b", &base_b)] {
-        let entry = report_image(&report, &format!("{}/{repo}:1", src.host));
-        assert_eq!(entry["state"], "copied", "{entry:#}");
-        assert_eq!(
-            d.head_manifest(&format!("{PREFIX}/{repo}"), "1")
-                .await
-                .as_deref(),
-            Some(pushed.digest.as_str())
-        );
-    }
+    report_chart(&report, &job.chart, &job.to, "copied");
+    check_report_images(&report, &shared.images(), &src.host, &job.to, "copied");
+    assert_images_at(&dst.seeder(), &shared.images()).await;
 
     let asked = token.requests()[before..].to_vec();
     let seen = proxy.seen_since(mark);
@@ -601,9 +433,9 @@ async fn token_auth_target() {
     eprintln!("token requests of the copy:\n{}", listed());
     // Push scopes for every target repository, asked with the credentials.
     for repo in [
-        format!("{PREFIX}/acme/base-a"),
-        format!("{PREFIX}/team/base-b"),
-        format!("{PREFIX}/charts/{}", chart.name),
+        BASE_A.target_repo(),
+        BASE_B.target_repo(),
+        job.chart.target_repo(),
     ] {
         assert!(
             asked.iter().any(|t| {
@@ -619,27 +451,9 @@ async fn token_auth_target() {
     let sessions = support::proxy::uploads(&seen);
     let by_digest = uploads_by_digest(&sessions);
     let mounts = support::proxy::mounts(&seen);
-    for blob in &base {
-        let sent = by_digest.get(&blob.digest).map_or(0, Vec::len);
-        assert_eq!(
-            sent,
-            1,
-            "shared blob {} uploaded {sent} times:\n{}",
-            blob.digest,
-            trail(&seen)
-        );
-        let mounted: Vec<_> = mounts
-            .iter()
-            .filter(|m| m.digest == blob.digest && m.status == Some(201))
-            .collect();
-        assert_eq!(
-            mounted.len(),
-            1,
-            "shared blob {}: one cross-repository mount expected:\n{}",
-            blob.digest,
-            trail(&seen)
-        );
-        let m = mounted[0];
+    for blob in shared.base_digests() {
+        assert_sent_once(&by_digest, &blob, &seen);
+        let m = assert_mounted_once(&mounts, &blob, &seen);
         let from = m.from.as_deref().expect("a mount names where from");
         assert!(
             asked.iter().any(|t| {
@@ -665,37 +479,11 @@ async fn source_mirror_pull_through() {
     let cache_proxy = FaultProxy::start(cache.addr);
     let dst = Registry::start(Flavour::Distribution);
     let content = Content::seed(&src.seeder()).await;
-    let helm = Helm::with_plugins(&["mirror"]);
-    let dir = tempfile::tempdir().unwrap();
-    let chart = chart(
-        &helm,
-        dir.path(),
-        "cached",
-        &content.chart_images(&upstream.host),
-    );
-    let to_arg = format!("{}/{PREFIX}", dst.host);
+    let job = Job::new("cached", &content.images(), &upstream.host, &dst.host)
+        .plain_too(&cache_proxy.host);
     let mirror = format!("{}={}", upstream.host, cache_proxy.host);
-    let plain = [
-        upstream.host.as_str(),
-        cache_proxy.host.as_str(),
-        dst.host.as_str(),
-    ];
-    let lock = dir.path().join("copy.lock");
-    let out = helm_copy(
-        &helm,
-        &chart,
-        &to_arg,
-        &plain,
-        &[
-            "--source-mirror",
-            &mirror,
-            "-o",
-            lock.to_str().unwrap(),
-            "--json",
-        ],
-    );
-    assert_eq!(code(&out), Some(0), "{}", text(&out));
-    let report = report(&out);
+    let lock = job.path("copy.lock");
+    let report = job.copy_report(&["--source-mirror", &mirror, "-o", lock.to_str().unwrap()]);
     assert_eq!(report["complete"], true, "{report:#}");
     assert!(
         upstream.seen().is_empty(),
@@ -708,73 +496,58 @@ async fn source_mirror_pull_through() {
         .filter(|s| s.is_manifest())
         .filter_map(|s| s.repository().map(str::to_owned))
         .collect();
-    for (_, repo, _, _) in content.tagged() {
+    for (image, _) in content.tagged() {
         assert!(
-            through_cache.contains(repo),
-            "no manifest of {repo} was asked of the cache: {through_cache:?}"
+            through_cache.contains(image.repo),
+            "no manifest of {} was asked of the cache: {through_cache:?}",
+            image.repo
         );
     }
     // Upstream names and the source digests, in the report and the lock.
-    check_report_images(&report, &content, &upstream.host, &to_arg, "copied");
+    check_report_images(
+        &report,
+        &content.tagged(),
+        &upstream.host,
+        &job.to,
+        "copied",
+    );
     assert_copied(&content, &dst.seeder(), false).await;
     let locked = yaml(&lock);
-    for (_, repo, tag, pushed) in content.tagged() {
-        let l = lock_entry(&locked, &format!("{repo}:{tag}"));
-        assert_eq!(
-            l["image"],
-            format!("{}/{repo}:{tag}", upstream.host).as_str(),
-            "{l:#}"
-        );
-        assert_eq!(l["digest"], pushed.digest.as_str(), "{l:#}");
-        assert_eq!(
-            l["mirror"],
-            format!("{to_arg}/{repo}:{tag}").as_str(),
-            "{l:#}"
-        );
+    let entries = check_lock_images(&locked, &content.tagged(), &upstream.host);
+    for ((image, _), l) in content.tagged().into_iter().zip(entries) {
+        assert_eq!(l["mirror"], image.at(&job.to).as_str(), "{l:#}");
     }
 
     // `helm mirror lock` through the cache.
-    let tgz = chart.tgz.display().to_string();
-    let resolved = dir.path().join("resolved.lock");
-    let out = helm.run(mirror_args(
+    let tgz = job.chart.tgz.display().to_string();
+    let resolved = job.path("resolved.lock");
+    let out = job.mirror(
         &["lock", &tgz],
-        &plain,
         &["--source-mirror", &mirror, "-o", resolved.to_str().unwrap()],
-    ));
+    );
     assert_eq!(code(&out), Some(0), "helm mirror lock: {}", text(&out));
-    let locked = yaml(&resolved);
-    for (_, repo, tag, pushed) in content.tagged() {
-        let l = lock_entry(&locked, &format!("{repo}:{tag}"));
-        assert_eq!(
-            l["image"],
-            format!("{}/{repo}:{tag}", upstream.host).as_str(),
-            "{l:#}"
-        );
-        assert_eq!(l["digest"], pushed.digest.as_str(), "{l:#}");
-    }
+    check_lock_images(&yaml(&resolved), &content.tagged(), &upstream.host);
     // `helm mirror verify` against it, through the cache.
-    let out = helm.run(mirror_args(
+    let out = job.mirror(
         &["verify", &tgz, "--lock", resolved.to_str().unwrap()],
-        &plain,
         &["--source-mirror", &mirror],
-    ));
+    );
     assert_eq!(code(&out), Some(0), "helm mirror verify: {}", text(&out));
     // `helm mirror status` of the copy, through the cache.
-    let out = helm.run(mirror_args(
-        &["status", &tgz, "--to", &to_arg],
-        &plain,
+    let out = job.mirror(
+        &["status", &tgz, "--to", &job.to],
         &["--source-mirror", &mirror, "--json"],
-    ));
+    );
     assert_eq!(code(&out), Some(0), "helm mirror status: {}", text(&out));
     let rows: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("status --json: {e}: {}", text(&out)));
     let rows = rows.as_array().expect("status rows");
     assert_eq!(rows.len(), content.tagged().len(), "{rows:#?}");
-    for (_, repo, tag, pushed) in content.tagged() {
+    for (image, pushed) in content.tagged() {
         let row = rows
             .iter()
-            .find(|r| r["image"] == format!("{}/{repo}:{tag}", upstream.host).as_str())
-            .unwrap_or_else(|| panic!("{repo}:{tag} not in the status: {rows:#?}"));
+            .find(|r| r["image"] == image.at(&upstream.host).as_str())
+            .unwrap_or_else(|| panic!("{} not in the status: {rows:#?}", image.repo_tag()));
         assert_eq!(row["state"], "present", "{row:#}");
         assert_eq!(row["sourceDigest"], pushed.digest.as_str(), "{row:#}");
     }
@@ -792,60 +565,46 @@ async fn oci_chart_copied_as_is() {
     let src = Registry::start(Flavour::Distribution);
     let dst = Registry::start(Flavour::Distribution);
     let s = src.seeder();
-    let single = s.image("acme/single", Some("2"), AMD64, false).await;
-    let (legacy, _) = s.docker_list("acme/legacy", "3").await;
-    let helm = Helm::with_plugins(&["mirror"]);
-    let dir = tempfile::tempdir().unwrap();
-    let chart = chart(
-        &helm,
-        dir.path(),
-        "ocichart",
-        &[
-            ("single".to_owned(), format!("{}/acme/single:2", src.host)),
-            ("legacy".to_owned(), format!("{}/acme/legacy:3", src.host)),
-        ],
-    );
-    let out = helm.run([
+    let single = seed_single(&s).await;
+    let (legacy, _) = seed_legacy(&s).await;
+    let job = Job::new("ocichart", &[SINGLE, LEGACY], &src.host, &dst.host);
+    let chart = &job.chart;
+    let out = job.helm.run([
         "push",
         chart.tgz.to_str().unwrap(),
         &format!("oci://{}/charts", src.host),
         "--plain-http",
     ]);
     assert!(out.status.success(), "helm push: {}", text(&out));
-    let at_source = format!("charts/{}", chart.name);
     let pushed = s
-        .fetch_manifest(&at_source, &chart.version)
+        .fetch_manifest(&format!("charts/{}", chart.name), &chart.version)
         .await
         .expect("the chart pushed to the source");
     let source_digest = sha256(&pushed.bytes);
 
-    let to_arg = format!("{}/{PREFIX}", dst.host);
-    let oci = format!("oci://{}/charts/{}", src.host, chart.name);
-    let args = mirror_args(
-        &["copy", &oci, "--version", &chart.version, "--to", &to_arg],
-        &[&src.host, &dst.host],
-        &["--json"],
-    );
-    let out = helm.run(&args);
-    assert_eq!(code(&out), Some(0), "{}", text(&out));
-    let first = report(&out);
+    let oci = chart.oci_at(&src.host);
+    let copy = || {
+        job.mirror(
+            &["copy", &oci, "--version", &chart.version, "--to", &job.to],
+            &["--json"],
+        )
+    };
+    let first = report_of_success(&copy());
     assert_eq!(first["complete"], true, "{first:#}");
-    let destination = format!("{to_arg}/charts/{}:{}", chart.name, chart.version);
-    let charts = first["charts"].as_array().expect("charts in the report");
-    assert_eq!(charts.len(), 1, "{first:#}");
-    assert_eq!(charts[0]["name"], chart.name.as_str(), "{first:#}");
-    assert_eq!(charts[0]["version"], chart.version.as_str(), "{first:#}");
-    assert_eq!(charts[0]["destination"], destination.as_str(), "{first:#}");
-    assert_eq!(charts[0]["digest"], source_digest.as_str(), "{first:#}");
-    assert_eq!(charts[0]["state"], "copied", "{first:#}");
+    assert_eq!(
+        first["charts"].as_array().map(Vec::len),
+        Some(1),
+        "{first:#}"
+    );
+    let row = report_chart(&first, chart, &job.to, "copied");
+    assert_eq!(row["digest"], source_digest.as_str(), "{first:#}");
 
     // The same manifest at the target, the same archive out of it.
     let d = dst.seeder();
-    let at = format!("{PREFIX}/charts/{}", chart.name);
     let copied = d
-        .fetch_manifest(&at, &chart.version)
+        .fetch_manifest(&chart.target_repo(), &chart.version)
         .await
-        .unwrap_or_else(|| panic!("{destination} is not at the target"));
+        .unwrap_or_else(|| panic!("{} is not at the target", chart.destination(&job.to)));
     assert_eq!(copied.digest.as_deref(), Some(source_digest.as_str()));
     assert!(
         copied.bytes == pushed.bytes,
@@ -853,39 +612,19 @@ async fn oci_chart_copied_as_is() {
         String::from_utf8_lossy(&copied.bytes),
         String::from_utf8_lossy(&pushed.bytes)
     );
-    assert_chart_pulled(
-        &helm,
-        &chart,
-        &format!("oci://{to_arg}/charts/{}", chart.name),
-        dir.path(),
-    );
+    job.assert_chart_pulled();
 
     // Its images too (and not the chart as an image).
-    assert_eq!(
-        first["images"].as_array().map(Vec::len),
-        Some(2),
-        "{first:#}"
-    );
-    for (repo, tag, digest) in [
-        ("acme/single", "2", &single.digest),
-        ("acme/legacy", "3", &legacy.digest),
-    ] {
-        let entry = report_image(&first, &format!("{}/{repo}:{tag}", src.host));
-        assert_eq!(entry["state"], "copied", "{entry:#}");
-        assert_eq!(
-            d.head_manifest(&format!("{PREFIX}/{repo}"), tag)
-                .await
-                .as_deref(),
-            Some(digest.as_str())
-        );
+    let images = [(SINGLE, &single), (LEGACY, &legacy)];
+    check_report_images(&first, &images, &src.host, &job.to, "copied");
+    for (image, pushed) in images {
+        assert_tag_at(&d, &image, &pushed.digest, "copied with the chart").await;
     }
 
     // Again: the chart is present.
-    let out = helm.run(&args);
-    assert_eq!(code(&out), Some(0), "{}", text(&out));
-    let again = report(&out);
-    assert_eq!(again["charts"][0]["state"], "present", "{again:#}");
-    assert_eq!(again["blobs"]["uploaded"], 0, "{again:#}");
+    let again = report_of_success(&copy());
+    report_chart(&again, chart, &job.to, "present");
+    assert_nothing_uploaded(&again);
 }
 
 // --- 6. provenance ------------------------------------------------------------------------------
@@ -958,56 +697,37 @@ const PROVENANCE: &str = "application/vnd.cncf.helm.chart.provenance.v1.prov";
 async fn chart_provenance_verifies() {
     let src = Registry::start(Flavour::Distribution);
     let dst = Registry::start(Flavour::Distribution);
-    let single = src
-        .seeder()
-        .image("acme/single", Some("2"), AMD64, false)
-        .await;
+    let single = seed_single(&src.seeder()).await;
     let key = GpgKey::generate("purser test <t@example>");
     let foreign = GpgKey::generate("someone else <else@example>");
-    let helm = Helm::with_plugins(&["mirror"]);
-    let dir = tempfile::tempdir().unwrap();
-    let unsigned = chart(
-        &helm,
-        dir.path(),
-        "signed",
-        &[("single".to_owned(), format!("{}/acme/single:2", src.host))],
-    );
-    let signed_dir = dir.path().join("signed");
-    let out = helm.run([
+    let mut job = Job::new("signed", &[SINGLE], &src.host, &dst.host);
+    let signed_dir = job.path("signed");
+    let out = job.helm.run([
         "package",
         "--sign",
         "--key",
         "purser test",
         "--keyring",
         key.secring.to_str().unwrap(),
-        unsigned.src.to_str().unwrap(),
+        job.chart.src.to_str().unwrap(),
         "--destination",
         signed_dir.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "helm package --sign: {}", text(&out));
-    let tgz = signed_dir.join(format!("{}-{}.tgz", unsigned.name, unsigned.version));
+    let archive = |chart: &Chart| format!("{}-{}.tgz", chart.name, chart.version);
+    let tgz = signed_dir.join(archive(&job.chart));
     let prov = std::fs::read(tgz.with_extension("tgz.prov")).expect("the .prov beside the archive");
-    let chart = Chart {
-        bytes: std::fs::read(&tgz).unwrap(),
-        tgz,
-        ..unsigned
-    };
+    job.chart.bytes = std::fs::read(&tgz).unwrap();
+    job.chart.tgz = tgz;
+    let chart = &job.chart;
 
-    let to_arg = format!("{}/{PREFIX}", dst.host);
-    let out = helm_copy(&helm, &chart, &to_arg, &[&src.host, &dst.host], &["--json"]);
-    assert_eq!(code(&out), Some(0), "{}", text(&out));
-    let report = report(&out);
-    assert_eq!(report["charts"][0]["state"], "copied", "{report:#}");
+    let report = job.copy_report(&[]);
+    report_chart(&report, chart, &job.to, "copied");
     let d = dst.seeder();
-    assert_eq!(
-        d.head_manifest(&format!("{PREFIX}/acme/single"), "2")
-            .await
-            .as_deref(),
-        Some(single.digest.as_str())
-    );
+    assert_tag_at(&d, &SINGLE, &single.digest, "copied with the signed chart").await;
 
     // The provenance is a layer of the chart, byte for byte.
-    let at = format!("{PREFIX}/charts/{}", chart.name);
+    let at = chart.target_repo();
     let manifest = d
         .fetch_manifest(&at, &chart.version)
         .await
@@ -1024,11 +744,11 @@ async fn chart_provenance_verifies() {
     assert_eq!(d.fetch_blob(&at, digest).await.as_deref(), Some(&prov[..]));
 
     // Helm verifies the chart pulled from the mirror with the signer's key, and not another.
-    let reference = format!("oci://{to_arg}/charts/{}", chart.name);
+    let reference = chart.oci_at(&job.to);
     let pull = |keyring: &Path, into: &str| {
-        let dest = dir.path().join(into);
+        let dest = job.path(into);
         std::fs::create_dir_all(&dest).unwrap();
-        let out = helm.run([
+        let out = job.helm.run([
             "pull",
             &reference,
             "--version",
@@ -1044,8 +764,7 @@ async fn chart_provenance_verifies() {
     };
     let (out, dest) = pull(&key.pubring, "verified");
     assert!(out.status.success(), "helm pull --verify: {}", text(&out));
-    let pulled = std::fs::read(dest.join(format!("{}-{}.tgz", chart.name, chart.version)))
-        .expect("the pulled archive");
+    let pulled = std::fs::read(dest.join(archive(chart))).expect("the pulled archive");
     assert!(
         pulled == chart.bytes,
         "the pulled archive differs from the signed one"
@@ -1066,20 +785,9 @@ async fn dry_run_then_copy_matches_plan() {
     let dst = Registry::start(Flavour::Distribution);
     let proxy = FaultProxy::start(dst.addr);
     let content = Content::seed(&src.seeder()).await;
-    let helm = Helm::with_plugins(&["mirror"]);
-    let dir = tempfile::tempdir().unwrap();
-    let chart = chart(
-        &helm,
-        dir.path(),
-        "planned",
-        &content.chart_images(&src.host),
-    );
-    let to_arg = format!("{}/{PREFIX}", proxy.host);
-    let plain = [src.host.as_str(), proxy.host.as_str()];
+    let job = Job::new("planned", &content.images(), &src.host, &proxy.host);
 
-    let out = helm_copy(&helm, &chart, &to_arg, &plain, &["--dry-run", "--json"]);
-    assert_eq!(code(&out), Some(0), "{}", text(&out));
-    let plan = report(&out);
+    let plan = job.copy_report(&["--dry-run"]);
     let planned = plan["plan"]["blobs"]
         .as_array()
         .unwrap_or_else(|| panic!("no plan.blobs in the dry run: {plan:#}"));
@@ -1092,9 +800,7 @@ async fn dry_run_then_copy_matches_plan() {
         "the dry run wrote to the target"
     );
 
-    let out = helm_copy(&helm, &chart, &to_arg, &plain, &["--json"]);
-    assert_eq!(code(&out), Some(0), "{}", text(&out));
-    let done = report(&out);
+    let done = job.copy_report(&[]);
     assert_eq!(done["complete"], true, "{done:#}");
     let counts = |r: &Value| (r["blobs"]["unique"].as_u64(), r["bytes"]["unique"].as_u64());
     assert_eq!(
@@ -1104,14 +810,12 @@ async fn dry_run_then_copy_matches_plan() {
         plan["blobs"],
         done["blobs"]
     );
-    assert_eq!(
-        done["bytes"]["uploaded"], plan["bytes"]["unique"],
-        "an empty target gets every planned byte once: {done:#}"
-    );
-    assert_eq!(
-        done["blobs"]["uploaded"], plan["blobs"]["unique"],
-        "an empty target gets every planned blob once: {done:#}"
-    );
+    for what in ["bytes", "blobs"] {
+        assert_eq!(
+            done[what]["uploaded"], plan[what]["unique"],
+            "an empty target gets every planned one of the {what} once: {done:#}"
+        );
+    }
     // And that is what went over the wire.
     let sessions = proxy.uploads();
     let wire: u64 = sessions.iter().map(|u| u.bytes).sum();

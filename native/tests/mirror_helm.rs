@@ -6,70 +6,11 @@ mod support;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use support::seed::{AMD64, Pushed};
-use support::{Flavour, Registry, repo_root, tool};
+use support::copy::{assert_exit, lock_entry as entry, seed_legacy, seed_single, stderr, yaml};
+use support::helm::{Helm, text};
+use support::seed::Pushed;
+use support::{Flavour, Registry, crane_copy};
 use tempfile::TempDir;
-
-/// Helm with temporary homes and the repository's `mirror` plugin installed (from the folder
-/// scripts/setup.sh stages: plugin.yaml and bin/purser linked into this checkout).
-struct Helm {
-    bin: PathBuf,
-    homes: TempDir,
-}
-
-impl Helm {
-    fn with_mirror() -> Helm {
-        let bin = repo_root().join(".purser/bin/helm");
-        assert!(
-            bin.is_file(),
-            "no {}: run scripts/setup.sh first",
-            bin.display()
-        );
-        let stage = repo_root().join(".purser/plugins/mirror");
-        assert!(
-            stage.join("bin/purser").is_file(),
-            "no {}/bin/purser: run scripts/setup.sh first",
-            stage.display()
-        );
-        let helm = Helm {
-            bin,
-            homes: tempfile::tempdir().unwrap(),
-        };
-        let out = helm.run(&["plugin", "install", stage.to_str().unwrap()]);
-        assert!(
-            out.status.success(),
-            "helm plugin install: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        helm
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        let mut cmd = Command::new(&self.bin);
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("HELM_") {
-                cmd.env_remove(key);
-            }
-        }
-        cmd.env("HELM_DATA_HOME", self.homes.path().join("data"))
-            .env("HELM_CONFIG_HOME", self.homes.path().join("config"))
-            .env("HELM_CACHE_HOME", self.homes.path().join("cache"))
-            // No credentials of the machine's: the test registry is anonymous.
-            .env("DOCKER_CONFIG", self.homes.path().join("docker"))
-            .args(args)
-            .output()
-            .expect("run helm")
-    }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// A chart whose three images live in the test registry.
 fn chart(dir: &Path) -> PathBuf {
@@ -107,13 +48,13 @@ impl World {
     async fn new() -> World {
         let registry = Registry::start(Flavour::Distribution);
         let seeder = registry.seeder();
-        let single = seeder.image("acme/single", Some("2"), AMD64, false).await;
+        let single = seed_single(&seeder).await;
         let multi = seeder.oci_index("acme/multi", "1.0").await;
-        let legacy = seeder.docker_list("acme/legacy", "3").await;
+        let legacy = seed_legacy(&seeder).await;
         let dir = tempfile::tempdir().unwrap();
         let chart = chart(dir.path());
         World {
-            helm: Helm::with_mirror(),
+            helm: Helm::with_plugins(&["mirror"]),
             registry,
             dir,
             chart,
@@ -123,18 +64,26 @@ impl World {
         }
     }
 
-    fn mirror(&self, args: &[&str]) -> Output {
-        let set = format!("registry={}", self.registry.host);
+    /// `helm mirror ARGS… CHART --set registry=HOST --plain-http HOST`: the chart's images
+    /// from the registry at `host`.
+    fn mirror_at(&self, host: &str, chart: &str, args: &[&str]) -> Output {
+        let set = format!("registry={host}");
         let mut all = vec!["mirror"];
         all.extend_from_slice(args);
-        all.extend([
-            self.chart.to_str().unwrap(),
-            "--set",
-            &set,
-            "--plain-http",
-            &self.registry.host,
-        ]);
-        self.helm.run(&all)
+        all.extend([chart, "--set", &set, "--plain-http", host]);
+        self.helm.run(all)
+    }
+
+    /// `helm mirror ARGS…` of the test chart, its images from the test registry.
+    fn mirror(&self, args: &[&str]) -> Output {
+        self.mirror_at(&self.registry.host, self.chart.to_str().unwrap(), args)
+    }
+
+    /// `helm mirror lock CHART … -o FILE EXTRA…`.
+    fn lock(&self, file: &Path, extra: &[&str]) -> Output {
+        let mut args = vec!["lock", "-o", file.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        self.mirror(&args)
     }
 
     fn lock_path(&self, name: &str) -> PathBuf {
@@ -142,24 +91,11 @@ impl World {
     }
 }
 
-fn yaml(path: &Path) -> Value {
-    serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn entry<'a>(lock: &'a Value, suffix: &str) -> &'a Value {
-    lock["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["image"].as_str().unwrap().ends_with(suffix))
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn lock_has_the_digests_the_registry_serves_and_verify_sees_drift() {
     let w = World::new().await;
     let lock_file = w.lock_path("images.lock");
-    let out = w.mirror(&["lock", "-o", lock_file.to_str().unwrap()]);
+    let out = w.lock(&lock_file, &[]);
     assert!(out.status.success(), "{}", text(&out));
     let lock = yaml(&lock_file);
     assert_eq!(lock["kind"], "ImagesLock");
@@ -210,14 +146,10 @@ async fn lock_has_the_digests_the_registry_serves_and_verify_sees_drift() {
     );
 
     // Re-push a tag with other content: verify reports the change and exits 1.
-    let again = w
-        .registry
-        .seeder()
-        .image("acme/single", Some("2"), AMD64, false)
-        .await;
+    let again = seed_single(&w.registry.seeder()).await;
     assert_ne!(again.digest, w.single.digest);
     let verify = w.mirror(&["verify", "--lock", lock_file.to_str().unwrap()]);
-    assert_eq!(verify.status.code(), Some(1), "{}", text(&verify));
+    assert_exit(&verify, 1);
     let stdout = String::from_utf8_lossy(&verify.stdout);
     assert!(
         stdout.contains("changed")
@@ -232,28 +164,16 @@ async fn platform_filter_missing_images_and_status() {
     let w = World::new().await;
     // linux/arm64 only: the amd64-only image cannot be locked for it, and the error says so.
     let arm = w.lock_path("arm.lock");
-    let out = w.mirror(&[
-        "lock",
-        "--platform",
-        "linux/arm64",
-        "-o",
-        arm.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let out = w.lock(&arm, &["--platform", "linux/arm64"]);
+    assert_exit(&out, 1);
+    let err = stderr(&out);
     assert!(
-        stderr.contains("acme/single:2 has no manifest for linux/arm64 (it has linux/amd64)"),
-        "{stderr}"
+        err.contains("acme/single:2 has no manifest for linux/arm64 (it has linux/amd64)"),
+        "{err}"
     );
     assert!(!arm.exists());
     let amd = w.lock_path("amd.lock");
-    let out = w.mirror(&[
-        "lock",
-        "--platform",
-        "linux/amd64",
-        "-o",
-        amd.to_str().unwrap(),
-    ]);
+    let out = w.lock(&amd, &["--platform", "linux/amd64"]);
     assert!(out.status.success(), "{}", text(&out));
     let lock = yaml(&amd);
     for image in ["acme/multi:1.0", "acme/legacy:3", "acme/single:2"] {
@@ -269,31 +189,18 @@ async fn platform_filter_missing_images_and_status() {
     // An image that does not exist: no lock written, the error names image and registry.
     let missing_image = format!("extra={}/acme/nothere:9", w.registry.host);
     let broken = w.lock_path("broken.lock");
-    let out = w.mirror(&[
-        "lock",
-        "-o",
-        broken.to_str().unwrap(),
-        "--set",
-        &missing_image,
-    ]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let out = w.lock(&broken, &["--set", &missing_image]);
+    assert_exit(&out, 1);
+    let err = stderr(&out);
     assert!(
-        stderr.contains("acme/nothere:9")
-            && stderr.contains(&w.registry.host)
-            && stderr.contains("no lock written"),
-        "{stderr}"
+        err.contains("acme/nothere:9")
+            && err.contains(&w.registry.host)
+            && err.contains("no lock written"),
+        "{err}"
     );
     assert!(!broken.exists(), "no lock file when an image is missing");
-    let out = w.mirror(&[
-        "lock",
-        "-o",
-        broken.to_str().unwrap(),
-        "--set",
-        &missing_image,
-        "--allow-missing",
-    ]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let out = w.lock(&broken, &["--set", &missing_image, "--allow-missing"]);
+    assert_exit(&out, 1);
     let lock = yaml(&broken);
     assert!(
         entry(&lock, "acme/nothere:9")["missing"]
@@ -305,7 +212,7 @@ async fn platform_filter_missing_images_and_status() {
     // Status against a mirror prefix: all missing, then one copied there with crane is present.
     let to = format!("{}/mirror", w.registry.host);
     let out = w.mirror(&["status", "--to", &to, "--json"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_exit(&out, 1);
     let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(
         rows.as_array()
@@ -346,23 +253,10 @@ async fn platform_filter_missing_images_and_status() {
     );
 }
 
-/// Copies an image between registries with the real crane (plain HTTP, loopback).
-fn crane_copy(from: &str, to: &str) {
-    let copy = Command::new(tool("crane"))
-        .args(["copy", "--insecure", from, to])
-        .output()
-        .unwrap();
-    assert!(
-        copy.status.success(),
-        "crane copy {from} {to}: {}",
-        String::from_utf8_lossy(&copy.stderr)
-    );
-}
-
 #[test]
 fn mirror_help_lists_the_commands() {
-    let helm = Helm::with_mirror();
-    let out = helm.run(&["mirror", "--help"]);
+    let helm = Helm::with_plugins(&["mirror"]);
+    let out = helm.run(["mirror", "--help"]);
     assert!(out.status.success(), "{}", text(&out));
     let help = String::from_utf8_lossy(&out.stdout);
     for command in ["lock", "verify", "status"] {
@@ -417,39 +311,29 @@ impl Drop for FileServer {
 async fn charts_from_oci_a_repository_and_a_url() {
     let w = World::new().await;
     let packages = w.dir.path().join("packages");
-    std::fs::create_dir_all(&packages).unwrap();
-    let out = w.helm.run(&[
-        "package",
-        w.chart.to_str().unwrap(),
-        "--destination",
-        packages.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
-    let archive = packages.join("mirrored-1.0.0.tgz");
+    let archive = w.helm.package(&w.chart, &packages);
+    assert_eq!(archive, packages.join("mirrored-1.0.0.tgz"));
     let archive_digest = support::seed::sha256(&std::fs::read(&archive).unwrap());
 
     // oci:// with a version constraint; --plain-http for the registry reaches Helm too.
     let oci_base = format!("oci://{}/charts", w.registry.host);
     let out = w
         .helm
-        .run(&["push", archive.to_str().unwrap(), &oci_base, "--plain-http"]);
+        .run(["push", archive.to_str().unwrap(), &oci_base, "--plain-http"]);
     assert!(out.status.success(), "{}", text(&out));
     let oci = format!("{oci_base}/mirrored");
-    let set = format!("registry={}", w.registry.host);
     let lock_file = w.lock_path("oci.lock");
-    let out = w.helm.run(&[
-        "mirror",
-        "lock",
-        &oci,
-        "--version",
-        "~1.0",
-        "--set",
-        &set,
-        "--plain-http",
+    let out = w.mirror_at(
         &w.registry.host,
-        "-o",
-        lock_file.to_str().unwrap(),
-    ]);
+        &oci,
+        &[
+            "lock",
+            "--version",
+            "~1.0",
+            "-o",
+            lock_file.to_str().unwrap(),
+        ],
+    );
     assert!(out.status.success(), "{}", text(&out));
     let lock = yaml(&lock_file);
     assert_eq!(lock["chart"]["location"], oci.as_str());
@@ -461,22 +345,14 @@ async fn charts_from_oci_a_repository_and_a_url() {
     assert_eq!(lock["images"].as_array().unwrap().len(), 3);
 
     // A chart repository (repo/name) and a plain URL to the archive.
-    let out = w.helm.run(&["repo", "index", packages.to_str().unwrap()]);
+    let out = w.helm.run(["repo", "index", packages.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));
     let server = FileServer::start(&packages);
-    let out = w.helm.run(&["repo", "add", "local", &server.url]);
+    let out = w.helm.run(["repo", "add", "local", &server.url]);
     assert!(out.status.success(), "{}", text(&out));
     let url = format!("{}/mirrored-1.0.0.tgz", server.url);
     for chart in ["local/mirrored", url.as_str()] {
-        let out = w.helm.run(&[
-            "mirror",
-            "lock",
-            chart,
-            "--set",
-            &set,
-            "--plain-http",
-            &w.registry.host,
-        ]);
+        let out = w.mirror_at(&w.registry.host, chart, &["lock"]);
         assert!(out.status.success(), "{chart}: {}", text(&out));
         let lock: Value = serde_saphyr::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap();
         assert_eq!(lock["chart"]["location"], chart);
@@ -492,21 +368,10 @@ async fn charts_from_oci_a_repository_and_a_url() {
 async fn lock_through_a_failing_registry() {
     let w = World::new().await;
     let proxy = support::FaultProxy::start(w.registry.addr);
-    let set = format!("registry={}", proxy.host);
     let lock = |file: &Path| {
-        w.helm.run(&[
-            "mirror",
-            "lock",
-            w.chart.to_str().unwrap(),
-            "--set",
-            &set,
-            "--plain-http",
-            &proxy.host,
-            "--retries",
-            "3",
-            "-o",
-            file.to_str().unwrap(),
-        ])
+        let chart = w.chart.to_str().unwrap();
+        let to_file = ["lock", "--retries", "3", "-o", file.to_str().unwrap()];
+        w.mirror_at(&proxy.host, chart, &to_file)
     };
 
     // Two 503s and a 429 with Retry-After on the way: retries suffice, the lock is right.
@@ -541,13 +406,13 @@ async fn lock_through_a_failing_registry() {
     ));
     let bad = w.lock_path("never.lock");
     let out = lock(&bad);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_exit(&out, 1);
+    let err = stderr(&out);
     assert!(
-        stderr.contains("acme/single:2")
-            && stderr.contains(&proxy.host)
-            && stderr.contains("no lock written"),
-        "{stderr}"
+        err.contains("acme/single:2")
+            && err.contains(&proxy.host)
+            && err.contains("no lock written"),
+        "{err}"
     );
     assert!(!bad.exists(), "no lock file after retries ran out");
 }

@@ -39,6 +39,31 @@ fn client(options: Options) -> Client {
     Client::new(options).expect("client builds")
 }
 
+/// [`options`] with credentials from `config` and its helpers (on the helper path alone).
+fn config_options(config: &DockerConfig, plain_http: &[&str]) -> Options {
+    Options {
+        docker_config: Some(config.path.clone()),
+        credential_helper_path: Some(config.helpers.clone().into_os_string()),
+        ..options(plain_http)
+    }
+}
+
+/// A registry of `flavour` holding one image, `REPO:1`: the registry, the image, its reference.
+async fn one_image(flavour: Flavour, repo: &str) -> (Registry, Pushed, Reference) {
+    let reg = Registry::start(flavour);
+    let pushed = reg.seeder().image(repo, Some("1"), AMD64, false).await;
+    let r = reference(&reg.host, &format!("{repo}:1"));
+    (reg, pushed, r)
+}
+
+/// Where the credentials an `Unauthorized` error says were refused came from.
+fn refused_credentials(error: &RegistryError) -> &CredentialSource {
+    match error {
+        RegistryError::Unauthorized { credentials, .. } => credentials,
+        other => panic!("expected Unauthorized, got {other:?}"),
+    }
+}
+
 /// The error's message names the image and the registry host.
 fn assert_names(error: &RegistryError, r: &Reference) {
     let text = error.to_string();
@@ -231,19 +256,11 @@ async fn unchanged_tags_cost_one_head_each() {
 
 #[tokio::test]
 async fn basic_auth_from_config_auths_helpers_and_environment() {
-    let reg = Registry::start(Flavour::DistributionBasic);
-    let pushed = reg
-        .seeder()
-        .image("private/app", Some("1"), AMD64, false)
-        .await;
-    let r = reference(&reg.host, "private/app:1");
+    let (reg, pushed, r) = one_image(Flavour::DistributionBasic, "private/app").await;
 
     // auths: base64 user:password, keyed with a scheme (as `docker login` may write it).
     let config = DockerConfig::with_auth(&format!("http://{}", reg.host), USER, PASSWORD);
-    let c = client(Options {
-        docker_config: Some(config.path.clone()),
-        ..options(&[&reg.host])
-    });
+    let c = client(config_options(&config, &[&reg.host]));
     assert_eq!(c.resolve(&r).await.unwrap().digest, pushed.digest);
     assert_eq!(c.head(&r).await.unwrap().digest, pushed.digest);
     // 401 once, then basic auth sent up front: manifest GET, config GET (the platform), HEAD.
@@ -265,11 +282,7 @@ async fn basic_auth_from_config_auths_helpers_and_environment() {
         "credHelpers": { reg.host.clone(): "purser-test" }
     }));
     helpers.write_helper("purser-test", &reg.host, USER, PASSWORD);
-    let c = client(Options {
-        docker_config: Some(helpers.path.clone()),
-        credential_helper_path: Some(helpers.helpers.clone().into_os_string()),
-        ..options(&[&reg.host])
-    });
+    let c = client(config_options(&helpers, &[&reg.host]));
     assert_eq!(c.resolve(&r).await.unwrap().digest, pushed.digest);
     assert_eq!(c.head(&r).await.unwrap().digest, pushed.digest);
     assert_eq!(helpers.helper_calls(), vec![reg.host.clone()]);
@@ -277,49 +290,34 @@ async fn basic_auth_from_config_auths_helpers_and_environment() {
     // credsStore: the same helper for every host.
     let store = DockerConfig::new(&json!({ "credsStore": "purser-test" }));
     store.write_helper("purser-test", &reg.host, USER, PASSWORD);
-    let c = client(Options {
-        docker_config: Some(store.path.clone()),
-        credential_helper_path: Some(store.helpers.clone().into_os_string()),
-        ..options(&[&reg.host])
-    });
+    let c = client(config_options(&store, &[&reg.host]));
     assert_eq!(c.head(&r).await.unwrap().digest, pushed.digest);
 
     // Environment credentials, scoped to this host, win over a wrong docker config.
     let wrong = DockerConfig::with_auth(&reg.host, USER, "not-the-password");
     let c = client(Options {
-        docker_config: Some(wrong.path.clone()),
         env_credentials: Some(purser_native::registry::EnvCredentials {
             username: USER.to_owned(),
             password: PASSWORD.to_owned(),
             host: Some(reg.host.clone()),
         }),
-        ..options(&[&reg.host])
+        ..config_options(&wrong, &[&reg.host])
     });
     assert_eq!(c.head(&r).await.unwrap().digest, pushed.digest);
 }
 
 #[tokio::test]
 async fn refused_credentials_say_where_they_came_from() {
-    let reg = Registry::start(Flavour::DistributionBasic);
-    reg.seeder()
-        .image("private/app", Some("1"), AMD64, false)
-        .await;
-    let r = reference(&reg.host, "private/app:1");
+    let (reg, _, r) = one_image(Flavour::DistributionBasic, "private/app").await;
 
     // Wrong password from config.json: the file is named, the password never shown.
     let wrong = DockerConfig::with_auth(&reg.host, USER, "wrong-Pa55word");
-    let c = client(Options {
-        docker_config: Some(wrong.path.clone()),
-        ..options(&[&reg.host])
-    });
+    let c = client(config_options(&wrong, &[&reg.host]));
     let error = c.resolve(&r).await.unwrap_err();
     assert!(
         matches!(
-            &error,
-            RegistryError::Unauthorized {
-                credentials: CredentialSource::ConfigFile { .. },
-                ..
-            }
+            refused_credentials(&error),
+            CredentialSource::ConfigFile { .. }
         ),
         "{error:?}"
     );
@@ -333,13 +331,7 @@ async fn refused_credentials_say_where_they_came_from() {
     let c = client(options(&[&reg.host]));
     let error = c.head(&r).await.unwrap_err();
     assert!(
-        matches!(
-            &error,
-            RegistryError::Unauthorized {
-                credentials: CredentialSource::Anonymous,
-                ..
-            }
-        ),
+        matches!(refused_credentials(&error), CredentialSource::Anonymous),
         "{error:?}"
     );
     assert_names(&error, &r);
@@ -351,11 +343,7 @@ async fn refused_credentials_say_where_they_came_from() {
     // A helper that fails.
     let broken =
         DockerConfig::new(&json!({ "credHelpers": { reg.host.clone(): "missing-helper" } }));
-    let c = client(Options {
-        docker_config: Some(broken.path.clone()),
-        credential_helper_path: Some(broken.helpers.clone().into_os_string()),
-        ..options(&[&reg.host])
-    });
+    let c = client(config_options(&broken, &[&reg.host]));
     let error = c.head(&r).await.unwrap_err();
     assert!(
         matches!(&error, RegistryError::Credentials { .. }),
@@ -372,21 +360,13 @@ async fn refused_credentials_say_where_they_came_from() {
 
 #[tokio::test]
 async fn bearer_tokens_from_a_token_service() {
-    let reg = Registry::start(Flavour::DistributionToken);
-    let pushed = reg
-        .seeder()
-        .image("private/app", Some("1"), AMD64, false)
-        .await;
+    let (reg, pushed, r) = one_image(Flavour::DistributionToken, "private/app").await;
     let token = reg.token.as_ref().unwrap();
-    let r = reference(&reg.host, "private/app:1");
     let both = [reg.host.as_str(), &token.host()];
 
     // Basic credentials traded for a token at the realm.
     let config = DockerConfig::with_auth(&reg.host, USER, PASSWORD);
-    let c = client(Options {
-        docker_config: Some(config.path.clone()),
-        ..options(&both)
-    });
+    let c = client(config_options(&config, &both));
     assert_eq!(c.resolve(&r).await.unwrap().digest, pushed.digest);
     assert_eq!(c.head(&r).await.unwrap().digest, pushed.digest);
     let stats = c.stats();
@@ -408,24 +388,15 @@ async fn bearer_tokens_from_a_token_service() {
     let identity = DockerConfig::new(&json!({
         "auths": { reg.host.clone(): { "identitytoken": support::token::REFRESH_TOKEN } }
     }));
-    let c = client(Options {
-        docker_config: Some(identity.path.clone()),
-        ..options(&both)
-    });
+    let c = client(config_options(&identity, &both));
     assert_eq!(c.head(&r).await.unwrap().digest, pushed.digest);
     assert!(token.requests().iter().any(|t| t.method == "POST"));
 
     // Wrong password: the token service refuses, and says so.
     let wrong = DockerConfig::with_auth(&reg.host, USER, "wrong-Pa55word");
-    let c = client(Options {
-        docker_config: Some(wrong.path.clone()),
-        ..options(&both)
-    });
+    let c = client(config_options(&wrong, &both));
     let error = c.head(&r).await.unwrap_err();
-    assert!(
-        matches!(&error, RegistryError::Unauthorized { .. }),
-        "{error:?}"
-    );
+    refused_credentials(&error); // Unauthorized, whatever the credentials' source
     assert_names(&error, &r);
     assert!(error.to_string().contains("token service"), "{error}");
 
@@ -433,22 +404,13 @@ async fn bearer_tokens_from_a_token_service() {
     let c = client(options(&both));
     let error = c.head(&r).await.unwrap_err();
     assert!(
-        matches!(
-            &error,
-            RegistryError::Unauthorized {
-                credentials: CredentialSource::Anonymous,
-                ..
-            }
-        ),
+        matches!(refused_credentials(&error), CredentialSource::Anonymous),
         "{error:?}"
     );
 
     // A plain-HTTP realm the user did not name: credentials are withheld, and the error says why.
     let before = token.requests().len();
-    let c = client(Options {
-        docker_config: Some(config.path.clone()),
-        ..options(&[&reg.host])
-    });
+    let c = client(config_options(&config, &[&reg.host]));
     let error = c.head(&r).await.unwrap_err();
     assert_names(&error, &r);
     assert!(error.to_string().contains("were not sent"), "{error}");
@@ -463,13 +425,8 @@ async fn bearer_tokens_from_a_token_service() {
 
 #[tokio::test]
 async fn tls_needs_the_ca_or_an_explicit_skip() {
-    let reg = Registry::start(Flavour::DistributionTls);
-    let pushed = reg
-        .seeder()
-        .image("secure/app", Some("1"), AMD64, false)
-        .await;
+    let (reg, pushed, r) = one_image(Flavour::DistributionTls, "secure/app").await;
     let ca = reg.ca.as_ref().unwrap();
-    let r = reference(&reg.host, "secure/app:1");
 
     let c = client(Options {
         ca_files: vec![ca.ca_cert.clone()],
@@ -547,11 +504,23 @@ async fn proxied() -> Proxied {
     }
 }
 
+impl Proxied {
+    /// A client with plain HTTP to the proxy, quick retries.
+    fn client(&self) -> Client {
+        client(options(&[&self.proxy.host]))
+    }
+
+    /// `REST` (`REPO:TAG`, …) through the proxy.
+    fn reference(&self, rest: &str) -> Reference {
+        reference(&self.proxy.host, rest)
+    }
+}
+
 #[tokio::test]
 async fn server_errors_are_retried() {
     let p = proxied().await;
-    let c = client(options(&[&p.proxy.host]));
-    let r = reference(&p.proxy.host, "flaky/app:1");
+    let c = p.client();
+    let r = p.reference("flaky/app:1");
 
     p.proxy
         .add(Rule::manifests(Fault::Status(503), 2).method("GET"));
@@ -571,8 +540,8 @@ async fn server_errors_are_retried() {
 #[tokio::test]
 async fn head_without_a_digest_header_falls_back_to_get() {
     let p = proxied().await;
-    let c = client(options(&[&p.proxy.host]));
-    let r = reference(&p.proxy.host, "flaky/app:1");
+    let c = p.client();
+    let r = p.reference("flaky/app:1");
     p.proxy.add(
         Rule::manifests(Fault::DropHeader("docker-content-digest"), usize::MAX).method("HEAD"),
     );
@@ -586,8 +555,8 @@ async fn head_without_a_digest_header_falls_back_to_get() {
 #[tokio::test]
 async fn too_many_requests_waits_for_retry_after() {
     let p = proxied().await;
-    let c = client(options(&[&p.proxy.host]));
-    let r = reference(&p.proxy.host, "flaky/multi:1");
+    let c = p.client();
+    let r = p.reference("flaky/multi:1");
     p.proxy.add(Rule::manifests(
         Fault::TooManyRequests {
             retry_after: "1".to_owned(),
@@ -608,9 +577,9 @@ async fn too_many_requests_waits_for_retry_after() {
 #[tokio::test]
 async fn broken_and_slow_bodies_are_retried() {
     let p = proxied().await;
-    let r = reference(&p.proxy.host, "flaky/multi:1");
+    let r = p.reference("flaky/multi:1");
 
-    let c = client(options(&[&p.proxy.host]));
+    let c = p.client();
     p.proxy
         .add(Rule::manifests(Fault::ResetMidBody, 1).method("GET"));
     let resolved = c.resolve(&r).await.unwrap();
@@ -632,8 +601,8 @@ async fn broken_and_slow_bodies_are_retried() {
 #[tokio::test]
 async fn retries_run_out_with_a_clear_error() {
     let p = proxied().await;
-    let c = client(options(&[&p.proxy.host]));
-    let r = reference(&p.proxy.host, "flaky/app:1");
+    let c = p.client();
+    let r = p.reference("flaky/app:1");
     p.proxy.add(Rule::manifests(Fault::Status(503), usize::MAX));
     let error = c.resolve(&r).await.unwrap_err();
     match &error {
@@ -667,10 +636,7 @@ async fn retries_run_out_with_a_clear_error() {
 
 #[tokio::test]
 async fn unknown_hosts_missing_images_and_closed_ports() {
-    let reg = Registry::start(Flavour::Distribution);
-    reg.seeder()
-        .image("there/app", Some("1"), AMD64, false)
-        .await;
+    let (reg, _, _) = one_image(Flavour::Distribution, "there/app").await;
     let c = client(options(&[&reg.host, "purser-test.invalid:5000"]));
 
     let r = reference("purser-test.invalid:5000", "team/app:1");
@@ -707,10 +673,10 @@ async fn unknown_hosts_missing_images_and_closed_ports() {
 #[tokio::test]
 async fn digests_that_do_not_match_are_refused() {
     let p = proxied().await;
-    let c = client(options(&[&p.proxy.host]));
+    let c = p.client();
 
     // The registry's bytes do not hash to its own Docker-Content-Digest.
-    let r = reference(&p.proxy.host, "flaky/app:1");
+    let r = p.reference("flaky/app:1");
     p.proxy
         .add(Rule::manifests(Fault::CorruptBody, 1).method("GET"));
     let error = c.manifest(&r).await.unwrap_err();
@@ -722,7 +688,7 @@ async fn digests_that_do_not_match_are_refused() {
 
     // A tag pinned to another digest than the one it has now.
     let other = seed::sha256(b"something else");
-    let r = reference(&p.proxy.host, &format!("flaky/app:1@{other}"));
+    let r = p.reference(&format!("flaky/app:1@{other}"));
     for error in [
         c.head(&r).await.unwrap_err(),
         c.manifest(&r).await.unwrap_err(),
@@ -741,6 +707,6 @@ async fn digests_that_do_not_match_are_refused() {
     }
 
     // Pinned to the right digest: fine.
-    let r = reference(&p.proxy.host, &format!("flaky/app:1@{}", p.pushed.digest));
+    let r = p.reference(&format!("flaky/app:1@{}", p.pushed.digest));
     assert_eq!(c.resolve(&r).await.unwrap().digest, p.pushed.digest);
 }

@@ -1,25 +1,119 @@
 //! The shared pieces of the `helm mirror copy` end-to-end tests (mirror_copy.rs,
-//! mirror_copy_options.rs): the seeded [`Content`], the generated [`chart`], running the copy
-//! through Helm ([`copy_args`], [`helm_copy`], [`report`]) and checking the target
-//! ([`assert_copied`], [`assert_chart_pulled`], [`assert_no_partial_tags`]).
+//! mirror_copy_options.rs): the seeded images ([`Image`], [`SharedBase`], [`Content`]), the
+//! generated [`chart`], a [`Job`] that runs the copy through Helm and reads its [`report`], and
+//! the checks of the report, the lock and the target ([`assert_copied`], [`assert_tag_at`],
+//! [`assert_chart_pulled`], [`assert_no_partial_tags`], …).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
 
 use serde_json::{Value, json};
+use tempfile::TempDir;
 
 use super::helm::{Helm, text};
-use super::proxy::{Seen, Upload};
+use super::proxy::{Mount, Seen, Upload};
 use super::seed::{
-    self, AMD64, Blob, OCI_MANIFEST, Pushed, Referrer, Seeder, blob_digests, child_digests,
-    digest_tag, sha256,
+    AMD64, Blob, OCI_MANIFEST, Pushed, Referrer, Seeder, blob_digests, child_digests, digest_tag,
+    sha256,
 };
 
 pub const PREFIX: &str = "mirror";
 pub const SBOM_TYPE: &str = "application/vnd.purser.test.sbom.v1+json";
 
 // --- content ----------------------------------------------------------------------------------
+
+/// An image the tests seed and charts run: the container name, repository and tag.
+#[derive(Clone, Copy, Debug)]
+pub struct Image {
+    pub name: &'static str,
+    pub repo: &'static str,
+    pub tag: &'static str,
+}
+
+const fn image(name: &'static str, repo: &'static str, tag: &'static str) -> Image {
+    Image { name, repo, tag }
+}
+
+/// An OCI index (three platforms and an attestation): [`Seeder::oci_index`].
+pub const MULTI: Image = image("multi", "acme/multi", "1.0");
+/// A Docker manifest list: [`seed_legacy`].
+pub const LEGACY: Image = image("legacy", "acme/legacy", "3");
+/// A linux/amd64 OCI image: [`seed_single`].
+pub const SINGLE: Image = image("single", "acme/single", "2");
+/// The two images of a [`SharedBase`].
+pub const BASE_A: Image = image("base-a", "acme/base-a", "1");
+pub const BASE_B: Image = image("base-b", "team/base-b", "1");
+/// A linux/amd64 OCI image with one large layer: [`Seeder::large_image`].
+pub const BIG: Image = image("big", "acme/big", "1");
+/// An image no test seeds.
+pub const NOTHERE: Image = image("nothere", "acme/nothere", "9");
+
+impl Image {
+    /// `HOST/REPO:TAG`.
+    pub fn at(&self, host: &str) -> String {
+        format!("{host}/{}:{}", self.repo, self.tag)
+    }
+
+    /// `REPO:TAG`.
+    pub fn repo_tag(&self) -> String {
+        format!("{}:{}", self.repo, self.tag)
+    }
+
+    /// Its repository at the target: `PREFIX/REPO`.
+    pub fn target_repo(&self) -> String {
+        format!("{PREFIX}/{}", self.repo)
+    }
+}
+
+/// The chart's images (container name, `HOST/REPO:TAG`) for these images at `host`.
+pub fn chart_images(host: &str, images: &[Image]) -> Vec<(String, String)> {
+    images
+        .iter()
+        .map(|i| (i.name.to_owned(), i.at(host)))
+        .collect()
+}
+
+/// [`SINGLE`]: a linux/amd64 OCI image.
+pub async fn seed_single(s: &Seeder) -> Pushed {
+    s.image(SINGLE.repo, Some(SINGLE.tag), AMD64, false).await
+}
+
+/// [`LEGACY`]: a Docker manifest list and its two images.
+pub async fn seed_legacy(s: &Seeder) -> (Pushed, Vec<Pushed>) {
+    s.docker_list(LEGACY.repo, LEGACY.tag).await
+}
+
+/// [`BASE_A`] and [`BASE_B`]: two images in two repositories whose first layers are the same
+/// `base` blobs, each with one layer of its own.
+pub struct SharedBase {
+    pub base: Vec<Blob>,
+    pub a: Pushed,
+    pub b: Pushed,
+}
+
+impl SharedBase {
+    /// Base layers of these sizes, then the two images on them.
+    pub async fn seed(s: &Seeder, sizes: &[usize]) -> SharedBase {
+        let base = s.layers(BASE_A.repo, sizes).await;
+        let a = s
+            .image_on_base(BASE_A.repo, Some(BASE_A.tag), &base, 1000)
+            .await;
+        let b = s
+            .image_on_base(BASE_B.repo, Some(BASE_B.tag), &base, 2000)
+            .await;
+        SharedBase { base, a, b }
+    }
+
+    pub fn images(&self) -> [(Image, &Pushed); 2] {
+        [(BASE_A, &self.a), (BASE_B, &self.b)]
+    }
+
+    /// The digests of the base layers.
+    pub fn base_digests(&self) -> BTreeSet<String> {
+        self.base.iter().map(|b| b.digest.clone()).collect()
+    }
+}
 
 /// Everything a copy must carry: a multi-platform OCI index with an attestation, a Docker
 /// manifest list, a single image, two images in two repositories sharing base layers, cosign
@@ -28,9 +122,7 @@ pub struct Content {
     pub multi: (Pushed, Vec<Pushed>, Pushed),
     pub legacy: (Pushed, Vec<Pushed>),
     pub single: Pushed,
-    pub base: Vec<Blob>,
-    pub base_a: Pushed,
-    pub base_b: Pushed,
+    pub shared: SharedBase,
     /// (repository, tag, manifest) of the cosign-style tags.
     pub signatures: Vec<(&'static str, String, Pushed)>,
     /// On `multi`'s linux/amd64 manifest, in acme/multi.
@@ -39,19 +131,17 @@ pub struct Content {
 
 impl Content {
     pub async fn seed(s: &Seeder) -> Content {
-        let multi = s.oci_index("acme/multi", "1.0").await;
-        let legacy = s.docker_list("acme/legacy", "3").await;
-        let single = s.image("acme/single", Some("2"), AMD64, false).await;
-        let base = s.layers("acme/base-a", &[4096, 8192]).await;
-        let base_a = s.image_on_base("acme/base-a", Some("1"), &base, 1000).await;
-        let base_b = s.image_on_base("team/base-b", Some("1"), &base, 2000).await;
-        let sig_single = s.cosign_signature("acme/single", &single, false).await;
-        let att_single = s.cosign_attestation("acme/single", &single).await;
+        let multi = s.oci_index(MULTI.repo, MULTI.tag).await;
+        let legacy = seed_legacy(s).await;
+        let single = seed_single(s).await;
+        let shared = SharedBase::seed(s, &[4096, 8192]).await;
+        let sig_single = s.cosign_signature(SINGLE.repo, &single, false).await;
+        let att_single = s.cosign_attestation(SINGLE.repo, &single).await;
         // A Docker v2 signature manifest on the index (cosign signs what the user names).
-        let sig_multi = s.cosign_signature("acme/multi", &multi.0, true).await;
+        let sig_multi = s.cosign_signature(MULTI.repo, &multi.0, true).await;
         let referrer = s
             .referrer(
-                "acme/multi",
+                MULTI.repo,
                 &multi.1[0],
                 SBOM_TYPE,
                 json!({
@@ -60,43 +150,39 @@ impl Content {
                 }),
             )
             .await;
-        let signatures = vec![
+        let signatures = [
+            (SINGLE.repo, &single, "sig", sig_single),
+            (SINGLE.repo, &single, "att", att_single),
+            (MULTI.repo, &multi.0, "sig", sig_multi),
+        ]
+        .into_iter()
+        .map(|(repo, signed, suffix, pushed)| {
             (
-                "acme/single",
-                format!("{}.sig", digest_tag(&single.digest)),
-                sig_single,
-            ),
-            (
-                "acme/single",
-                format!("{}.att", digest_tag(&single.digest)),
-                att_single,
-            ),
-            (
-                "acme/multi",
-                format!("{}.sig", digest_tag(&multi.0.digest)),
-                sig_multi,
-            ),
-        ];
+                repo,
+                format!("{}.{suffix}", digest_tag(&signed.digest)),
+                pushed,
+            )
+        })
+        .collect();
         Content {
             multi,
             legacy,
             single,
-            base,
-            base_a,
-            base_b,
+            shared,
             signatures,
             referrer,
         }
     }
 
-    /// The images the chart uses: (container name, repository, tag, manifest).
-    pub fn tagged(&self) -> Vec<(&'static str, &'static str, &'static str, &Pushed)> {
+    /// The images the chart uses, with their manifests.
+    pub fn tagged(&self) -> Vec<(Image, &Pushed)> {
+        let [base_a, base_b] = self.shared.images();
         vec![
-            ("multi", "acme/multi", "1.0", &self.multi.0),
-            ("legacy", "acme/legacy", "3", &self.legacy.0),
-            ("single", "acme/single", "2", &self.single),
-            ("base-a", "acme/base-a", "1", &self.base_a),
-            ("base-b", "team/base-b", "1", &self.base_b),
+            (MULTI, &self.multi.0),
+            (LEGACY, &self.legacy.0),
+            (SINGLE, &self.single),
+            base_a,
+            base_b,
         ]
     }
 
@@ -105,21 +191,19 @@ impl Content {
         let mut out: Vec<(&'static str, &Pushed)> = self
             .tagged()
             .into_iter()
-            .map(|(_, repo, _, p)| (repo, p))
+            .map(|(image, p)| (image.repo, p))
             .collect();
-        out.extend(self.multi.1.iter().map(|p| ("acme/multi", p)));
-        out.push(("acme/multi", &self.multi.2));
-        out.extend(self.legacy.1.iter().map(|p| ("acme/legacy", p)));
+        out.extend(self.multi.1.iter().map(|p| (MULTI.repo, p)));
+        out.push((MULTI.repo, &self.multi.2));
+        out.extend(self.legacy.1.iter().map(|p| (LEGACY.repo, p)));
         out.extend(self.signatures.iter().map(|(repo, _, p)| (*repo, p)));
-        out.push(("acme/multi", &self.referrer.manifest));
+        out.push((MULTI.repo, &self.referrer.manifest));
         out
     }
 
-    pub fn chart_images(&self, host: &str) -> Vec<(String, String)> {
-        self.tagged()
-            .into_iter()
-            .map(|(name, repo, tag, _)| (name.to_owned(), format!("{host}/{repo}:{tag}")))
-            .collect()
+    /// The images the chart uses.
+    pub fn images(&self) -> Vec<Image> {
+        self.tagged().into_iter().map(|(i, _)| i).collect()
     }
 }
 
@@ -133,6 +217,23 @@ pub struct Chart {
     pub name: String,
     pub version: String,
     pub bytes: Vec<u8>,
+}
+
+impl Chart {
+    /// `oci://TO/charts/NAME`: where a copy to `to` puts it.
+    pub fn oci_at(&self, to: &str) -> String {
+        format!("oci://{to}/charts/{}", self.name)
+    }
+
+    /// `TO/charts/NAME:VERSION`: the destination a copy to `to` reports.
+    pub fn destination(&self, to: &str) -> String {
+        format!("{to}/charts/{}:{}", self.name, self.version)
+    }
+
+    /// Its repository at the target: `PREFIX/charts/NAME`.
+    pub fn target_repo(&self) -> String {
+        format!("{PREFIX}/charts/{}", self.name)
+    }
 }
 
 /// A chart whose one Deployment runs `images` (container name, reference), packaged.
@@ -186,13 +287,133 @@ pub fn mirror_args(words: &[&str], plain: &[&str], extra: &[&str]) -> Vec<String
     args
 }
 
-pub fn helm_copy(helm: &Helm, chart: &Chart, to: &str, plain: &[&str], extra: &[&str]) -> Output {
-    helm.run(copy_args(chart, to, plain, extra))
+/// One chart to copy: Helm with the `mirror` and `relocate` plugins in its own homes, a temp
+/// dir with the chart packaged in it, where the copy goes (`--to`) and the registries it
+/// reaches over plain HTTP.
+pub struct Job {
+    pub helm: Helm,
+    pub dir: TempDir,
+    pub chart: Chart,
+    /// `TARGET/PREFIX`.
+    pub to: String,
+    pub plain: Vec<String>,
+}
+
+impl Job {
+    /// Chart `name` running `images` from the registry `source`, copied to `TARGET/PREFIX`;
+    /// `--plain-http` for both.
+    pub fn new(name: &str, images: &[Image], source: &str, target: &str) -> Job {
+        let helm = Helm::with_plugins(&["mirror", "relocate"]);
+        let dir = tempfile::tempdir().unwrap();
+        let chart = chart(&helm, dir.path(), name, &chart_images(source, images));
+        Job {
+            helm,
+            dir,
+            chart,
+            to: format!("{target}/{PREFIX}"),
+            plain: vec![source.to_owned(), target.to_owned()],
+        }
+    }
+
+    /// `--plain-http` for `host` too.
+    pub fn plain_too(mut self, host: &str) -> Job {
+        self.plain.push(host.to_owned());
+        self
+    }
+
+    /// A path in the job's temp dir.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn plain(&self) -> Vec<&str> {
+        self.plain.iter().map(String::as_str).collect()
+    }
+
+    /// The arguments of the copy to `to`.
+    pub fn args_to(&self, to: &str, extra: &[&str]) -> Vec<String> {
+        copy_args(&self.chart, to, &self.plain(), extra)
+    }
+
+    /// The arguments of the copy.
+    pub fn args(&self, extra: &[&str]) -> Vec<String> {
+        self.args_to(&self.to, extra)
+    }
+
+    /// `helm mirror copy CHART --to TO …` run.
+    pub fn copy_to(&self, to: &str, extra: &[&str]) -> Output {
+        self.helm.run(self.args_to(to, extra))
+    }
+
+    /// `helm mirror copy CHART --to TARGET/PREFIX …` run.
+    pub fn copy(&self, extra: &[&str]) -> Output {
+        self.copy_to(&self.to, extra)
+    }
+
+    /// The copy with `--json` after `extra`: it exits 0; its report.
+    pub fn copy_report(&self, extra: &[&str]) -> Value {
+        let extra: Vec<&str> = extra.iter().copied().chain(["--json"]).collect();
+        report_of_success(&self.copy(&extra))
+    }
+
+    /// Any `helm mirror WORDS… --plain-http … EXTRA…` run.
+    pub fn mirror(&self, words: &[&str], extra: &[&str]) -> Output {
+        self.helm.run(mirror_args(words, &self.plain(), extra))
+    }
+
+    /// The copy as Helm runs it: this build's purser with Helm's environment, not started.
+    pub fn purser(&self, extra: &[&str]) -> Command {
+        self.helm.purser(&self.args(extra)[..])
+    }
+
+    /// `helm pull` of the chart from the copy: the archive copied, byte for byte.
+    pub fn assert_chart_pulled(&self) {
+        assert_chart_pulled(
+            &self.helm,
+            &self.chart,
+            &self.chart.oci_at(&self.to),
+            self.dir.path(),
+        );
+    }
+
+    /// `helm template` with the relocate post-renderer, the lock `lock` and `--to`: every one
+    /// of `images` is rendered at the mirror, pinned to its digest. The rendered text.
+    pub fn assert_relocated(&self, lock: &Path, images: &[(Image, &Pushed)]) -> String {
+        let out = self.helm.run([
+            "template",
+            "rel",
+            self.chart.tgz.to_str().unwrap(),
+            "--post-renderer",
+            "relocate",
+            "--post-renderer-args",
+            &format!("--lock={}", lock.display()),
+            "--post-renderer-args",
+            &format!("--to={}", self.to),
+        ]);
+        assert!(out.status.success(), "helm template: {}", text(&out));
+        let rendered = String::from_utf8_lossy(&out.stdout).into_owned();
+        for (image, pushed) in images {
+            let pinned = format!("{}@{}", image.at(&self.to), pushed.digest);
+            assert!(rendered.contains(&pinned), "no {pinned} in:\n{rendered}");
+        }
+        rendered
+    }
+}
+
+/// `out` exited with `code`; else the failure shows its output.
+pub fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(out.status.code(), Some(code), "{}", text(out));
 }
 
 pub fn report(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("--json printed no JSON report ({e}): {}", text(out)))
+}
+
+/// The report of a run that exited 0.
+pub fn report_of_success(out: &Output) -> Value {
+    assert_exit(out, 0);
+    report(out)
 }
 
 pub fn code(out: &Output) -> Option<i32> {
@@ -212,45 +433,145 @@ pub fn report_image<'a>(report: &'a Value, source: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{source} not in the report: {report:#}"))
 }
 
-/// The report lists exactly the chart's images, each with its destination, its digest and
-/// `state`.
+/// The report lists exactly `images`, each from `source_host`, with its destination under
+/// `to`, its digest and `state`.
 pub fn check_report_images(
     report: &Value,
-    content: &Content,
+    images: &[(Image, &Pushed)],
     source_host: &str,
     to: &str,
     state: &str,
 ) {
     assert_eq!(
         report["images"].as_array().map(Vec::len),
-        Some(content.tagged().len()),
+        Some(images.len()),
         "one report entry per chart image: {report:#}"
     );
-    for (_, repo, tag, pushed) in content.tagged() {
-        let entry = report_image(report, &format!("{source_host}/{repo}:{tag}"));
-        assert_eq!(
-            entry["destination"],
-            format!("{to}/{repo}:{tag}").as_str(),
-            "{entry:#}"
-        );
+    for (image, pushed) in images {
+        let entry = report_image(report, &image.at(source_host));
+        assert_eq!(entry["destination"], image.at(to).as_str(), "{entry:#}");
         assert_eq!(entry["digest"], pushed.digest.as_str(), "{entry:#}");
         assert_eq!(entry["state"], state, "{entry:#}");
     }
 }
 
+/// The report's row for `chart` (by name): its version, its destination under `to`, `state`.
+pub fn report_chart<'a>(report: &'a Value, chart: &Chart, to: &str, state: &str) -> &'a Value {
+    let row = report["charts"]
+        .as_array()
+        .expect("charts in the report")
+        .iter()
+        .find(|r| r["name"] == chart.name.as_str())
+        .unwrap_or_else(|| panic!("chart {} not in the report: {report:#}", chart.name));
+    assert_eq!(row["version"], chart.version.as_str(), "{row:#}");
+    assert_eq!(
+        row["destination"],
+        chart.destination(to).as_str(),
+        "{row:#}"
+    );
+    assert_eq!(row["state"], state, "{row:#}");
+    row
+}
+
+/// The report's counts of blobs and bytes: nothing was uploaded.
+pub fn assert_nothing_uploaded(report: &Value) {
+    assert_eq!(report["blobs"]["uploaded"], 0, "{report:#}");
+    assert_eq!(report["bytes"]["uploaded"], 0, "{report:#}");
+}
+
+// --- the lock ---------------------------------------------------------------------------------
+
+pub fn yaml(path: &Path) -> Value {
+    serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The entry of a lock (parsed YAML) for the image whose reference ends with `/REPO:TAG`.
+pub fn lock_entry<'a>(lock: &'a Value, repo_tag: &str) -> &'a Value {
+    lock["images"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no images in the lock: {lock:#}"))
+        .iter()
+        .find(|e| {
+            e["image"]
+                .as_str()
+                .is_some_and(|i| i.ends_with(&format!("/{repo_tag}")))
+        })
+        .unwrap_or_else(|| panic!("{repo_tag} is not in the lock: {lock:#}"))
+}
+
+/// The lock lists exactly `images`, each under its name at `source_host` with its digest.
+/// The entries.
+pub fn check_lock_images<'a>(
+    lock: &'a Value,
+    images: &[(Image, &Pushed)],
+    source_host: &str,
+) -> Vec<&'a Value> {
+    assert_eq!(
+        lock["images"].as_array().map(Vec::len),
+        Some(images.len()),
+        "one lock entry per chart image: {lock:#}"
+    );
+    images
+        .iter()
+        .map(|(image, pushed)| {
+            let entry = lock_entry(lock, &image.repo_tag());
+            assert_eq!(entry["image"], image.at(source_host).as_str(), "{entry:#}");
+            assert_eq!(entry["digest"], pushed.digest.as_str(), "{entry:#}");
+            entry
+        })
+        .collect()
+}
+
 // --- checking the target ----------------------------------------------------------------------
+
+/// `image`'s tag at `dst` (under PREFIX) resolves to `digest`; `why` says what that shows.
+pub async fn assert_tag_at(dst: &Seeder, image: &Image, digest: &str, why: &str) {
+    let at = image.target_repo();
+    assert_eq!(
+        dst.head_manifest(&at, image.tag).await.as_deref(),
+        Some(digest),
+        "{at}:{} at the target resolves to {digest}: {why}",
+        image.tag
+    );
+}
+
+/// `pushed` is in `at` at `dst`, byte for byte (fetched by digest), and so is every blob it
+/// names (fetched and hashed, once per repository and blob in `checked`).
+pub async fn assert_manifest_at(
+    dst: &Seeder,
+    at: &str,
+    pushed: &Pushed,
+    checked: &mut BTreeSet<(String, String)>,
+) {
+    let got = dst
+        .fetch_manifest(at, &pushed.digest)
+        .await
+        .unwrap_or_else(|| panic!("{at}@{} is not at the target", pushed.digest));
+    assert!(
+        got.bytes == pushed.bytes,
+        "{at}@{}: the target serves other bytes:\n{}",
+        pushed.digest,
+        String::from_utf8_lossy(&got.bytes)
+    );
+    for blob in blob_digests(&pushed.bytes) {
+        if !checked.insert((at.to_owned(), blob.clone())) {
+            continue;
+        }
+        let bytes = dst
+            .fetch_blob(at, &blob)
+            .await
+            .unwrap_or_else(|| panic!("blob {blob} of {at}@{} is missing", pushed.digest));
+        assert_eq!(sha256(&bytes), blob, "blob {blob} in {at}");
+    }
+}
 
 /// Everything of `content` is at `dst` under PREFIX, byte for byte: every manifest (fetched by
 /// digest) as pushed, every blob, every tag resolving to the source digest, the cosign tags,
 /// and the referrer: through the referrers API (`referrers_api`) or the fallback tag.
 pub async fn assert_copied(content: &Content, dst: &Seeder, referrers_api: bool) {
-    for (_, repo, tag, pushed) in content.tagged() {
-        let at = format!("{PREFIX}/{repo}");
-        assert_eq!(
-            dst.head_manifest(&at, tag).await.as_deref(),
-            Some(pushed.digest.as_str()),
-            "{at}:{tag} at the target resolves to the source digest"
-        );
+    for (image, pushed) in content.tagged() {
+        assert_tag_at(dst, &image, &pushed.digest, "the source digest").await;
     }
     for (repo, tag, pushed) in &content.signatures {
         let at = format!("{PREFIX}/{repo}");
@@ -263,31 +584,11 @@ pub async fn assert_copied(content: &Content, dst: &Seeder, referrers_api: bool)
             "cosign tag {at}:{tag}: other bytes at the target"
         );
     }
-    let mut checked_blobs = BTreeSet::new();
+    let mut checked = BTreeSet::new();
     for (repo, pushed) in content.manifests() {
-        let at = format!("{PREFIX}/{repo}");
-        let got = dst
-            .fetch_manifest(&at, &pushed.digest)
-            .await
-            .unwrap_or_else(|| panic!("{at}@{} is not at the target", pushed.digest));
-        assert!(
-            got.bytes == pushed.bytes,
-            "{at}@{}: the target serves other bytes:\n{}",
-            pushed.digest,
-            String::from_utf8_lossy(&got.bytes)
-        );
-        for blob in blob_digests(&pushed.bytes) {
-            if !checked_blobs.insert((at.clone(), blob.clone())) {
-                continue;
-            }
-            let bytes = dst
-                .fetch_blob(&at, &blob)
-                .await
-                .unwrap_or_else(|| panic!("blob {blob} of {at}@{} is missing", pushed.digest));
-            assert_eq!(sha256(&bytes), blob, "blob {blob} in {at}");
-        }
+        assert_manifest_at(dst, &format!("{PREFIX}/{repo}"), pushed, &mut checked).await;
     }
-    assert_referrer(dst, &content.referrer, "acme/multi", referrers_api).await;
+    assert_referrer(dst, &content.referrer, MULTI.repo, referrers_api).await;
 }
 
 /// The referrer is listed for its subject at the target, with its artifactType and
@@ -395,14 +696,7 @@ pub async fn assert_no_partial_tags(dst: &Seeder) -> Vec<String> {
     seen
 }
 
-pub fn yaml(path: &Path) -> Value {
-    serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap())
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-pub fn random_u64() -> u64 {
-    u64::from_le_bytes(seed::random_bytes(8).try_into().unwrap())
-}
+// --- what went over the wire ------------------------------------------------------------------
 
 /// Committed upload sessions per digest.
 pub fn uploads_by_digest(sessions: &[Upload]) -> BTreeMap<String, Vec<&Upload>> {
@@ -413,6 +707,49 @@ pub fn uploads_by_digest(sessions: &[Upload]) -> BTreeMap<String, Vec<&Upload>> 
         }
     }
     out
+}
+
+/// Every upload session was closed, committed, with a digest.
+pub fn assert_uploads_finished(sessions: &[Upload], seen: &[Seen]) {
+    for u in sessions {
+        assert!(
+            u.committed && u.digest.is_some(),
+            "an upload session was left unfinished: {u:?}\n{}",
+            trail(seen)
+        );
+    }
+}
+
+/// `blob` was uploaded once (`by_digest`: [`uploads_by_digest`]); that upload.
+pub fn assert_sent_once<'a>(
+    by_digest: &BTreeMap<String, Vec<&'a Upload>>,
+    blob: &str,
+    seen: &[Seen],
+) -> &'a Upload {
+    let sent = by_digest.get(blob).map_or(&[][..], Vec::as_slice);
+    assert_eq!(
+        sent.len(),
+        1,
+        "blob {blob} uploaded {} times:\n{}",
+        sent.len(),
+        trail(seen)
+    );
+    sent[0]
+}
+
+/// The one cross-repository mount of `blob` that succeeded (201).
+pub fn assert_mounted_once<'a>(mounts: &'a [Mount], blob: &str, seen: &[Seen]) -> &'a Mount {
+    let done: Vec<&Mount> = mounts
+        .iter()
+        .filter(|m| m.digest == blob && m.status == Some(201))
+        .collect();
+    assert_eq!(
+        done.len(),
+        1,
+        "shared blob {blob}: one cross-repository mount expected:\n{}",
+        trail(seen)
+    );
+    done[0]
 }
 
 /// The requests in `seen`, one a line (method, target, status, body bytes), for messages.

@@ -7,15 +7,9 @@ use std::net::TcpStream;
 pub struct Request {
     pub method: String,
     pub target: String,
-    /// Header lines as (name lower-cased, value).
-    pub headers: Vec<(String, String)>,
+    /// The request line and headers.
+    pub head: Head,
     pub body: Vec<u8>,
-}
-
-impl Request {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        header(&self.headers, name)
-    }
 }
 
 /// A request line or status line and the header lines after it.
@@ -218,7 +212,7 @@ pub fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
     Some(Request {
         method,
         target,
-        headers: head.headers,
+        head,
         body,
     })
 }

@@ -59,6 +59,19 @@ pub fn tool(name: &str) -> PathBuf {
     panic!("{name} is not installed (not in .purser/bin, not on PATH): {SETUP_HINT}");
 }
 
+/// Copies an image between registries with the real crane (plain HTTP, loopback).
+pub fn crane_copy(from: &str, to: &str) {
+    let out = Command::new(tool("crane"))
+        .args(["copy", "--insecure", from, to])
+        .output()
+        .expect("run crane");
+    assert!(
+        out.status.success(),
+        "crane copy {from} {to}: {}",
+        helm::text(&out)
+    );
+}
+
 /// A free loopback port (bound and released: the caller binds it again right away).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

@@ -232,7 +232,7 @@ fn serve(stream: TcpStream, minter: &Minter, requests: &Mutex<Vec<TokenRequest>>
         .filter(|(k, _)| k == "scope")
         .flat_map(|(_, v)| v.split(' ').filter(|s| !s.is_empty()).map(str::to_owned))
         .collect();
-    let basic = request.header("authorization").map(str::to_owned);
+    let basic = request.head.header("authorization").map(str::to_owned);
     let refresh = get("refresh_token");
     requests.lock().unwrap().push(TokenRequest {
         method: request.method.clone(),
