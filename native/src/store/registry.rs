@@ -1,5 +1,8 @@
 //! [`RegistryStore`]: the [`Store`] of a registry, over the [`Client`].
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use bytes::Bytes;
 use purser::digest::Digest;
 use purser::plan::Repository;
@@ -14,6 +17,9 @@ pub struct RegistryStore {
     client: Client,
     /// Blob HEADs ask with a push token (a target) or a pull token (a source).
     access: BlobAccess,
+    /// Upload sessions a registry opened in answer to a mount it would not do: the upload
+    /// that follows goes into them instead of opening another.
+    sessions: Arc<Mutex<HashMap<(Repository, Digest), String>>>,
 }
 
 impl RegistryStore {
@@ -22,6 +28,7 @@ impl RegistryStore {
         RegistryStore {
             client,
             access: BlobAccess::Pull,
+            sessions: Arc::default(),
         }
     }
 
@@ -30,11 +37,8 @@ impl RegistryStore {
         RegistryStore {
             client,
             access: BlobAccess::Push,
+            sessions: Arc::default(),
         }
-    }
-
-    pub fn client(&self) -> &Client {
-        &self.client
     }
 }
 
@@ -75,8 +79,13 @@ impl Store for RegistryStore {
         size: u64,
         body: BlobStream,
     ) -> Result<(), StoreError> {
+        let session = self
+            .sessions
+            .lock()
+            .ok()
+            .and_then(|mut s| s.remove(&(repo.clone(), digest.clone())));
         self.client
-            .blob_put(&repo.registry, &repo.path, digest, size, body, None)
+            .blob_put(&repo.registry, &repo.path, digest, size, body, session)
             .await
     }
 
@@ -95,9 +104,13 @@ impl Store for RegistryStore {
             .await?
         {
             Mount::Mounted => Ok(true),
-            // A session the registry opened instead is left to expire: the caller uploads
-            // through a session of its own.
-            Mount::Session(_) | Mount::Refused => Ok(false),
+            Mount::Session(location) => {
+                if let Ok(mut sessions) = self.sessions.lock() {
+                    sessions.insert((repo.clone(), digest.clone()), location);
+                }
+                Ok(false)
+            }
+            Mount::Refused => Ok(false),
         }
     }
 
