@@ -73,36 +73,24 @@ ensure_oci_registry() {
   (cd "$src" && go build -o "$bin" .) >&2 || die "registries: go build $src failed"
 }
 
-ensure_crane() {
-  local bin=$PURSER_LOCAL/bin/crane
-  if [ -x "$bin" ] && [ "$(go_module_version "$bin" github.com/google/go-containerregistry)" = "$CRANE_VERSION" ]; then
-    say "registries: crane $CRANE_VERSION present"
-    return
-  fi
-  command -v go >/dev/null 2>&1 || die "registries: Go is needed to build crane"
-  say "registries: building crane $CRANE_VERSION (go install)"
-  GOBIN=$PURSER_LOCAL/bin go install "github.com/google/go-containerregistry/cmd/crane@$CRANE_VERSION" >&2 ||
-    die "registries: go install crane failed"
-}
-
-ensure_regclient() { # TOOL: regctl or regsync, from regclient $REGCLIENT_VERSION
-  local tool=$1 bin=$PURSER_LOCAL/bin/$1
-  if [ -x "$bin" ] && [ "$(go_module_version "$bin" github.com/regclient/regclient)" = "$REGCLIENT_VERSION" ]; then
-    say "registries: $tool $REGCLIENT_VERSION present"
+ensure_go_tool() { # TOOL MODULE VERSION: .purser/bin/TOOL from MODULE/cmd/TOOL@VERSION
+  local tool=$1 module=$2 version=$3 bin=$PURSER_LOCAL/bin/$1
+  if [ -x "$bin" ] && [ "$(go_module_version "$bin" "$module")" = "$version" ]; then
+    say "registries: $tool $version present"
     return
   fi
   command -v go >/dev/null 2>&1 || die "registries: Go is needed to build $tool"
-  say "registries: building $tool $REGCLIENT_VERSION (go install)"
-  GOBIN=$PURSER_LOCAL/bin go install "github.com/regclient/regclient/cmd/$tool@$REGCLIENT_VERSION" >&2 ||
+  say "registries: building $tool $version (go install)"
+  GOBIN=$PURSER_LOCAL/bin go install "$module/cmd/$tool@$version" >&2 ||
     die "registries: go install $tool failed"
 }
 
 started=$SECONDS
 ensure_packages
 ensure_oci_registry
-ensure_crane
+ensure_go_tool crane github.com/google/go-containerregistry "$CRANE_VERSION"
 if [ "${PURSER_BENCH_PEERS:-}" = 1 ]; then
-  ensure_regclient regctl
-  ensure_regclient regsync
+  ensure_go_tool regctl github.com/regclient/regclient "$REGCLIENT_VERSION"
+  ensure_go_tool regsync github.com/regclient/regclient "$REGCLIENT_VERSION"
 fi
 say "registries: ready ($((SECONDS - started))s)"

@@ -23,7 +23,7 @@ use purser::reference::Reference;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::PathBuf;
-use support::{Helm, Run, purser_bin, repo_root, run_with_stdin};
+use support::{Helm, Run, corpus_charts, purser_bin, run_with_stdin};
 
 const TARGET: &str = "registry.internal/mirror";
 
@@ -291,28 +291,16 @@ fn fixture_charts_move_every_image_and_change_nothing_else() {
     );
 }
 
-fn corpus() -> Option<PathBuf> {
-    let dir = repo_root().join("../shared/charts");
-    dir.is_dir().then_some(dir)
-}
-
 /// A chart's name and its references (piped, through Helm), or what went wrong.
 type ChartResult = (String, Result<(usize, usize), String>);
 
 #[test]
 fn every_corpus_chart_moves_every_image_and_changes_nothing_else() {
-    let Some(dir) = corpus() else {
+    let Some(charts) = corpus_charts() else {
         eprintln!("no ../shared/charts here: corpus part skipped");
         return;
     };
-    let mut charts: Vec<PathBuf> = fs::read_dir(&dir)
-        .expect("read ../shared/charts")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.join("Chart.yaml").is_file())
-        .collect();
-    charts.sort();
-    assert!(!charts.is_empty(), "no charts in {}", dir.display());
+    assert!(!charts.is_empty(), "no charts in ../shared/charts");
     let helm = helm_with_relocate(false);
     let results: Vec<ChartResult> = std::thread::scope(|s| {
         let halves: Vec<&[PathBuf]> = charts.chunks(charts.len().div_ceil(2)).collect();

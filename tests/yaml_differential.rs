@@ -29,10 +29,9 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::PathBuf;
 use support::yaml::{
-    capture_post_renderer, corpus_charts, first_difference, oracle_read, purser_json,
-    split_documents,
+    capture_post_renderer, first_difference, oracle_read, purser_json, split_documents,
 };
-use support::{Helm, repo_path};
+use support::{Helm, corpus_charts, repo_path};
 
 /// Disagreements known and not yet fixed, by mutation name: each is skipped (and printed),
 /// never silently. Empty: every class the test found is fixed.

@@ -510,3 +510,20 @@ pub fn corpus_values(chart: &str) -> &'static [&'static str] {
         _ => &[],
     }
 }
+
+/// The corpus charts (folders with a Chart.yaml in ../shared/charts), sorted; `None` when
+/// that folder is not beside the repository.
+pub fn corpus_charts() -> Option<Vec<PathBuf>> {
+    let dir = repo_root().join("../shared/charts");
+    if !dir.is_dir() {
+        return None;
+    }
+    let mut charts: Vec<PathBuf> = fs::read_dir(&dir)
+        .expect("read ../shared/charts")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("Chart.yaml").is_file())
+        .collect();
+    charts.sort();
+    Some(charts)
+}

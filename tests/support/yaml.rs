@@ -310,23 +310,6 @@ fn shell_quote(path: &Path) -> String {
     format!("'{}'", path.to_string_lossy().replace('\'', r"'\''"))
 }
 
-/// The corpus charts (folders with a Chart.yaml in ../shared/charts), sorted; `None` when
-/// that folder is not beside the repository.
-pub fn corpus_charts() -> Option<Vec<PathBuf>> {
-    let dir = super::repo_root().join("../shared/charts");
-    if !dir.is_dir() {
-        return None;
-    }
-    let mut charts: Vec<PathBuf> = fs::read_dir(&dir)
-        .expect("read ../shared/charts")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.join("Chart.yaml").is_file())
-        .collect();
-    charts.sort();
-    Some(charts)
-}
-
 /// A manifest stream cut into documents at `---` lines (and `--- ` with something after),
 /// as Helm splits it; each document keeps its lines and line ends. Documents that hold
 /// nothing but blank and comment lines are left out.
