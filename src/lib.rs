@@ -11,6 +11,7 @@ pub mod cli;
 pub mod declared;
 pub mod destination;
 pub mod digest;
+pub mod heuristics;
 pub mod inventory;
 pub mod lock;
 pub mod manifests;

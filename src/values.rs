@@ -11,8 +11,8 @@
 //! that is set replaces the registry, as Bitnami's `common.images.image` does. A finding under a
 //! map whose `enabled` is false is marked off with that values path.
 
+use crate::heuristics::is_image_key;
 use crate::inventory::{Confidence, Finding, Origin};
-use crate::manifests::is_image_key;
 use crate::reference::Reference;
 use crate::yaml::{Node, Value};
 

@@ -1,7 +1,9 @@
 //! Vectors for every manifest shape the scanner knows.
 
 use super::*;
+
 use crate::inventory::Confidence::{Certain, Likely};
+use crate::inventory::{Confidence, Origin};
 
 fn found(stream: &str) -> Vec<(String, Confidence, String)> {
     scan(stream)
@@ -303,41 +305,6 @@ fn invalid_yaml_names_document_and_line() {
     assert_eq!(err.document, 2);
     assert!(err.line >= 8, "{err}");
     assert!(err.to_string().contains("x/templates/bad.yaml"), "{err}");
-}
-
-#[test]
-fn image_keys() {
-    for yes in [
-        "image",
-        "Image",
-        "baseImage",
-        "config_reloader_image",
-        "FOO_IMAGE",
-        "--sidecar-image",
-        "helper.image",
-        "v2Image",
-    ] {
-        assert!(is_image_key(yes), "{yes}");
-    }
-    for no in [
-        "images",
-        "imagePullPolicy",
-        "myimage",
-        "IMAGE_TAG",
-        "damage",
-        "Imag",
-        "",
-    ] {
-        assert!(!is_image_key(no), "{no}");
-    }
-}
-
-#[test]
-fn likely_needs_a_tag_digest_or_path() {
-    assert!(likely_reference("default").is_none());
-    assert!(likely_reference("Always").is_none());
-    assert!(likely_reference("{{ .Values.image }}").is_none());
-    assert!(likely_reference("nginx:1.27").is_some());
 }
 
 /// Mutated streams (bytes flipped, cut, duplicated) give findings or an error, never a panic.
