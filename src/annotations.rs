@@ -3,7 +3,7 @@
 //! `artifacthub.io/images`, and the plain `images` key Bitnami charts use. Each annotation is
 //! a YAML string holding a list of `{name, image, ...}` entries.
 
-use crate::inventory::{Confidence, Finding, Origin};
+use crate::inventory::{Confidence, Finding, Kind, Origin};
 use crate::reference::Reference;
 use crate::yaml::{self, Node};
 use std::collections::BTreeMap;
@@ -96,6 +96,7 @@ pub fn findings(
             },
             confidence: Confidence::Certain,
             spot: None,
+            kind: Kind::Image,
         });
     }
     Ok(())

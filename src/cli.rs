@@ -3,7 +3,7 @@
 
 use crate::chart::{self, Chart};
 use crate::declared;
-use crate::inventory::{Finding, Inventory, Selection};
+use crate::inventory::{Finding, Injected, Inventory, Selection};
 use crate::manifests;
 use crate::reference::Reference;
 use crate::report::{self, ChartId, Format, Stamp};
@@ -27,6 +27,23 @@ impl From<String> for RunError {
 }
 
 /// What the caller knows about the world (the core reads none of it itself).
+/// What a stream or a chart names: images found, and containers whose image a webhook
+/// injects at admission.
+#[derive(Debug, Clone, Default)]
+pub struct Found {
+    pub findings: Vec<Finding>,
+    pub injected: Vec<Injected>,
+}
+
+impl From<Vec<Finding>> for Found {
+    fn from(findings: Vec<Finding>) -> Found {
+        Found {
+            findings,
+            injected: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Environment {
     pub stdin_is_terminal: bool,
@@ -151,12 +168,15 @@ pub fn read_input(stdin: &[u8]) -> Result<Input<'_>, RunError> {
 
 /// Findings of a rendered stream, and the chart it names (from `# Source:` and the
 /// `helm.sh/chart` label).
-pub fn stream_findings(stream: &str) -> Result<(Vec<Finding>, Option<ChartId>), RunError> {
+pub fn stream_findings(stream: &str) -> Result<(Found, Option<ChartId>), RunError> {
     let scan = manifests::scan(stream).map_err(|e| RunError(e.to_string()))?;
-    Ok((scan.findings, chart_of_stream(stream)))
+    let found = Found {
+        findings: scan.findings,
+        injected: scan.injected,
+    };
+    Ok((found, chart_of_stream(stream)))
 }
 
-/// Findings a chart declares (values and annotations, subcharts included).
 pub fn chart_findings(chart: &Chart) -> Result<(Vec<Finding>, ChartId), RunError> {
     let findings = declared::scan(chart)?;
     let id = ChartId {
@@ -170,7 +190,7 @@ pub fn chart_findings(chart: &Chart) -> Result<(Vec<Finding>, ChartId), RunError
 
 /// Turns findings into the text `helm images` prints.
 pub fn output(
-    findings: Vec<Finding>,
+    found: Found,
     chart: Option<&ChartId>,
     opts: &Options,
     env: &Environment,
@@ -179,30 +199,51 @@ pub fn output(
         all: opts.all,
         certain_only: opts.certain_only,
     };
-    let inventory = Inventory::build(findings, selection);
+    let inventory = Inventory::build(found.findings, selection).with_injected(found.injected);
     let format = opts.format.unwrap_or(if env.stdout_is_terminal {
         Format::Table
     } else {
         Format::List
     });
     if let Some(wanted) = &opts.why {
+        // `--why auto`: the placeholder a chart writes where an image is injected.
+        let placeholders: Vec<Injected> = inventory
+            .injected
+            .iter()
+            .filter(|i| i.written.trim() == wanted.trim())
+            .cloned()
+            .collect();
+        if !placeholders.is_empty() {
+            let mut out = String::new();
+            report::injected(&placeholders, &mut out);
+            return Ok(out.trim_start().to_owned());
+        }
         let reference =
             Reference::parse(wanted.trim()).map_err(|e| RunError(format!("--why: {e}")))?;
         let matching = inventory.matching(&reference);
         if matching.is_empty() {
             return Err(RunError(format!(
-                "--why {wanted}: no image found matches it ({} images found); run `helm images -o list` to see them{}",
+                "--why {wanted}: no image found matches it ({} images found); run `helm images -o list` to see them{}{}",
                 inventory.images.len(),
                 if opts.all {
                     ""
                 } else {
                     " (or add --all for images of switched-off features)"
+                },
+                match inventory.injected.len() {
+                    0 => String::new(),
+                    n => format!(
+                        "; {n} container{} get{} the image injected at admission (the table lists them)",
+                        if n == 1 { "" } else { "s" },
+                        if n == 1 { "s" } else { "" }
+                    ),
                 }
             )));
         }
         if matches!(format, Format::Json | Format::Yaml) {
             let only = Inventory {
                 images: matching.into_iter().cloned().collect(),
+                injected: Vec::new(),
             };
             return Ok(report::render(
                 &only,
@@ -238,14 +279,14 @@ pub fn run(opts: &Options, stdin: &[u8], env: &Environment) -> Result<String, Ru
                 .into(),
         ));
     }
-    let (findings, chart) = match read_input(stdin)? {
+    let (found, chart) = match read_input(stdin)? {
         Input::Stream(text) => stream_findings(text)?,
         Input::Chart(chart) => {
-            let (f, id) = chart_findings(&chart)?;
-            (f, Some(id))
+            let (findings, id) = chart_findings(&chart)?;
+            (Found::from(findings), Some(id))
         }
     };
-    output(findings, chart.as_ref(), opts, env)
+    output(found, chart.as_ref(), opts, env)
 }
 
 /// The top chart of a rendered stream: the first `# Source:` path's first component, with

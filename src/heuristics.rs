@@ -44,6 +44,37 @@ pub fn likely_reference(text: &str) -> Option<Reference> {
     Reference::parse(text).ok()
 }
 
+/// A reference complete enough to be taken for an image wherever it is written, whatever
+/// the key above it is called: it names a registry host (`quay.io/...`, `registry:5000/...`,
+/// `localhost/...`) and a tag or a digest. `nginx:1.27`, `team/app` and bare words do not.
+pub fn complete_reference(text: &str) -> Option<Reference> {
+    let text = text.trim();
+    if text.is_empty() || text.contains("{{") || text.contains(char::is_whitespace) {
+        return None;
+    }
+    let reference = Reference::parse(text).ok()?;
+    (reference.has_explicit_registry()
+        && (reference.tag().is_some() || reference.digest().is_some()))
+    .then_some(reference)
+}
+
+/// Lines of a multi-line text that each hand over one complete reference: an operator's
+/// table of supported versions (`3.7.0=quay.io/strimzi/kafka:0.41.0-kafka-3.7.0`), or a list
+/// of references one a line. Yields (byte offset, reference text).
+pub fn references_in_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let base = text.as_ptr() as usize;
+    text.lines().filter_map(move |line| {
+        let value = match line.split_once('=') {
+            Some((key, value)) if !key.trim().is_empty() && !key.trim().contains(' ') => value,
+            Some(_) => return None,
+            None => line,
+        };
+        let value = value.trim().trim_matches(|c| c == '"' || c == '\'');
+        complete_reference(value)?;
+        Some((value.as_ptr() as usize - base, value))
+    })
+}
+
 /// Settings in free text (embedded YAML, JSON, TOML, env files, command lines) that hand over
 /// an image: a key whose last word is "image" (or an image flag), then `:` or `=`, then the
 /// value, quoted or not. Yields (byte offset, value).
@@ -187,6 +218,46 @@ mod tests {
             "",
         ] {
             assert!(!is_image_key(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn complete_references_name_a_registry_and_a_version() {
+        for yes in [
+            "registry.example.io/storage/csi-sidecar:v1.4.0",
+            "localhost:5000/a:1",
+            "quay.io/strimzi/kafka@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ] {
+            assert!(complete_reference(yes).is_some(), "{yes}");
+        }
+        for no in [
+            "nginx:1.27",
+            "team/app:1",
+            "quay.io/strimzi/kafka",
+            "Always",
+            "http://example.io/a:1",
+            "quay.io/a:{{ .Values.tag }}",
+            "quay.io/a:1 quay.io/b:2",
+            "prometheus.io/scrape",
+        ] {
+            assert!(complete_reference(no).is_none(), "{no}");
+        }
+    }
+
+    #[test]
+    fn version_tables_give_one_reference_a_line() {
+        let text = "3.7.0=quay.io/strimzi/kafka:0.41.0-kafka-3.7.0\n3.8.0=quay.io/strimzi/kafka:0.41.0-kafka-3.8.0\nnot a table=quay.io/x:1\nplain\n  registry.example.io/a/b:2  \n";
+        let got: Vec<(usize, &str)> = references_in_lines(text).collect();
+        assert_eq!(
+            got,
+            [
+                (6, "quay.io/strimzi/kafka:0.41.0-kafka-3.7.0"),
+                (53, "quay.io/strimzi/kafka:0.41.0-kafka-3.8.0"),
+                (126, "registry.example.io/a/b:2"),
+            ]
+        );
+        for (at, r) in got {
+            assert_eq!(&text[at..at + r.len()], r);
         }
     }
 

@@ -26,6 +26,24 @@ impl Confidence {
     }
 }
 
+/// What a reference names: an image a container runs, or another OCI artifact a program
+/// pulls at run time (rules and plugins an installer fetches); both are mirrored alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Kind {
+    #[default]
+    Image,
+    Artifact,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Image => "image",
+            Kind::Artifact => "artifact",
+        }
+    }
+}
+
 /// Where a finding came from. Serialised as it appears in `-o json`: `source` names the
 /// variant, fields are camelCase, absent ones are left out.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -174,6 +192,16 @@ pub struct Finding {
     /// be rewritten in place; `None` for other sources and for text the scanner could not
     /// place exactly (a double-quoted scalar that spells the reference with escapes).
     pub spot: Option<Spot>,
+    pub kind: Kind,
+}
+
+/// A container whose image a webhook sets at admission: the chart writes a sentinel
+/// (`image: auto`) where the image goes. Not an image to mirror; the injector's is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Injected {
+    /// The sentinel as written.
+    pub written: String,
+    pub origin: Origin,
 }
 
 /// The bytes of a stream that spell a reference.
@@ -221,6 +249,8 @@ pub struct Image {
     pub confidence: Confidence,
     /// `false` when every finding is of a feature or subchart that is switched off.
     pub enabled: bool,
+    /// `Artifact` when every finding says so.
+    pub kind: Kind,
     pub findings: Vec<Finding>,
 }
 
@@ -247,6 +277,8 @@ impl Image {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Inventory {
     pub images: Vec<Image>,
+    /// Containers whose image is set at admission (see [`Injected`]).
+    pub injected: Vec<Injected>,
 }
 
 /// Which findings make it into an inventory.
@@ -304,9 +336,11 @@ impl Inventory {
                 reference: finding.reference.clone(),
                 confidence: finding.confidence,
                 enabled: false,
+                kind: finding.kind,
                 findings: Vec::new(),
             });
             image.confidence = image.confidence.max(finding.confidence);
+            image.kind = image.kind.min(finding.kind);
             image.enabled |= finding.enabled();
             // Findings are distinct by construction (each has its own place), so no search here:
             // one image found in 100 000 documents must not cost 10^10 comparisons.
@@ -314,7 +348,14 @@ impl Inventory {
         }
         Inventory {
             images: by_ref.into_values().collect(),
+            injected: Vec::new(),
         }
+    }
+
+    /// The same inventory, noting containers whose image is injected at admission.
+    pub fn with_injected(mut self, injected: Vec<Injected>) -> Inventory {
+        self.injected = injected;
+        self
     }
 
     /// The images a user means by `wanted`: with a tag or digest, those exact ones, else every

@@ -1,7 +1,7 @@
 //! A rendered manifest stream (what `helm template` or `helm get manifest` prints) -> findings.
 //!
 //! The stream is split into documents the way Helm splits it (a line starting with `---`).
-//! A document that cannot name an image (no `image` in any case, and not a ConfigMap) or that
+//! A document that cannot name an image (no `image` in any case, and not a ConfigMap or Secret) or that
 //! is a CustomResourceDefinition is counted and skipped without parsing: on real charts most
 //! bytes are CRD schemas, and skipping them is what makes a 50 MB stream take milliseconds.
 //!
@@ -14,13 +14,14 @@
 //!   arguments), env (`*_IMAGE`, `RELATED_IMAGE_*`), ConfigMap data, and any other field named
 //!   `image` or `*Image` holding a reference or a `{registry, repository, tag}` map.
 
+mod embedded;
 mod stream;
 mod walker;
 
 pub use stream::{Document, split};
-pub use walker::POSTRENDER_FILENAME;
+pub use walker::{INJECTED_SENTINEL, POSTRENDER_FILENAME};
 
-use crate::inventory::Finding;
+use crate::inventory::{Finding, Injected};
 use crate::yaml::{self, Budget};
 use memchr::memmem;
 use std::fmt;
@@ -51,6 +52,8 @@ impl std::error::Error for ManifestError {}
 #[derive(Debug, Clone, Default)]
 pub struct Scan {
     pub findings: Vec<Finding>,
+    /// Containers whose image a webhook sets at admission (`image: auto`).
+    pub injected: Vec<Injected>,
     /// Documents in the stream (empty ones not counted).
     pub documents: usize,
 }
@@ -60,7 +63,7 @@ pub fn scan(stream: &str) -> Result<Scan, ManifestError> {
     let mut scan = Scan::default();
     for (index, doc) in split(stream).into_iter().enumerate() {
         scan.documents += 1;
-        scan_document(&doc, index + 1, &mut scan.findings)?;
+        scan_document(&doc, index + 1, &mut scan)?;
     }
     Ok(scan)
 }
@@ -70,7 +73,7 @@ pub fn scan(stream: &str) -> Result<Scan, ManifestError> {
 enum Depth {
     /// It may name images: parse it and walk it.
     Walk,
-    /// It cannot name one (it never says "image" in any case and is not a ConfigMap): only
+    /// It cannot name one (it never says "image" in any case and is not a ConfigMap or Secret): only
     /// check that it is YAML.
     Validate,
     /// A CustomResourceDefinition: schemas name no image to pull, and they are most of the
@@ -81,7 +84,7 @@ enum Depth {
 fn depth(text: &str) -> Depth {
     match top_level_kind(text) {
         Some("CustomResourceDefinition") => Depth::Skip,
-        Some("ConfigMap" | "List") => Depth::Walk,
+        Some("ConfigMap" | "Secret" | "List") => Depth::Walk,
         _ if mentions_image(text.as_bytes()) => Depth::Walk,
         _ => Depth::Validate,
     }
@@ -112,7 +115,7 @@ fn top_level_kind(text: &str) -> Option<&str> {
 pub fn scan_document(
     doc: &Document<'_>,
     number: usize,
-    out: &mut Vec<Finding>,
+    out: &mut Scan,
 ) -> Result<(), ManifestError> {
     let error = |line: u32, message: String| ManifestError {
         document: number,

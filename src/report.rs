@@ -1,7 +1,7 @@
 //! An inventory rendered for people and programs: table, json, yaml, list, images-lock and a
 //! ready `helm.sh/images` annotation.
 
-use crate::inventory::{Image, Inventory, Origin};
+use crate::inventory::{Image, Injected, Inventory, Kind, Origin};
 pub use crate::lock::ChartId;
 use crate::lock::Lock;
 use serde::Serialize;
@@ -89,9 +89,17 @@ fn list(inventory: &Inventory) -> String {
 }
 
 fn table(inventory: &Inventory) -> String {
+    let mut out = String::new();
     if inventory.images.is_empty() {
-        return "No images found.\n".to_owned();
+        out.push_str("No images found.\n");
+    } else {
+        images_table(inventory, &mut out);
     }
+    injected(&inventory.injected, &mut out);
+    out
+}
+
+fn images_table(inventory: &Inventory, out: &mut String) {
     let rows: Vec<[String; 3]> = inventory
         .images
         .iter()
@@ -101,11 +109,7 @@ fn table(inventory: &Inventory) -> String {
             if image.findings.len() > 1 {
                 let _ = write!(found, " (+{} more)", image.findings.len() - 1);
             }
-            let mut confidence = image.confidence.as_str().to_owned();
-            if !image.enabled {
-                confidence.push_str(", off");
-            }
-            [image.reference.canonical(), confidence, found]
+            [image.reference.canonical(), marks(image), found]
         })
         .collect();
     let header = ["IMAGE", "CONFIDENCE", "FOUND IN"];
@@ -117,7 +121,6 @@ fn table(inventory: &Inventory) -> String {
             .unwrap_or(0)
     };
     let (w0, w1) = (width(0), width(1));
-    let mut out = String::new();
     let _ = writeln!(out, "{:w0$}  {:w1$}  {}", header[0], header[1], header[2]);
     for r in &rows {
         let _ = writeln!(out, "{:w0$}  {:w1$}  {}", r[0], r[1], r[2]);
@@ -128,20 +131,45 @@ fn table(inventory: &Inventory) -> String {
         rows.len(),
         if rows.len() == 1 { "" } else { "s" }
     );
-    out
+}
+
+/// `likely`, `certain, off`, `likely, artifact`.
+fn marks(image: &Image) -> String {
+    let mut marks = image.confidence.as_str().to_owned();
+    if !image.enabled {
+        marks.push_str(", off");
+    }
+    if image.kind == Kind::Artifact {
+        marks.push_str(", artifact");
+    }
+    marks
+}
+
+/// Containers whose image a webhook sets at admission, with what to do about them.
+pub fn injected(injected: &[Injected], out: &mut String) {
+    if injected.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n{} container{} with the image injected at admission (the chart writes a placeholder; mirror the image of the webhook that injects it):",
+        injected.len(),
+        if injected.len() == 1 { "" } else { "s" }
+    );
+    for i in injected {
+        let _ = writeln!(
+            out,
+            "  image injected at admission  {:#}  (written {:?})",
+            i.origin, i.written
+        );
+    }
 }
 
 /// `--why`: every place each image came from.
 pub fn why(images: &[&Image]) -> String {
     let mut out = String::new();
     for image in images {
-        let _ = writeln!(
-            out,
-            "{} ({}{})",
-            image.reference.canonical(),
-            image.confidence.as_str(),
-            if image.enabled { "" } else { ", off" }
-        );
+        let _ = writeln!(out, "{} ({})", image.reference.canonical(), marks(image));
         for f in &image.findings {
             let _ = writeln!(
                 out,
@@ -161,6 +189,16 @@ pub fn why(images: &[&Image]) -> String {
 #[derive(Serialize)]
 struct ImagesDoc<'a> {
     images: Vec<ImageDoc<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    injected: Vec<InjectedDoc<'a>>,
+}
+
+/// A container whose image is injected at admission, in `-o json`/`yaml`.
+#[derive(Serialize)]
+struct InjectedDoc<'a> {
+    written: &'a str,
+    #[serde(flatten)]
+    origin: &'a Origin,
 }
 
 #[derive(Serialize)]
@@ -175,6 +213,9 @@ struct ImageDoc<'a> {
     digest: Option<&'a str>,
     confidence: &'static str,
     enabled: bool,
+    /// `artifact` for OCI artifacts that are not container images; left out for images.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
     sources: Vec<SourceDoc<'a>>,
 }
 
@@ -200,6 +241,7 @@ impl<'a> ImagesDoc<'a> {
                 digest: image.reference.digest(),
                 confidence: image.confidence.as_str(),
                 enabled: image.enabled,
+                kind: (image.kind == Kind::Artifact).then_some(Kind::Artifact.as_str()),
                 sources: image
                     .findings
                     .iter()
@@ -211,7 +253,15 @@ impl<'a> ImagesDoc<'a> {
                     .collect(),
             })
             .collect();
-        ImagesDoc { images }
+        let injected = inventory
+            .injected
+            .iter()
+            .map(|i| InjectedDoc {
+                written: &i.written,
+                origin: &i.origin,
+            })
+            .collect();
+        ImagesDoc { images, injected }
     }
 }
 

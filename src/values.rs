@@ -12,7 +12,7 @@
 //! map whose `enabled` is false is marked off with that values path.
 
 use crate::heuristics::is_image_key;
-use crate::inventory::{Confidence, Finding, Origin};
+use crate::inventory::{Confidence, Finding, Kind, Origin};
 use crate::reference::Reference;
 use crate::yaml::{Node, Value};
 
@@ -161,6 +161,7 @@ impl Walk<'_, '_> {
             },
             confidence: Confidence::Likely,
             spot: None,
+            kind: Kind::Image,
         });
     }
 }

@@ -68,5 +68,5 @@ pub fn run(args: ImagesArgs) -> Result<String, RunError> {
         render: args.render,
     };
     let analysis = chart.analyse()?;
-    purser::cli::output(analysis.findings, Some(&analysis.chart), &opts, &env)
+    purser::cli::output(analysis.found, Some(&analysis.chart), &opts, &env)
 }

@@ -3,8 +3,9 @@
 
 use crate::{chart_source, helm};
 use clap::Args;
+use purser::cli::Found;
 use purser::cli::RunError;
-use purser::inventory::{Finding, Inventory, Selection};
+use purser::inventory::{Inventory, Selection};
 use purser::lock::ChartId;
 use std::ffi::OsString;
 
@@ -22,13 +23,15 @@ pub struct ChartArgs {
 
 /// What a chart pulls and which chart it is.
 pub struct Analysis {
-    pub findings: Vec<Finding>,
+    pub found: Found,
     pub chart: ChartId,
 }
 
 impl Analysis {
     pub fn inventory(self, selection: Selection) -> (Inventory, ChartId) {
-        (Inventory::build(self.findings, selection), self.chart)
+        let inventory =
+            Inventory::build(self.found.findings, selection).with_injected(self.found.injected);
+        (inventory, self.chart)
     }
 }
 
@@ -44,13 +47,13 @@ impl ChartArgs {
         let rendered = helm::run(&template)?;
         let rendered = String::from_utf8(rendered)
             .map_err(|_| RunError("helm template printed bytes that are not UTF-8".into()))?;
-        let (mut findings, _) = purser::cli::stream_findings(&rendered)?;
+        let (mut found, _) = purser::cli::stream_findings(&rendered)?;
         let loaded = chart_source::load(&self.chart, &self.render.pull_flags())?;
         let (declared, mut chart) = purser::cli::chart_findings(&loaded.chart)?;
-        findings.extend(declared);
+        found.findings.extend(declared);
         chart.location = Some(self.chart.clone());
         chart.digest = loaded.digest;
-        Ok(Analysis { findings, chart })
+        Ok(Analysis { found, chart })
     }
 }
 

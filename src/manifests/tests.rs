@@ -3,7 +3,7 @@
 use super::*;
 
 use crate::inventory::Confidence::{Certain, Likely};
-use crate::inventory::{Confidence, Origin};
+use crate::inventory::{Confidence, Kind, Origin, Spot};
 
 fn found(stream: &str) -> Vec<(String, Confidence, String)> {
     scan(stream)
@@ -231,6 +231,224 @@ data:
             "quay.io/acme/helper:6",
         ]
     );
+}
+
+#[test]
+fn operator_image_sets_in_config_maps_and_secrets() {
+    let stream = r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: operator-images
+data:
+  sidecar: "registry.example.io/storage/csi-sidecar:v1.4.0"
+  provisioner: registry.example.io/storage/csi-provisioner@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+  short: busybox:1.36
+  words: Always
+  url: https://registry.example.io/v2/
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: operator-secret
+stringData:
+  builder: "registry.example.io/team/builder:2.1.0"
+data:
+  encoded: cmVnaXN0cnkuZXhhbXBsZS5pby90ZWFtL2J1aWxkZXI6Mi4xLjA=
+---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: things.example.io
+spec:
+  versions:
+    - schema:
+        openAPIV3Schema:
+          description: "for example image: registry.example.io/never/this:1"
+"#;
+    let got = found(stream);
+    let names: Vec<(&str, &str)> = got
+        .iter()
+        .map(|(r, _, f)| (r.as_str(), f.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            (
+                "registry.example.io/storage/csi-sidecar:v1.4.0",
+                "data.sidecar"
+            ),
+            (
+                "registry.example.io/storage/csi-provisioner@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                "data.provisioner"
+            ),
+            (
+                "registry.example.io/team/builder:2.1.0",
+                "stringData.builder"
+            ),
+        ]
+    );
+    assert!(got.iter().all(|(_, c, _)| *c == Likely));
+    // Each is placed exactly, so relocate can rewrite it.
+    for f in scan(stream).unwrap().findings {
+        let Some(Spot::Text(span)) = f.spot else {
+            panic!("no spot for {}", f.written)
+        };
+        assert_eq!(&stream[span.start..span.end], f.written);
+    }
+}
+
+#[test]
+fn env_values_and_version_tables() {
+    let stream = r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: operator
+spec:
+  template:
+    spec:
+      containers:
+        - name: manager
+          image: registry.example.io/team/operator:1.0.0
+          env:
+            - name: OPERATOR_DEFAULT_BUILDER
+              value: registry.example.io/team/builder:2.1.0
+            - name: SUPPORTED_KAFKA
+              value: |
+                3.7.0=quay.io/strimzi/kafka:0.41.0-kafka-3.7.0
+                3.8.0=quay.io/strimzi/kafka:0.41.0-kafka-3.8.0
+            - name: LOG_LEVEL
+              value: info
+            - name: PLAIN_NAME
+              value: busybox:1.36
+"#;
+    let got = found(stream);
+    let refs: Vec<&str> = got.iter().map(|(r, ..)| r.as_str()).collect();
+    assert_eq!(
+        refs,
+        [
+            "registry.example.io/team/operator:1.0.0",
+            "registry.example.io/team/builder:2.1.0",
+            "quay.io/strimzi/kafka:0.41.0-kafka-3.7.0",
+            "quay.io/strimzi/kafka:0.41.0-kafka-3.8.0",
+        ]
+    );
+    assert_eq!(got[2].2, "spec.template.spec.containers[0].env[1].value");
+    let scan = scan(stream).unwrap();
+    for f in &scan.findings {
+        let Some(Spot::Text(span)) = f.spot else {
+            panic!("no spot for {}", f.written)
+        };
+        assert_eq!(&stream[span.start..span.end], f.written);
+    }
+    let Origin::Rendered { line, .. } = &scan.findings[3].origin else {
+        unreachable!()
+    };
+    assert_eq!(
+        stream.lines().nth(*line as usize - 1).map(str::trim),
+        Some("3.8.0=quay.io/strimzi/kafka:0.41.0-kafka-3.8.0")
+    );
+}
+
+#[test]
+fn injector_values_and_installer_artifacts() {
+    let stream = r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: injector
+data:
+  values: |-
+    {"global":{"hub":"registry.example.io/mesh","tag":"1.24.0","proxy":{"image":"proxyv2"}}}
+  config: |-
+    template: |
+      image: "{{ .Values.global.hub }}/{{ .Values.global.proxy.image }}:{{ .Values.global.tag }}"
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: installer
+data:
+  falcoctl.yaml: |-
+    artifact:
+      install:
+        refs:
+        - falco-rules:5
+        - ghcr.io/falcosecurity/plugins/plugin/container:0.7.1
+    indexes:
+    - name: falcosecurity
+      url: https://falcosecurity.github.io/falcoctl/index.yaml
+"#;
+    let scan = scan(stream).unwrap();
+    let got: Vec<(String, String, Kind, bool)> = scan
+        .findings
+        .iter()
+        .map(|f| {
+            let Origin::Rendered { field, .. } = &f.origin else {
+                unreachable!()
+            };
+            (
+                f.reference.canonical(),
+                field.clone(),
+                f.kind,
+                f.spot.is_some(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "registry.example.io/mesh/proxyv2:1.24.0".to_owned(),
+                "data.values#global.proxy.image".to_owned(),
+                Kind::Image,
+                false
+            ),
+            (
+                "ghcr.io/falcosecurity/rules/falco-rules:5".to_owned(),
+                "data.falcoctl.yaml#artifact.install.refs[0]".to_owned(),
+                Kind::Artifact,
+                true
+            ),
+            (
+                "ghcr.io/falcosecurity/plugins/plugin/container:0.7.1".to_owned(),
+                "data.falcoctl.yaml#artifact.install.refs[1]".to_owned(),
+                Kind::Artifact,
+                true
+            ),
+        ]
+    );
+}
+
+#[test]
+fn injected_images_are_not_invented() {
+    let stream = r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: gateway
+spec:
+  template:
+    metadata:
+      annotations:
+        inject.istio.io/templates: gateway
+    spec:
+      containers:
+        - name: istio-proxy
+          image: auto
+"#;
+    let scan = scan(stream).unwrap();
+    assert!(scan.findings.is_empty(), "{:?}", scan.findings);
+    assert_eq!(scan.injected.len(), 1);
+    let Origin::Rendered {
+        container,
+        field,
+        line,
+        ..
+    } = &scan.injected[0].origin
+    else {
+        unreachable!()
+    };
+    assert_eq!(container.as_deref(), Some("istio-proxy"));
+    assert_eq!(field, "spec.template.spec.containers[0].image");
+    assert_eq!(*line, 13);
 }
 
 #[test]

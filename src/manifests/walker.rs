@@ -2,11 +2,12 @@
 //! Prometheus operator's fields and ConfigMaps, and records a [`Finding`] per image with its
 //! provenance and the exact bytes that spell it.
 
-use super::Document;
+use super::{Document, Scan, embedded};
 use crate::heuristics::{
-    ImageMapParts, image_flag, image_map_parts, is_image_key, likely_reference, references_in_text,
+    ImageMapParts, image_flag, image_map_parts, is_image_key, likely_reference,
+    references_in_lines, references_in_text,
 };
-use crate::inventory::{Confidence, Finding, MapSpans, Origin, Span, Spot};
+use crate::inventory::{Confidence, Finding, Injected, Kind, MapSpans, Origin, Span, Spot};
 use crate::reference::Reference;
 use crate::yaml::{Node, Value};
 use memchr::memmem;
@@ -57,7 +58,7 @@ type WalkError = (u32, String);
 pub(super) struct Walker<'d, 'o, 'n> {
     doc: &'d Document<'d>,
     number: usize,
-    out: &'o mut Vec<Finding>,
+    out: &'o mut Scan,
     path: Vec<Seg<'n>>,
     object: Object,
 }
@@ -69,7 +70,7 @@ impl<'d, 'o, 'n> Walker<'d, 'o, 'n> {
     pub(super) fn new(
         doc: &'d Document<'d>,
         number: usize,
-        out: &'o mut Vec<Finding>,
+        out: &'o mut Scan,
         root: &Node<'_>,
     ) -> Self {
         Walker {
@@ -94,9 +95,16 @@ impl<'d, 'o, 'n> Walker<'d, 'o, 'n> {
                 return Ok(());
             }
         }
-        if self.object.kind == "ConfigMap" {
-            self.config_map(root);
-            return Ok(());
+        match self.object.kind.as_str() {
+            "ConfigMap" => {
+                self.config_map(root, "data");
+                return Ok(());
+            }
+            "Secret" => {
+                self.config_map(root, "stringData");
+                return Ok(());
+            }
+            _ => {}
         }
         if self.object.is_prometheus_operator() {
             for keys in [&["spec", "image"][..], &["spec", "thanos", "image"][..]] {
@@ -132,6 +140,24 @@ impl<'d, 'o, 'n> Walker<'d, 'o, 'n> {
         s
     }
 
+    /// Where a value of this document sits.
+    fn origin(&self, line: u32, field: String, container: Option<&str>) -> Origin {
+        Origin::Rendered {
+            template: self
+                .doc
+                .template
+                .map(str::to_owned)
+                .or_else(|| self.object.template.clone()),
+            document: self.number,
+            line,
+            kind: self.object.kind.clone(),
+            namespace: self.object.namespace.clone(),
+            name: self.object.name.clone(),
+            field,
+            container: container.map(str::to_owned),
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn push(
         &mut self,
@@ -142,26 +168,16 @@ impl<'d, 'o, 'n> Walker<'d, 'o, 'n> {
         container: Option<&str>,
         confidence: Confidence,
         spot: Option<Spot>,
+        kind: Kind,
     ) {
-        self.out.push(Finding {
+        let origin = self.origin(line, field, container);
+        self.out.findings.push(Finding {
             reference,
             written: written.to_owned(),
-            origin: Origin::Rendered {
-                template: self
-                    .doc
-                    .template
-                    .map(str::to_owned)
-                    .or_else(|| self.object.template.clone()),
-                document: self.number,
-                line,
-                kind: self.object.kind.clone(),
-                namespace: self.object.namespace.clone(),
-                name: self.object.name.clone(),
-                field,
-                container: container.map(str::to_owned),
-            },
+            origin,
             confidence,
             spot,
+            kind,
         });
     }
 
@@ -221,6 +237,7 @@ impl<'d, 'o, 'n> Walker<'d, 'o, 'n> {
                     container,
                     Confidence::Certain,
                     spot,
+                    Kind::Image,
                 );
                 Ok(())
             }
@@ -256,7 +273,16 @@ impl<'d, 'o, 'n> Walker<'d, 'o, 'n> {
         if let Some(r) = likely_reference(text) {
             let field = self.field(extra);
             let spot = self.text_spot(node, text);
-            self.push(r, text, line, field, container, Confidence::Likely, spot);
+            self.push(
+                r,
+                text,
+                line,
+                field,
+                container,
+                Confidence::Likely,
+                spot,
+                Kind::Image,
+            );
         }
     }
 
@@ -304,9 +330,17 @@ impl<'d, 'o, 'n> Walker<'d, 'o, 'n> {
             self.path.push(Seg::Index(i));
             let name = c.get("name").and_then(Node::as_text);
             if let Some(image) = c.get("image") {
-                if image.as_text().is_some() {
+                if let Some(text) = image.as_text() {
                     self.path.push(Seg::Key("image"));
-                    self.typed(image, name)?;
+                    if text.trim() == INJECTED_SENTINEL {
+                        let origin = self.origin(image.line, self.field(&[]), name);
+                        self.out.injected.push(Injected {
+                            written: text.to_owned(),
+                            origin,
+                        });
+                    } else {
+                        self.typed(image, name)?;
+                    }
                     self.path.pop();
                 }
             }
@@ -323,14 +357,16 @@ impl<'d, 'o, 'n> Walker<'d, 'o, 'n> {
                         continue;
                     };
                     if let Some(text) = value.as_text() {
+                        let here = [Seg::Key("env"), Seg::Index(j), Seg::Key("value")];
                         if is_image_key(var_name) || var_name.starts_with("RELATED_IMAGE") {
-                            self.likely(
-                                value,
-                                text,
-                                value.line,
-                                &[Seg::Key("env"), Seg::Index(j), Seg::Key("value")],
-                                name,
-                            );
+                            self.likely(value, text, value.line, &here, name);
+                        } else {
+                            // Whatever the variable is called: a complete reference, or a
+                            // table of `VERSION=REFERENCE` lines.
+                            for (offset, candidate) in references_in_lines(text) {
+                                let line = line_in(value, text, offset);
+                                self.likely(value, candidate, line, &here, name);
+                            }
                         }
                     }
                 }
@@ -418,6 +454,7 @@ impl<'d, 'o, 'n> Walker<'d, 'o, 'n> {
                         None,
                         Confidence::Likely,
                         spot,
+                        Kind::Image,
                     );
                 }
             } else {
@@ -428,30 +465,67 @@ impl<'d, 'o, 'n> Walker<'d, 'o, 'n> {
         }
     }
 
-    fn config_map(&mut self, root: &'n Node<'n>) {
-        let Some(data) = root.get("data").and_then(Node::as_map) else {
+    /// ConfigMap `data` and Secret `stringData`: values under image-named keys, complete
+    /// references whatever the key, `KEY=REFERENCE` lines, image settings in free text, and
+    /// documents embedded in a value (see [`embedded`]).
+    fn config_map(&mut self, root: &'n Node<'n>, section: &'static str) {
+        let Some(data) = root.get(section).and_then(Node::as_map) else {
             return;
         };
         for (key, value) in data {
             let (Some(k), Some(text)) = (key.as_str(), value.as_text()) else {
                 continue;
             };
-            let here = [Seg::Key("data"), Seg::Key(k)];
+            let here = [Seg::Key(section), Seg::Key(k)];
             if is_image_key(k) {
                 self.likely(value, text.trim(), value.line, &here, None);
                 continue;
             }
-            let mut found: Vec<(usize, &str)> = references_in_text(text).collect();
+            let mut found: Vec<(usize, &str)> = references_in_text(text)
+                .chain(references_in_lines(text))
+                .collect();
             found.sort_unstable();
-            for (offset, candidate) in found {
-                // A multi-line value is a block scalar: its text starts on the line after its key.
-                let line_no = value.line
-                    + u32::from(text.contains('\n'))
-                    + memchr::memchr_iter(b'\n', &text.as_bytes()[..offset]).count() as u32;
-                self.likely(value, candidate, line_no, &here, None);
+            found.dedup_by_key(|(offset, _)| *offset);
+            for &(offset, candidate) in &found {
+                self.likely(value, candidate, line_in(value, text, offset), &here, None);
+            }
+            for e in embedded::references(text) {
+                if e.offset
+                    .is_some_and(|at| found.iter().any(|(o, _)| *o == at))
+                {
+                    continue;
+                }
+                let field = format!("{}#{}", self.field(&here), e.path);
+                let (line, spot) = match e.offset {
+                    Some(at) => (
+                        line_in(value, text, at),
+                        self.text_spot(value, &text[at..at + e.written.len()]),
+                    ),
+                    None => (value.line, None),
+                };
+                self.push(
+                    e.reference,
+                    &e.written,
+                    line,
+                    field,
+                    None,
+                    Confidence::Likely,
+                    spot,
+                    e.kind,
+                );
             }
         }
     }
+}
+
+/// What a chart writes instead of an image where a webhook injects it at admission (Istio's
+/// gateway injection template: `image: auto`).
+pub const INJECTED_SENTINEL: &str = "auto";
+
+/// The stream line of byte `offset` of `text`, the text of the scalar `value` (whose line is
+/// that of its first character: for a block scalar, the line after its key).
+fn line_in(value: &Node<'_>, text: &str, offset: usize) -> u32 {
+    value.line + memchr::memchr_iter(b'\n', &text.as_bytes()[..offset]).count() as u32
 }
 
 impl Walker<'_, '_, '_> {
