@@ -8,6 +8,7 @@ use support::{Helm, purser_bin, repo_path};
 
 const SHAPES: &str = "tests/fixtures/charts/shapes";
 const OPERATOR: &str = "tests/fixtures/charts/operator";
+const PLATFORM: &str = "tests/fixtures/charts/platform";
 
 /// Every image `helm template rel shapes` pulls with default values.
 const SHAPES_IMAGES: [&str; 18] = [
@@ -297,6 +298,135 @@ fn operator_passes_images_through_args_and_env() {
         image(&doc, "registry.example.com/acme/db:16.4")["sources"][0]["field"],
         "spec.template.spec.containers[0].env[0].value"
     );
+}
+
+/// Images an operator starts itself (an image-set ConfigMap, a Secret, env values and a
+/// `VERSION=REFERENCE` table), an injector's values as JSON, an installer's OCI artifacts, and
+/// a gateway whose image a webhook injects: all found, none invented.
+#[test]
+fn operator_managed_images_artifacts_and_injected_containers() {
+    let helm = Helm::with_plugin();
+    let stream = helm.template(&["rel", PLATFORM]);
+    let doc = json(
+        &helm
+            .images(&["-o", "json"], stream.as_bytes())
+            .assert_success()
+            .stdout,
+    );
+    let got: Vec<(String, String, Option<String>, String)> = doc["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["image"].as_str().unwrap().to_owned(),
+                i["confidence"].as_str().unwrap().to_owned(),
+                i["kind"].as_str().map(str::to_owned),
+                i["sources"][0]["field"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let artifact = Some("artifact".to_owned());
+    let want = [
+        (
+            "ghcr.io/falcosecurity/rules/falco-rules:5",
+            "likely",
+            artifact.clone(),
+            "data.falcoctl.yaml#artifact.install.refs[0]",
+        ),
+        (
+            "quay.io/strimzi/kafka:0.41.0-kafka-3.7.0",
+            "likely",
+            None,
+            "spec.template.spec.containers[0].env[1].value",
+        ),
+        (
+            "quay.io/strimzi/kafka:0.41.0-kafka-3.8.0",
+            "likely",
+            None,
+            "spec.template.spec.containers[0].env[1].value",
+        ),
+        (
+            "registry.example.io/mesh/proxyv2:1.24.0",
+            "likely",
+            None,
+            "data.values#global.proxy.image",
+        ),
+        (
+            "registry.example.io/plugins/container:0.7.1",
+            "likely",
+            artifact,
+            "data.falcoctl.yaml#artifact.install.refs[1]",
+        ),
+        (
+            "registry.example.io/storage/csi-provisioner:v5.0.1",
+            "likely",
+            None,
+            "data.provisioner",
+        ),
+        (
+            "registry.example.io/storage/csi-sidecar:v1.4.0",
+            "likely",
+            None,
+            "data.sidecar",
+        ),
+        (
+            "registry.example.io/team/builder:2.1.0",
+            "likely",
+            None,
+            "stringData.builder",
+        ),
+        (
+            "registry.example.io/team/operator:2.1.0",
+            "certain",
+            None,
+            "spec.template.spec.containers[0].image",
+        ),
+    ];
+    let want: Vec<(String, String, Option<String>, String)> = want
+        .into_iter()
+        .map(|(a, b, c, d)| (a.to_owned(), b.to_owned(), c, d.to_owned()))
+        .collect();
+    assert_eq!(got, want);
+    // The builder is both in the Secret and in the operator's env.
+    assert_eq!(
+        image(&doc, "registry.example.io/team/builder:2.1.0")["sources"][1]["field"],
+        "spec.template.spec.containers[0].env[0].value"
+    );
+    // `image: auto` is no image: the container is listed as injected at admission.
+    let injected = doc["injected"].as_array().expect("injected listed");
+    assert_eq!(injected.len(), 1, "{doc:#}");
+    assert_eq!(injected[0]["written"], "auto");
+    assert_eq!(injected[0]["container"], "istio-proxy");
+    assert_eq!(injected[0]["kind"], "Deployment");
+    let table = helm
+        .images(&["-o", "table"], stream.as_bytes())
+        .assert_success()
+        .stdout
+        .clone();
+    assert!(table.contains("likely, artifact"), "{table}");
+    assert!(
+        table.contains("image injected at admission")
+            && table.contains("container istio-proxy")
+            && !table.contains("library/auto"),
+        "{table}"
+    );
+    let why = helm
+        .images(&["--why", "auto"], stream.as_bytes())
+        .assert_success()
+        .stdout
+        .clone();
+    assert!(
+        why.contains("image injected at admission") && why.contains("rel-gateway"),
+        "{why}"
+    );
+    // What is certain stays certain; heuristics stay out with --certain-only.
+    let certain = helm
+        .images(&["-o", "list", "--certain-only"], stream.as_bytes())
+        .assert_success()
+        .stdout
+        .clone();
+    assert_eq!(lines(&certain), ["registry.example.io/team/operator:2.1.0"]);
 }
 
 #[test]
