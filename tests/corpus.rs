@@ -7,6 +7,10 @@
 //! - Declared: for charts whose Chart.yaml lists images in an annotation, `purser images --all`
 //!   on a copy with every images annotation removed must still find each of them (from values).
 //!
+//! - Deep: every complete reference (a registry host and a tag or digest) written anywhere in
+//!   the rendered output, in any string, outside CustomResourceDefinitions, must be found (as
+//!   an image or an artifact) or be listed in [`DEEP_EXCLUSIONS`] with the reason.
+//!
 //! Prints a per-chart table. Run alone with `scripts/corpus-check.sh`.
 
 mod support;
@@ -60,6 +64,36 @@ fn truth(value: &Value, out: &mut BTreeSet<String>) {
     }
 }
 
+/// Complete references in the corpus' rendered output that are deliberately not images:
+/// (chart, canonical reference, why). None so far: every one the corpus writes is pulled.
+const DEEP_EXCLUSIONS: &[(&str, &str, &str)] = &[];
+
+/// Every complete reference in any string of a document: tokens of reference characters
+/// that parse, name a registry host and carry a tag or a digest (URLs left out).
+fn deep(value: &Value, out: &mut BTreeSet<String>) {
+    match value {
+        Value::String(text) => {
+            let token_char = |c: char| {
+                c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '/' | '@')
+            };
+            for token in text.split(|c: char| !token_char(c)) {
+                let token = token.trim_end_matches(['.', ':', '-']);
+                if token.contains("://") || !token.contains('/') {
+                    continue;
+                }
+                if let Ok(r) = Reference::parse(token) {
+                    if r.has_explicit_registry() && (r.tag().is_some() || r.digest().is_some()) {
+                        out.insert(r.canonical());
+                    }
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| deep(v, out)),
+        Value::Object(map) => map.values().for_each(|v| deep(v, out)),
+        _ => {}
+    }
+}
+
 fn documents(stream: &str) -> Vec<String> {
     let mut docs = vec![String::new()];
     for line in stream.lines() {
@@ -74,8 +108,10 @@ fn documents(stream: &str) -> Vec<String> {
     docs
 }
 
-fn rendered_truth(stream: &str) -> BTreeSet<String> {
+/// The rendered truth: (pod-spec and image-volume images, every complete reference outside CRDs).
+fn rendered_truth(stream: &str) -> (BTreeSet<String>, BTreeSet<String>) {
     let mut out = BTreeSet::new();
+    let mut complete = BTreeSet::new();
     let mut options = serde_saphyr::Options::default();
     options.budget = None;
     for doc in documents(stream) {
@@ -90,8 +126,11 @@ fn rendered_truth(stream: &str) -> BTreeSet<String> {
                 panic!("serde-saphyr cannot read a rendered document ({e}):\n{doc}")
             });
         truth(&value, &mut out);
+        if value.get("kind").and_then(Value::as_str) != Some("CustomResourceDefinition") {
+            deep(&value, &mut complete);
+        }
     }
-    out
+    (out, complete)
 }
 
 /// Images listed in images annotations of the chart and its vendored subcharts.
@@ -182,6 +221,8 @@ struct Row {
     likely: usize,
     missed: Vec<String>,
     extra: Vec<String>,
+    deep: usize,
+    deep_missed: Vec<String>,
     annotated: usize,
     annotated_missed: Vec<String>,
 }
@@ -214,7 +255,7 @@ fn corpus_check() {
         let mut args = vec!["release", chart.to_str().unwrap()];
         args.extend(support::corpus_values(&name));
         let stream = helm.template(&args);
-        let truth = rendered_truth(&stream);
+        let (truth, complete) = rendered_truth(&stream);
         let run = helm.images(&["-o", "json"], stream.as_bytes());
         run.assert_success();
         let doc: Value = serde_json::from_str(&run.stdout).unwrap();
@@ -267,7 +308,14 @@ fn corpus_check() {
                 .collect();
             annotated_missed = declared.difference(&found).cloned().collect();
         }
+        let excluded = |r: &String| DEEP_EXCLUSIONS.iter().any(|(c, e, _)| *c == name && e == r);
         rows.push(Row {
+            deep: complete.len(),
+            deep_missed: complete
+                .iter()
+                .filter(|r| !all.contains(*r) && !excluded(r))
+                .cloned()
+                .collect(),
             rendered: truth.len(),
             found: all.len(),
             likely: all.len() - certain.len(),
@@ -280,41 +328,59 @@ fn corpus_check() {
     }
 
     println!(
-        "\n{:<26} {:>8} {:>6} {:>6} {:>6} {:>6} {:>9} {:>8}",
-        "chart", "rendered", "found", "likely", "missed", "extra", "annotated", "a.missed"
+        "\n{:<26} {:>8} {:>6} {:>6} {:>6} {:>6} {:>6} {:>8} {:>9} {:>8}",
+        "chart",
+        "rendered",
+        "found",
+        "likely",
+        "missed",
+        "extra",
+        "deep",
+        "d.missed",
+        "annotated",
+        "a.missed"
     );
     for r in &rows {
         println!(
-            "{:<26} {:>8} {:>6} {:>6} {:>6} {:>6} {:>9} {:>8}",
+            "{:<26} {:>8} {:>6} {:>6} {:>6} {:>6} {:>6} {:>8} {:>9} {:>8}",
             r.chart,
             r.rendered,
             r.found,
             r.likely,
             r.missed.len(),
             r.extra.len(),
+            r.deep,
+            r.deep_missed.len(),
             r.annotated,
             r.annotated_missed.len()
         );
     }
     let sum = |f: fn(&Row) -> usize| rows.iter().map(f).sum::<usize>();
     println!(
-        "{:<26} {:>8} {:>6} {:>6} {:>6} {:>6} {:>9} {:>8}",
+        "{:<26} {:>8} {:>6} {:>6} {:>6} {:>6} {:>6} {:>8} {:>9} {:>8}",
         format!("total ({} charts)", rows.len()),
         sum(|r| r.rendered),
         sum(|r| r.found),
         sum(|r| r.likely),
         sum(|r| r.missed.len()),
         sum(|r| r.extra.len()),
+        sum(|r| r.deep),
+        sum(|r| r.deep_missed.len()),
         sum(|r| r.annotated),
         sum(|r| r.annotated_missed.len())
     );
     let problems: Vec<String> = rows
         .iter()
-        .filter(|r| !r.missed.is_empty() || !r.extra.is_empty() || !r.annotated_missed.is_empty())
+        .filter(|r| {
+            !r.missed.is_empty()
+                || !r.extra.is_empty()
+                || !r.deep_missed.is_empty()
+                || !r.annotated_missed.is_empty()
+        })
         .map(|r| {
             format!(
-                "{}: missed {:?}, extra certain {:?}, annotated but not found {:?}",
-                r.chart, r.missed, r.extra, r.annotated_missed
+                "{}: missed {:?}, extra certain {:?}, complete references neither found nor excluded {:?}, annotated but not found {:?}",
+                r.chart, r.missed, r.extra, r.deep_missed, r.annotated_missed
             )
         })
         .collect();
