@@ -75,7 +75,10 @@ Options:
 
 Confidence: `certain` for typed image fields (containers, image volumes, known operator
 fields) and images the chart declares; `likely` for images found in container args and env,
-ConfigMap data, other image-named fields and image-shaped values.
+ConfigMap data and Secret stringData (also JSON/YAML embedded there), other image-named fields
+and image-shaped values. OCI artifacts a program pulls at run time (falcoctl refs) are marked
+`artifact`. Containers written `image: auto` get their image injected at admission: they are
+listed apart, never as an image.
 ";
 
 /// Parsed `helm images` options.
