@@ -213,6 +213,10 @@ pub enum Spot {
     /// The reference is composed from the scalars of an image-shaped map
     /// (`{registry, repository, tag, digest}`).
     Map(MapSpans),
+    /// The reference is composed by a program from fields of a document embedded in a
+    /// string (an injector's `hub`, `image` and `tag`): no bytes spell it, so it cannot be
+    /// rewritten in place.
+    Composed,
 }
 
 /// Text inside a scalar: `start..end` are the bytes of the stream that hold exactly the

@@ -277,6 +277,20 @@ impl<'s, 'o, 'l> Plan<'s, 'o, 'l> {
                     }
                 }
             }
+            Some(Spot::Composed) => {
+                if to != finding.reference || pinned.is_some() {
+                    self.problem(
+                        &canonical,
+                        "cannot be rewritten in place: a program composes it from several fields \
+                         of a document embedded in a string (an injector's hub, image and tag); \
+                         set those through the chart's values (e.g. the hub to your mirror), or \
+                         pass --typed-only to leave such references as they are"
+                            .to_owned(),
+                        finding,
+                    );
+                }
+                return;
+            }
             None => {
                 let unchanged = to == finding.reference && pinned.is_none();
                 if !unchanged {

@@ -389,7 +389,7 @@ data:
                 f.reference.canonical(),
                 field.clone(),
                 f.kind,
-                f.spot.is_some(),
+                matches!(f.spot, Some(Spot::Text(_))),
             )
         })
         .collect();

@@ -501,7 +501,7 @@ impl<'d, 'o, 'n> Walker<'d, 'o, 'n> {
                         line_in(value, text, at),
                         self.text_spot(value, &text[at..at + e.written.len()]),
                     ),
-                    None => (value.line, None),
+                    None => (value.line, Some(Spot::Composed)),
                 };
                 self.push(
                     e.reference,

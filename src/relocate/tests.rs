@@ -649,3 +649,49 @@ fn mutations_rewrite_only_references() {
         "only {rewritten} mangled streams were rewritten"
     );
 }
+
+/// An injector composes `{hub}/{image}:{tag}` from its embedded values: no bytes spell that
+/// reference, so moving it is refused with what to do; references written whole beside it
+/// move, and `--typed-only` leaves them all.
+#[test]
+fn composed_references_are_refused_with_what_to_do() {
+    let stream = "\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: injector
+data:
+  values: |-
+    {\"global\": {\"hub\": \"quay.io/mesh\", \"tag\": \"1.24.0\", \"proxy\": {\"image\": \"proxyv2\"}}}
+  sidecar: quay.io/mesh/sidecar:1.0
+";
+    let rules = rules("r.io/m");
+    let err = relocate(
+        stream,
+        &Options {
+            rules: Some(&rules),
+            ..Options::default()
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("quay.io/mesh/proxyv2:1.24.0")
+            && err.contains("composes it from several fields")
+            && err.contains("data.values#global.proxy.image"),
+        "{err}"
+    );
+    let typed = relocate(
+        stream,
+        &Options {
+            rules: Some(&rules),
+            typed_only: true,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(typed.text, stream);
+    // Without a move or a pin there is nothing to rewrite, so nothing to refuse.
+    let same = relocate(stream, &Options::default()).unwrap();
+    assert_eq!(same.text, stream);
+}
