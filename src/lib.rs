@@ -7,11 +7,11 @@
 pub mod annotations;
 pub mod chart;
 pub mod chart_artifact;
-pub mod cli;
 pub mod declared;
 pub mod destination;
 pub mod digest;
 pub mod heuristics;
+pub mod images_command;
 pub mod inventory;
 pub mod lock;
 pub mod manifests;

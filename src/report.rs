@@ -2,8 +2,8 @@
 //! ready `helm.sh/images` annotation.
 
 use crate::inventory::{Image, Injected, Inventory, Kind, Origin};
-pub use crate::lock::ChartId;
 use crate::lock::Lock;
+pub use crate::lock::{ChartId, Stamp, rfc3339};
 use serde::Serialize;
 use std::fmt::Write as _;
 
@@ -31,24 +31,6 @@ impl Format {
             "annotation" => Format::Annotation,
             _ => return None,
         })
-    }
-}
-
-/// Who made a report and when: the lock's metadata.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stamp {
-    /// RFC 3339 UTC time.
-    pub generated_at: String,
-    pub generated_by: String,
-}
-
-impl Stamp {
-    /// A stamp for `unix_seconds` (the caller reads the clock: the core does no I/O).
-    pub fn at(unix_seconds: i64) -> Stamp {
-        Stamp {
-            generated_at: rfc3339(unix_seconds),
-            generated_by: format!("purser {}", env!("CARGO_PKG_VERSION")),
-        }
     }
 }
 
@@ -317,33 +299,4 @@ fn annotation(inventory: &Inventory) -> String {
         out.push('\n');
     }
     out
-}
-
-/// RFC 3339 UTC for a Unix time (days-from-civil, no calendar crate needed).
-pub fn rfc3339(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{d:02}T{h:02}:{m:02}:{s:02}Z")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc3339_known_points() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_795_237_200), "2026-11-21T05:00:00Z");
-    }
 }

@@ -2,7 +2,7 @@
 
 use crate::render::ChartArgs;
 use clap::Args;
-use purser::cli::{Environment, Options, RunError};
+use purser::images_command::{Environment, Options, RunError};
 use purser::report::Format;
 use std::io::{IsTerminal, Read};
 
@@ -60,7 +60,7 @@ pub fn run(args: ImagesArgs) -> Result<String, RunError> {
                 .read_to_end(&mut stdin)
                 .map_err(|e| RunError(format!("reading stdin: {e}")))?;
         }
-        return purser::cli::run(&opts, &stdin, &env);
+        return purser::images_command::run(&opts, &stdin, &env);
     };
     let chart = ChartArgs {
         chart,
@@ -68,5 +68,5 @@ pub fn run(args: ImagesArgs) -> Result<String, RunError> {
         render: args.render,
     };
     let analysis = chart.analyse()?;
-    purser::cli::output(analysis.found, Some(&analysis.chart), &opts, &env)
+    purser::images_command::output(analysis.found, Some(&analysis.chart), &opts, &env)
 }

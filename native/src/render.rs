@@ -3,8 +3,8 @@
 
 use crate::{chart_source, helm};
 use clap::Args;
-use purser::cli::Found;
-use purser::cli::RunError;
+use purser::images_command::Found;
+use purser::images_command::RunError;
 use purser::inventory::{Inventory, Selection};
 use purser::lock::ChartId;
 use std::ffi::OsString;
@@ -47,9 +47,9 @@ impl ChartArgs {
         let rendered = helm::run(&template)?;
         let rendered = String::from_utf8(rendered)
             .map_err(|_| RunError("helm template printed bytes that are not UTF-8".into()))?;
-        let (mut found, _) = purser::cli::stream_findings(&rendered)?;
+        let (mut found, _) = purser::images_command::stream_findings(&rendered)?;
         let loaded = chart_source::load(&self.chart, &self.render.pull_flags())?;
-        let (declared, mut chart) = purser::cli::chart_findings(&loaded.chart)?;
+        let (declared, mut chart) = purser::images_command::chart_findings(&loaded.chart)?;
         found.findings.extend(declared);
         chart.location = Some(self.chart.clone());
         chart.digest = loaded.digest;

@@ -35,15 +35,15 @@ pub fn helm_plugin_main(Json(input): Json<CliInput>) -> FnResult<Json<CliOutput>
             .read_to_end(&mut bytes)
             .map_err(|e| Error::msg(format!("cannot read stdin: {e}")))?;
     }
-    let env = purser::cli::Environment {
+    let env = purser::images_command::Environment {
         stdin_is_terminal,
         stdout_is_terminal: std::io::stdout().is_terminal(),
         now_unix: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64),
     };
-    let text =
-        purser::cli::run_images(&args, &bytes, &env).map_err(|e| Error::msg(e.to_string()))?;
+    let text = purser::images_command::run_images(&args, &bytes, &env)
+        .map_err(|e| Error::msg(e.to_string()))?;
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(text.as_bytes())

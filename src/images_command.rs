@@ -1,4 +1,5 @@
-//! `helm images`: argument parsing and the whole run from stdin bytes to stdout text.
+//! The `helm images` command: argument parsing ([`Options`]) and the whole run from stdin bytes
+//! to stdout text ([`run_images`]).
 //! Shared by the WebAssembly plugin and the native `purser images`, so both print the same.
 
 use crate::chart::{self, Chart};
