@@ -272,6 +272,59 @@ fn fixture_charts_move_every_image_and_change_nothing_else() {
         assert!(direct >= 5, "{chart}: only {direct} references");
         assert_eq!(direct, through_helm, "{chart}");
     }
+    // Operator-managed images (ConfigMap, Secret, env tables) and installer artifacts move
+    // too, `falco-rules:5` to its full name in the mirror.
+    let platform = "tests/fixtures/charts/platform";
+    let off = ["--set", "sidecarInjector.enabled=false"];
+    let (direct, through_helm) =
+        relocate_chart(&helm, platform, &off).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((direct, through_helm), (9, 9));
+    let mut args = vec!["rel", platform];
+    args.extend(off);
+    args.extend([
+        "--post-renderer",
+        "relocate",
+        "--post-renderer-args",
+        "--to=registry.internal/mirror",
+    ]);
+    let out = helm.template(&args);
+    assert!(
+        out.contains("- registry.internal/mirror/falcosecurity/rules/falco-rules:5\n")
+            && out.contains("3.8.0=registry.internal/mirror/strimzi/kafka:0.41.0-kafka-3.8.0\n"),
+        "{out}"
+    );
+    // What an injector composes from hub/image/tag cannot be moved: refused, saying why (Helm
+    // shows only that the post-renderer failed, so the message is read from purser itself).
+    let stream = helm.template(&["rel", platform]);
+    let refused = post_render(&["--to", TARGET], &stream);
+    refused.assert_code(1);
+    assert!(
+        refused.stdout.is_empty()
+            && refused
+                .stderr
+                .contains("registry.example.io/mesh/proxyv2:1.24.0")
+            && refused.stderr.contains("composes it from several fields")
+            && refused.stderr.contains("data.values#global.proxy.image"),
+        "{}",
+        refused.describe()
+    );
+    let through_helm = helm.run(
+        [
+            "template",
+            "rel",
+            platform,
+            "--post-renderer",
+            "relocate",
+            "--post-renderer-args",
+            "--to=registry.internal/mirror",
+        ],
+        None,
+    );
+    assert!(
+        !through_helm.success() && through_helm.stdout.is_empty(),
+        "{}",
+        through_helm.describe()
+    );
     // Helm's own # Source: lines come from the annotation the post-renderer must keep.
     let out = helm.template(&[
         "rel",
