@@ -159,7 +159,7 @@ pub fn stream_findings(stream: &str) -> Result<(Vec<Finding>, Option<ChartId>), 
 
 /// Findings a chart declares (values and annotations, subcharts included).
 pub fn chart_findings(chart: &Chart) -> Result<(Vec<Finding>, ChartId), RunError> {
-    let findings = declared::scan(chart)?;
+    let findings = declared::scan(chart).map_err(|e| RunError(e.to_string()))?;
     let id = ChartId {
         name: chart.metadata.name.clone(),
         version: chart.metadata.version.clone(),
