@@ -4,9 +4,10 @@
 //! a YAML string holding a list of `{name, image, ...}` entries.
 
 use crate::inventory::{Confidence, Finding, Kind, Origin};
-use crate::reference::Reference;
-use crate::yaml::{self, Node};
+use crate::reference::{Reference, ReferenceError};
+use crate::yaml::{self, Node, YamlError};
 use std::collections::BTreeMap;
+use std::fmt;
 
 /// The annotation keys read, in the order they are read.
 pub const KEYS: [&str; 3] = ["helm.sh/images", "artifacthub.io/images", "images"];
@@ -21,33 +22,98 @@ pub struct Entry {
     pub condition: Option<String>,
 }
 
+/// Why an images annotation of a chart cannot be read. Each names the chart (as shown to the
+/// user) and the annotation key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnnotationError {
+    /// The annotation's text is not YAML.
+    NotYaml {
+        chart: String,
+        key: &'static str,
+        error: YamlError,
+    },
+    /// The annotation is YAML but not a list.
+    NotAList { chart: String, key: &'static str },
+    /// Entry `entry` (1-based) has no `image` field and is not a plain string.
+    NoImage {
+        chart: String,
+        key: &'static str,
+        entry: usize,
+    },
+    /// An entry's image is not an image reference.
+    BadReference {
+        chart: String,
+        key: &'static str,
+        error: ReferenceError,
+    },
+}
+
+impl fmt::Display for AnnotationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AnnotationError::NotYaml { chart, key, error } => write!(
+                f,
+                "Chart.yaml of {chart}: annotation {key} is not valid YAML ({error})"
+            ),
+            AnnotationError::NotAList { chart, key } => write!(
+                f,
+                "Chart.yaml of {chart}: annotation {key} must be a YAML list of {{name, image}} entries"
+            ),
+            AnnotationError::NoImage { chart, key, entry } => write!(
+                f,
+                "Chart.yaml of {chart}: annotation {key}, entry {entry}: no `image` field"
+            ),
+            AnnotationError::BadReference { chart, key, error } => {
+                write!(f, "Chart.yaml of {chart}: annotation {key}: {error}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for AnnotationError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            AnnotationError::NotYaml { error, .. } => Some(error),
+            AnnotationError::BadReference { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}
+
 /// Reads every images annotation of a chart. A malformed annotation is an error naming the
 /// chart and the key: the author declared images and we cannot tell which.
-pub fn entries(chart: &str, annotations: &BTreeMap<String, String>) -> Result<Vec<Entry>, String> {
+pub fn entries(
+    chart: &str,
+    annotations: &BTreeMap<String, String>,
+) -> Result<Vec<Entry>, AnnotationError> {
     let mut out = Vec::new();
     for key in KEYS {
         let Some(text) = annotations.get(key) else {
             continue;
         };
-        let list = yaml::parse_one(text, 1).map_err(|e| {
-            format!("Chart.yaml of {chart}: annotation {key} is not valid YAML ({e})")
+        let list = yaml::parse_one(text, 1).map_err(|error| AnnotationError::NotYaml {
+            chart: chart.to_owned(),
+            key,
+            error,
         })?;
         if list.is_null() {
             continue;
         }
-        let items = list
-            .as_seq()
-            .ok_or_else(|| format!("Chart.yaml of {chart}: annotation {key} must be a YAML list of {{name, image}} entries"))?;
+        let items = list.as_seq().ok_or_else(|| AnnotationError::NotAList {
+            chart: chart.to_owned(),
+            key,
+        })?;
         for (i, item) in items.iter().enumerate() {
             let text = |k: &str| item.get(k).and_then(Node::as_text).map(str::to_owned);
             let image = match (text("image"), item.as_text()) {
                 (Some(image), _) => image,
                 (None, Some(plain)) => plain.to_owned(),
                 (None, None) => {
-                    return Err(format!(
-                        "Chart.yaml of {chart}: annotation {key}, entry {}: no `image` field",
-                        i + 1
-                    ));
+                    return Err(AnnotationError::NoImage {
+                        chart: chart.to_owned(),
+                        key,
+                        entry: i + 1,
+                    });
                 }
             };
             out.push(Entry {
@@ -71,10 +137,15 @@ pub fn findings(
     is_off: impl Fn(&str) -> bool,
     dependency_off: impl Fn(&str) -> Option<String>,
     out: &mut Vec<Finding>,
-) -> Result<(), String> {
+) -> Result<(), AnnotationError> {
     for entry in entries {
-        let reference = Reference::parse(entry.image.trim())
-            .map_err(|e| format!("Chart.yaml of {chart}: annotation {}: {e}", entry.key))?;
+        let reference = Reference::parse(entry.image.trim()).map_err(|error| {
+            AnnotationError::BadReference {
+                chart: chart.to_owned(),
+                key: entry.key,
+                error,
+            }
+        })?;
         let disabled_by = chart_off
             .map(str::to_owned)
             .or_else(|| {
@@ -140,6 +211,11 @@ mod tests {
         let mut a = BTreeMap::new();
         a.insert("images".into(), "name: x\n".into());
         let err = entries("mychart", &a).unwrap_err();
+        assert!(matches!(
+            err,
+            AnnotationError::NotAList { key: "images", .. }
+        ));
+        let err = err.to_string();
         assert!(
             err.contains("mychart") && err.contains("annotation images"),
             "{err}"

@@ -6,15 +6,49 @@
 //! `condition` paths that is a boolean is false, or, without a condition, when all of its
 //! `tags` found under `tags:` are false.
 
-use crate::annotations;
+use crate::annotations::{self, AnnotationError};
 use crate::chart::Chart;
 use crate::inventory::Finding;
 use crate::values;
-use crate::yaml::{self, Node, Source, Value};
+use crate::yaml::{self, Node, Source, Value, YamlError};
 use std::borrow::Cow;
+use std::fmt;
+
+/// Why a chart's declared images cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeclaredError {
+    /// A chart's (or subchart's) `values.yaml` is not YAML; `chart` is its name.
+    Values { chart: String, error: YamlError },
+    /// An images annotation is malformed.
+    Annotation(AnnotationError),
+}
+
+impl fmt::Display for DeclaredError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeclaredError::Values { chart, error } => write!(f, "values.yaml of {chart}: {error}"),
+            DeclaredError::Annotation(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for DeclaredError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DeclaredError::Values { error, .. } => Some(error),
+            DeclaredError::Annotation(e) => Some(e),
+        }
+    }
+}
+
+impl From<AnnotationError> for DeclaredError {
+    fn from(e: AnnotationError) -> Self {
+        DeclaredError::Annotation(e)
+    }
+}
 
 /// Findings of a chart and all its subcharts.
-pub fn scan(chart: &Chart) -> Result<Vec<Finding>, String> {
+pub fn scan(chart: &Chart) -> Result<Vec<Finding>, DeclaredError> {
     let mut out = Vec::new();
     let own = parse_values(chart)?;
     visit(
@@ -28,10 +62,12 @@ pub fn scan(chart: &Chart) -> Result<Vec<Finding>, String> {
     Ok(out)
 }
 
-fn parse_values(chart: &Chart) -> Result<Node<'_>, String> {
+fn parse_values(chart: &Chart) -> Result<Node<'_>, DeclaredError> {
     match &chart.values_yaml {
-        Some(text) => yaml::parse_one(text, 1)
-            .map_err(|e| format!("values.yaml of {}: {e}", chart.metadata.name)),
+        Some(text) => yaml::parse_one(text, 1).map_err(|error| DeclaredError::Values {
+            chart: chart.metadata.name.clone(),
+            error,
+        }),
         None => Ok(empty_map()),
     }
 }
@@ -51,7 +87,7 @@ fn visit<'a>(
     prefix: String,
     chart_off: Option<String>,
     out: &mut Vec<Finding>,
-) -> Result<(), String> {
+) -> Result<(), DeclaredError> {
     let uses_app_version = chart
         .templates
         .iter()

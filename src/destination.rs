@@ -5,8 +5,106 @@
 //! DEST plus the rest of the path. Tags and digests are kept. Used by `helm mirror` and by the
 //! `relocate` post-renderer, so both agree on every name.
 
-use crate::reference::Reference;
+use crate::reference::{Reference, ReferenceError};
 use std::fmt;
+
+/// Why a `--to`, `--map` (or similar) flag cannot be read. `what`/`flag` names the flag as the
+/// user gave it; `text` is its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DestinationError {
+    /// A URL scheme (`https://`) in front of the registry.
+    Scheme { what: String, text: String },
+    /// The first part does not read as a registry host.
+    NoRegistryHost { what: String, text: String },
+    /// The registry or the path prefix breaks the reference grammar.
+    InvalidPath {
+        what: String,
+        text: String,
+        error: Box<ReferenceError>,
+    },
+    /// `SOURCE=DEST` without the `=`.
+    NoEquals { flag: String, text: String },
+    /// `=DEST`: nothing before the `=`.
+    EmptySource { flag: String, text: String },
+}
+
+impl fmt::Display for DestinationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DestinationError::Scheme { what, text } => write!(
+                f,
+                "{what} {text:?}: drop the scheme; write REGISTRY[/PREFIX], e.g. registry.internal/mirror"
+            ),
+            DestinationError::NoRegistryHost { what, text } => write!(
+                f,
+                "{what} {text:?}: must start with a registry host (with a '.' or a port, or localhost), e.g. registry.internal/mirror or localhost:5000"
+            ),
+            DestinationError::InvalidPath { what, text, error } => write!(
+                f,
+                "{what} {text:?} is not a valid registry path: {}",
+                error.reason()
+            ),
+            DestinationError::NoEquals { flag, text } => write!(
+                f,
+                "{flag} {text:?}: write SOURCE=DEST, e.g. {flag} docker.io=registry.internal/dockerhub"
+            ),
+            DestinationError::EmptySource { flag, text } => {
+                write!(f, "{flag} {text:?}: the source before '=' is empty")
+            }
+        }
+    }
+}
+
+impl std::error::Error for DestinationError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DestinationError::InvalidPath { error, .. } => Some(error.as_ref()),
+            _ => None,
+        }
+    }
+}
+
+/// For callers whose errors are messages: the message.
+impl From<DestinationError> for String {
+    fn from(e: DestinationError) -> String {
+        e.to_string()
+    }
+}
+
+/// Why an image cannot be placed under its target: the name it would get breaks the reference
+/// grammar (too long, say).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlaceError {
+    /// The image's canonical reference.
+    pub image: String,
+    pub target: Target,
+    pub error: Box<ReferenceError>,
+}
+
+impl fmt::Display for PlaceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cannot place {} under {}: {}",
+            self.image,
+            self.target,
+            self.error.reason()
+        )
+    }
+}
+
+impl std::error::Error for PlaceError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.error.as_ref())
+    }
+}
+
+/// For callers whose errors are messages: the message.
+impl From<PlaceError> for String {
+    fn from(e: PlaceError) -> String {
+        e.to_string()
+    }
+}
 
 /// A registry and an optional path prefix: `registry.internal/mirror`, `localhost:5000`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,20 +115,22 @@ pub struct Target {
 
 impl Target {
     /// Parses `REGISTRY[/PREFIX]`; `what` names the flag in errors.
-    pub fn parse(text: &str, what: &str) -> Result<Target, String> {
+    pub fn parse(text: &str, what: &str) -> Result<Target, DestinationError> {
         let text = text.trim().trim_end_matches('/');
         if text.contains("://") {
-            return Err(format!(
-                "{what} {text:?}: drop the scheme; write REGISTRY[/PREFIX], e.g. registry.internal/mirror"
-            ));
+            return Err(DestinationError::Scheme {
+                what: what.to_owned(),
+                text: text.to_owned(),
+            });
         }
         let (registry, prefix) = text.split_once('/').unwrap_or((text, ""));
         let looks_like_host =
             registry.contains(['.', ':']) || registry == "localhost" || registry.starts_with('[');
         if registry.is_empty() || !looks_like_host {
-            return Err(format!(
-                "{what} {text:?}: must start with a registry host (with a '.' or a port, or localhost), e.g. registry.internal/mirror or localhost:5000"
-            ));
+            return Err(DestinationError::NoRegistryHost {
+                what: what.to_owned(),
+                text: text.to_owned(),
+            });
         }
         // Validate both parts with the reference grammar: a throwaway repository under the target.
         let probe = if prefix.is_empty() {
@@ -38,11 +138,10 @@ impl Target {
         } else {
             format!("{registry}/{prefix}/x")
         };
-        Reference::parse(&probe).map_err(|e| {
-            format!(
-                "{what} {text:?} is not a valid registry path: {}",
-                e.reason()
-            )
+        Reference::parse(&probe).map_err(|error| DestinationError::InvalidPath {
+            what: what.to_owned(),
+            text: text.to_owned(),
+            error: Box::new(error),
         })?;
         Ok(Target {
             registry: registry.to_owned(),
@@ -71,20 +170,24 @@ pub struct Mapping {
 
 impl Mapping {
     /// Parses `--map SOURCE=DEST`.
-    pub fn parse(text: &str) -> Result<Mapping, String> {
+    pub fn parse(text: &str) -> Result<Mapping, DestinationError> {
         Mapping::parse_flag(text, "--map")
     }
 
     /// Parses `SOURCE=DEST` given to `flag` (named in errors).
-    pub fn parse_flag(text: &str, flag: &str) -> Result<Mapping, String> {
+    pub fn parse_flag(text: &str, flag: &str) -> Result<Mapping, DestinationError> {
         let Some((source, dest)) = text.split_once('=') else {
-            return Err(format!(
-                "{flag} {text:?}: write SOURCE=DEST, e.g. {flag} docker.io=registry.internal/dockerhub"
-            ));
+            return Err(DestinationError::NoEquals {
+                flag: flag.to_owned(),
+                text: text.to_owned(),
+            });
         };
         let source = source.trim().trim_end_matches('/');
         if source.is_empty() {
-            return Err(format!("{flag} {text:?}: the source before '=' is empty"));
+            return Err(DestinationError::EmptySource {
+                flag: flag.to_owned(),
+                text: text.to_owned(),
+            });
         }
         let (registry, path) = source
             .split_once('/')
@@ -119,7 +222,7 @@ pub struct SourceMirrors {
 
 impl SourceMirrors {
     /// The caches of `--source-mirror` flags, each checked.
-    pub fn from_flags(flags: &[String]) -> Result<SourceMirrors, String> {
+    pub fn from_flags(flags: &[String]) -> Result<SourceMirrors, DestinationError> {
         Ok(SourceMirrors {
             maps: flags
                 .iter()
@@ -164,7 +267,7 @@ pub struct Rules {
 
 impl Rules {
     /// The rules of `--to`, `--flatten` and `--map` flags, each checked.
-    pub fn from_flags(to: &str, flatten: bool, maps: &[String]) -> Result<Rules, String> {
+    pub fn from_flags(to: &str, flatten: bool, maps: &[String]) -> Result<Rules, DestinationError> {
         Ok(Rules {
             to: Target::parse(to, "--to")?,
             flatten,
@@ -176,7 +279,7 @@ impl Rules {
     }
 
     /// Where `image` goes.
-    pub fn place(&self, image: &Reference) -> Result<Reference, String> {
+    pub fn place(&self, image: &Reference) -> Result<Reference, PlaceError> {
         let name = image.name();
         let mapped = self
             .maps
@@ -199,12 +302,10 @@ impl Rules {
         };
         image
             .with_registry_and_repository(&target.registry, &repository)
-            .map_err(|e| {
-                format!(
-                    "cannot place {} under {target}: {}",
-                    image.canonical(),
-                    e.reason()
-                )
+            .map_err(|error| PlaceError {
+                image: image.canonical(),
+                target: target.clone(),
+                error: Box::new(error),
             })
     }
 }
@@ -293,6 +394,8 @@ mod tests {
         );
         assert_eq!(mirrors.route("ghcr.io", "team/app"), None);
         let err = SourceMirrors::from_flags(&["quay.io".to_owned()]).unwrap_err();
+        assert!(matches!(err, DestinationError::NoEquals { .. }));
+        let err = err.to_string();
         assert!(
             err.contains("--source-mirror \"quay.io\": write SOURCE=DEST"),
             "{err}"
@@ -304,27 +407,41 @@ mod tests {
         assert!(
             Target::parse("https://r.io/x", "--to")
                 .unwrap_err()
+                .to_string()
                 .contains("drop the scheme")
         );
         assert!(
             Target::parse("mirror", "--to")
                 .unwrap_err()
+                .to_string()
                 .contains("registry host")
         );
         assert!(
             Target::parse("r.io/UPPER", "--to")
                 .unwrap_err()
+                .to_string()
                 .contains("not a valid registry path")
         );
         assert!(
             Mapping::parse("docker.io")
                 .unwrap_err()
+                .to_string()
                 .contains("SOURCE=DEST")
         );
-        assert!(Mapping::parse("=r.io").unwrap_err().contains("empty"));
+        assert!(matches!(
+            Mapping::parse("=r.io"),
+            Err(DestinationError::EmptySource { .. })
+        ));
+        assert!(
+            Mapping::parse("=r.io")
+                .unwrap_err()
+                .to_string()
+                .contains("empty")
+        );
         assert!(
             Mapping::parse("docker.io=nohost")
                 .unwrap_err()
+                .to_string()
                 .contains("registry host")
         );
     }

@@ -182,7 +182,7 @@ pub fn stream_findings(stream: &str) -> Result<(Found, Option<ChartId>), RunErro
 }
 
 pub fn chart_findings(chart: &Chart) -> Result<(Vec<Finding>, ChartId), RunError> {
-    let findings = declared::scan(chart)?;
+    let findings = declared::scan(chart).map_err(|e| RunError(e.to_string()))?;
     let id = ChartId {
         name: chart.metadata.name.clone(),
         version: chart.metadata.version.clone(),

@@ -5,6 +5,7 @@
 
 use crate::inventory::Inventory;
 use serde::{Deserialize, Serialize};
+use std::fmt;
 
 pub const API_VERSION: &str = "v0";
 pub const KIND: &str = "ImagesLock";
@@ -112,20 +113,22 @@ impl Lock {
     }
 
     /// Reads a lock file; `source` names it in errors.
-    pub fn parse(text: &str, source: &str) -> Result<Lock, String> {
-        let head: Head = serde_saphyr::from_str(text)
-            .map_err(|e| format!("{source} is not an images-lock file: {e}"))?;
+    pub fn parse(text: &str, source: &str) -> Result<Lock, LockError> {
+        let head: Head = serde_saphyr::from_str(text).map_err(|e| LockError::NotALock {
+            source: source.to_owned(),
+            detail: e.to_string(),
+        })?;
         if head.kind.as_deref() != Some(KIND) || head.api_version.as_deref() != Some(API_VERSION) {
-            return Err(format!(
-                "{source} is not an images-lock file: expected `apiVersion: {API_VERSION}` and `kind: {KIND}`, found {} and {} \
-                 (write one with `helm mirror lock CHART -o {source}`)",
-                head.api_version
-                    .map_or("no apiVersion".into(), |v| format!("apiVersion {v:?}")),
-                head.kind
-                    .map_or("no kind".into(), |k| format!("kind {k:?}")),
-            ));
+            return Err(LockError::WrongKind {
+                source: source.to_owned(),
+                api_version: head.api_version,
+                kind: head.kind,
+            });
         }
-        serde_saphyr::from_str(text).map_err(|e| format!("{source}: {e}"))
+        serde_saphyr::from_str(text).map_err(|e| LockError::Invalid {
+            source: source.to_owned(),
+            detail: e.to_string(),
+        })
     }
 
     pub fn to_yaml(&self) -> String {
@@ -173,6 +176,55 @@ pub fn rfc3339(unix: i64) -> String {
     format!("{year:04}-{month:02}-{d:02}T{h:02}:{m:02}:{s:02}Z")
 }
 
+/// Why a text is not a lock file; `source` names the file as the caller gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockError {
+    /// Not YAML, or not a mapping with `apiVersion` and `kind` strings.
+    NotALock { source: String, detail: String },
+    /// YAML, but another `apiVersion`/`kind` (as found, when present).
+    WrongKind {
+        source: String,
+        api_version: Option<String>,
+        kind: Option<String>,
+    },
+    /// An images-lock whose body does not read (a field of the wrong type, a missing one).
+    Invalid { source: String, detail: String },
+}
+
+impl fmt::Display for LockError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LockError::NotALock { source, detail } => {
+                write!(f, "{source} is not an images-lock file: {detail}")
+            }
+            LockError::WrongKind {
+                source,
+                api_version,
+                kind,
+            } => write!(
+                f,
+                "{source} is not an images-lock file: expected `apiVersion: {API_VERSION}` and `kind: {KIND}`, found {} and {} \
+                 (write one with `helm mirror lock CHART -o {source}`)",
+                api_version
+                    .as_ref()
+                    .map_or("no apiVersion".into(), |v| format!("apiVersion {v:?}")),
+                kind.as_ref()
+                    .map_or("no kind".into(), |k| format!("kind {k:?}")),
+            ),
+            LockError::Invalid { source, detail } => write!(f, "{source}: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for LockError {}
+
+/// For callers whose errors are messages: the message.
+impl From<LockError> for String {
+    fn from(e: LockError) -> String {
+        e.to_string()
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Head {
@@ -199,11 +251,13 @@ mod tests {
     #[test]
     fn not_a_lock() {
         let err = Lock::parse("apiVersion: v1\nkind: Pod\n", "pod.yaml").unwrap_err();
+        assert!(matches!(err, LockError::WrongKind { .. }));
+        let err = err.to_string();
         assert!(
             err.contains("pod.yaml is not an images-lock file") && err.contains("kind \"Pod\""),
             "{err}"
         );
-        let err = Lock::parse("[1, 2", "x.lock").unwrap_err();
+        let err = Lock::parse("[1, 2", "x.lock").unwrap_err().to_string();
         assert!(err.contains("x.lock is not an images-lock file"), "{err}");
     }
 

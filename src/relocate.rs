@@ -13,11 +13,11 @@
 use crate::destination::Rules;
 use crate::inventory::{Confidence, Finding, Span, Spot};
 use crate::lock::{Lock, LockedImage};
-use crate::manifests;
+use crate::manifests::{self, ManifestError};
 use crate::reference::Reference;
 use crate::yaml::Style;
 use std::collections::{HashMap, HashSet};
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 
 /// What to do to each reference.
 #[derive(Debug, Clone, Copy, Default)]
@@ -46,20 +46,93 @@ pub struct Relocated {
     pub warnings: Vec<String>,
 }
 
+/// An image at fault: why, and every place it appears (template file, resource, container,
+/// field), in stream order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The canonical reference.
+    pub image: String,
+    pub why: String,
+    /// The lock does not pin it (not in the lock, or without a usable digest), as opposed to a
+    /// rule or the lock that cannot be applied.
+    pub unpinned: bool,
+    pub places: Vec<String>,
+}
+
+/// Why a stream cannot be relocated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RelocateError {
+    /// Nothing but white space on the input.
+    EmptyStream,
+    /// `enforce` without a lock.
+    EnforceWithoutLock,
+    /// The stream is not a manifest stream.
+    Manifests(ManifestError),
+    /// With `enforce`: images the lock does not pin (each problem is `unpinned`).
+    NotPinned(Vec<Problem>),
+    /// Images that cannot be relocated.
+    NotRelocated(Vec<Problem>),
+    /// Two rewrites overlap, at bytes `start..end` of the stream: a bug in purser.
+    Overlap {
+        start: usize,
+        end: usize,
+        first: String,
+        second: String,
+    },
+}
+
+impl fmt::Display for RelocateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RelocateError::EmptyStream => f.write_str(
+                "the manifest stream is empty: there is nothing to post-render \
+                    (pipe the output of `helm template` into it)",
+            ),
+            RelocateError::EnforceWithoutLock => {
+                f.write_str("enforce needs a lock to check images against")
+            }
+            RelocateError::Manifests(e) => e.fmt(f),
+            RelocateError::NotPinned(problems) => f.write_str(&problem_message(problems, true)),
+            RelocateError::NotRelocated(problems) => f.write_str(&problem_message(problems, false)),
+            RelocateError::Overlap {
+                start,
+                end,
+                first,
+                second,
+            } => write!(
+                f,
+                "two references overlap at bytes {start}..{end} of the stream ({first:?} and {second:?}); this is a bug in purser, please report it"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RelocateError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RelocateError::Manifests(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// For callers whose errors are messages: the message.
+impl From<RelocateError> for String {
+    fn from(e: RelocateError) -> String {
+        e.to_string()
+    }
+}
+
 /// Rewrites `stream`. Errors name the image and where it is (template file, resource,
 /// container, field); every image at fault is listed, not only the first.
-pub fn relocate(stream: &str, options: &Options<'_>) -> Result<Relocated, String> {
+pub fn relocate(stream: &str, options: &Options<'_>) -> Result<Relocated, RelocateError> {
     if stream.trim().is_empty() {
-        return Err(
-            "the manifest stream is empty: there is nothing to post-render \
-                    (pipe the output of `helm template` into it)"
-                .into(),
-        );
+        return Err(RelocateError::EmptyStream);
     }
     if options.enforce && options.lock.is_none() {
-        return Err("enforce needs a lock to check images against".into());
+        return Err(RelocateError::EnforceWithoutLock);
     }
-    let scan = manifests::scan(stream).map_err(|e| e.to_string())?;
+    let scan = manifests::scan(stream).map_err(RelocateError::Manifests)?;
     let mut plan = Plan::new(stream, options);
     for finding in &scan.findings {
         if options.typed_only && finding.confidence != Confidence::Certain {
@@ -106,8 +179,8 @@ struct Plan<'s, 'o, 'l> {
     edits: Vec<Edit>,
     rewritten: usize,
     references: usize,
-    /// Findings at fault, grouped by image, in stream order: (image, message, places).
-    problems: Vec<(String, String, Vec<String>)>,
+    /// Findings at fault, grouped by image, in stream order.
+    problems: Vec<Problem>,
     warned: HashSet<String>,
     warnings: Vec<String>,
 }
@@ -132,11 +205,16 @@ impl<'s, 'o, 'l> Plan<'s, 'o, 'l> {
         }
     }
 
-    fn problem(&mut self, image: &str, message: String, finding: &Finding) {
+    fn problem(&mut self, image: &str, why: String, unpinned: bool, finding: &Finding) {
         let place = format!("{}", finding.origin);
-        match self.problems.iter_mut().find(|(i, _, _)| i == image) {
-            Some((_, _, places)) => places.push(place),
-            None => self.problems.push((image.to_owned(), message, vec![place])),
+        match self.problems.iter_mut().find(|p| p.image == image) {
+            Some(p) => p.places.push(place),
+            None => self.problems.push(Problem {
+                image: image.to_owned(),
+                why,
+                unpinned,
+                places: vec![place],
+            }),
         }
     }
 
@@ -184,7 +262,7 @@ impl<'s, 'o, 'l> Plan<'s, 'o, 'l> {
         if let Some(rules) = self.options.rules {
             to = match rules.place(&to) {
                 Ok(r) => r,
-                Err(e) => return Outcome::Failed(e),
+                Err(e) => return Outcome::Failed(e.to_string()),
             };
         }
         Outcome::Moved {
@@ -199,11 +277,11 @@ impl<'s, 'o, 'l> Plan<'s, 'o, 'l> {
         let (canonical, outcome) = self.outcome(&finding.reference);
         let (to, pinned) = match outcome {
             Outcome::Failed(message) => {
-                self.problem(&canonical, message, finding);
+                self.problem(&canonical, message, false, finding);
                 return;
             }
             Outcome::Unpinned(why) => {
-                self.problem(&canonical, why, finding);
+                self.problem(&canonical, why, true, finding);
                 return;
             }
             Outcome::Moved {
@@ -286,6 +364,7 @@ impl<'s, 'o, 'l> Plan<'s, 'o, 'l> {
                          set those through the chart's values (e.g. the hub to your mirror), or \
                          pass --typed-only to leave such references as they are"
                             .to_owned(),
+                        false,
                         finding,
                     );
                 }
@@ -300,6 +379,7 @@ impl<'s, 'o, 'l> Plan<'s, 'o, 'l> {
                          sequences (a double-quoted string with \\ in it); write it plainly \
                          in the chart, or pass --typed-only if it is not an image field"
                             .to_owned(),
+                        false,
                         finding,
                     );
                 }
@@ -324,19 +404,26 @@ impl<'s, 'o, 'l> Plan<'s, 'o, 'l> {
         });
     }
 
-    fn finish(mut self) -> Result<Relocated, String> {
+    fn finish(mut self) -> Result<Relocated, RelocateError> {
         if !self.problems.is_empty() {
-            return Err(self.problem_message());
+            let enforce = self.options.enforce && self.problems.iter().all(|p| p.unpinned);
+            return Err(if enforce {
+                RelocateError::NotPinned(self.problems)
+            } else {
+                RelocateError::NotRelocated(self.problems)
+            });
         }
         let stream = self.stream;
         self.edits.sort_by_key(|e| (e.scalar.start, e.start, e.end));
         self.edits.dedup();
         for pair in self.edits.windows(2) {
             if pair[1].start < pair[0].end {
-                return Err(format!(
-                    "two references overlap at bytes {}..{} of the stream ({:?} and {:?}); this is a bug in purser, please report it",
-                    pair[1].start, pair[0].end, pair[0].text, pair[1].text
-                ));
+                return Err(RelocateError::Overlap {
+                    start: pair[1].start,
+                    end: pair[0].end,
+                    first: pair[0].text.clone(),
+                    second: pair[1].text.clone(),
+                });
             }
         }
         let mut text = String::with_capacity(stream.len() + self.edits.len() * 64);
@@ -361,45 +448,46 @@ impl<'s, 'o, 'l> Plan<'s, 'o, 'l> {
             warnings: self.warnings,
         })
     }
+}
 
-    fn problem_message(&self) -> String {
-        let enforce = self.options.enforce
-            && self.problems.iter().all(|(_, why, _)| {
-                why.starts_with("not in the lock") || why.starts_with("in the lock without")
-            });
-        let mut m = String::new();
-        let n = self.problems.len();
-        if enforce {
-            let _ = writeln!(
-                m,
-                "{n} image{} the lock does not pin (--enforce):",
-                if n == 1 { "" } else { "s" }
-            );
-        } else {
-            let _ = writeln!(
-                m,
-                "{n} image{} cannot be relocated:",
-                if n == 1 { "" } else { "s" }
-            );
-        }
-        for (image, why, places) in &self.problems {
-            let _ = writeln!(m, "  {image}: {why}");
-            let mut seen = HashSet::new();
-            let distinct: Vec<&String> = places.iter().filter(|p| seen.insert(*p)).collect();
-            for place in distinct.iter().take(PLACES_SHOWN) {
-                let _ = writeln!(m, "    at {place}");
-            }
-            if distinct.len() > PLACES_SHOWN {
-                let _ = writeln!(m, "    and {} more places", distinct.len() - PLACES_SHOWN);
-            }
-        }
-        if enforce {
-            m.push_str(
-                "lock them (helm mirror lock CHART -o FILE, with the values you install with), or remove them from the release",
-            );
-        }
-        m.trim_end().to_owned()
+/// The message listing `problems`: those the lock does not pin under `--enforce` when
+/// `enforce`, else those that cannot be relocated.
+fn problem_message(problems: &[Problem], enforce: bool) -> String {
+    let mut m = String::new();
+    let n = problems.len();
+    if enforce {
+        let _ = writeln!(
+            m,
+            "{n} image{} the lock does not pin (--enforce):",
+            if n == 1 { "" } else { "s" }
+        );
+    } else {
+        let _ = writeln!(
+            m,
+            "{n} image{} cannot be relocated:",
+            if n == 1 { "" } else { "s" }
+        );
     }
+    for Problem {
+        image, why, places, ..
+    } in problems
+    {
+        let _ = writeln!(m, "  {image}: {why}");
+        let mut seen = HashSet::new();
+        let distinct: Vec<&String> = places.iter().filter(|p| seen.insert(*p)).collect();
+        for place in distinct.iter().take(PLACES_SHOWN) {
+            let _ = writeln!(m, "    at {place}");
+        }
+        if distinct.len() > PLACES_SHOWN {
+            let _ = writeln!(m, "    and {} more places", distinct.len() - PLACES_SHOWN);
+        }
+    }
+    if enforce {
+        m.push_str(
+            "lock them (helm mirror lock CHART -o FILE, with the values you install with), or remove them from the release",
+        );
+    }
+    m.trim_end().to_owned()
 }
 
 /// The digest to pin `reference` to from its lock entry: the entry's `digest` (the index

@@ -9,7 +9,7 @@
 use clap::Args;
 use purser::destination::Rules;
 use purser::lock::Lock;
-use purser::relocate::{self, Options};
+use purser::relocate::{self, Options, RelocateError};
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -96,11 +96,11 @@ pub fn run(args: PostRenderArgs) -> Result<ExitCode, String> {
         lock: lock.as_ref(),
         enforce: args.enforce,
     };
-    let relocated = relocate::relocate(&stream, &options).map_err(|e| match &args.lock {
-        Some(path) if args.enforce && e.contains("(--enforce)") => {
+    let relocated = relocate::relocate(&stream, &options).map_err(|e| match (&args.lock, &e) {
+        (Some(path), RelocateError::NotPinned(_)) if args.enforce => {
             format!("{e}\n(lock: {})", path.display())
         }
-        _ => e,
+        _ => e.to_string(),
     })?;
     for warning in &relocated.warnings {
         eprintln!("Warning: {warning}");

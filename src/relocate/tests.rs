@@ -412,7 +412,8 @@ fn a_lock_that_contradicts_the_chart_is_an_error() {
             ..Options::default()
         },
     )
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(
         err.contains("the chart pins it to") && err.contains(D2),
         "{err}"
@@ -428,7 +429,11 @@ fn enforce_names_image_template_resource_and_container() {
         typed_only: true,
         ..Options::default()
     };
-    let err = relocate(STREAM, &options).unwrap_err();
+    assert!(matches!(
+        relocate(STREAM, &options),
+        Err(RelocateError::NotPinned(problems)) if problems.len() == 2 && problems.iter().all(|p| p.unpinned)
+    ));
+    let err = relocate(STREAM, &options).unwrap_err().to_string();
     assert!(
         err.starts_with("2 images the lock does not pin (--enforce):"),
         "{err}"
@@ -443,7 +448,7 @@ fn enforce_names_image_template_resource_and_container() {
     );
     // Without the `# Source:` comment (a post-renderer's input), the annotation names it.
     let stream = STREAM.replace("# Source: demo/templates/deploy.yaml\n", "");
-    let err = relocate(&stream, &options).unwrap_err();
+    let err = relocate(&stream, &options).unwrap_err().to_string();
     assert!(
         err.contains("at demo/templates/deploy.yaml: Deployment web container init"),
         "{err}"
@@ -487,7 +492,8 @@ fn without_enforce_unlisted_images_are_moved_unpinned_with_a_warning() {
             enforce: true,
         },
     )
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(
         err.contains("nginx:1.27: in the lock without a digest"),
         "{err}"
@@ -506,8 +512,19 @@ fn escaped_references_are_refused_not_mangled() {
             ..Options::default()
         },
     )
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("escape sequences"), "{err}");
+    assert!(matches!(
+        relocate(
+            stream,
+            &Options {
+                rules: Some(&rules("r.io")),
+                ..Options::default()
+            },
+        ),
+        Err(RelocateError::NotRelocated(_))
+    ));
     // Nothing to change (no lock entry, no target): left alone.
     let lock = lock(&[]);
     let out = relocate(
@@ -528,9 +545,22 @@ fn bad_streams() {
         rules: Some(&rules),
         ..Options::default()
     };
-    assert!(relocate("", &options).unwrap_err().contains("empty"));
-    assert!(relocate(" \n\n", &options).unwrap_err().contains("empty"));
-    let err = relocate("# Source: a/t.yaml\nkind: Pod\nimage: [1, 2\n", &options).unwrap_err();
+    assert_eq!(relocate("", &options), Err(RelocateError::EmptyStream));
+    assert!(
+        relocate("", &options)
+            .unwrap_err()
+            .to_string()
+            .contains("empty")
+    );
+    assert!(
+        relocate(" \n\n", &options)
+            .unwrap_err()
+            .to_string()
+            .contains("empty")
+    );
+    let err = relocate("# Source: a/t.yaml\nkind: Pod\nimage: [1, 2\n", &options)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("not valid YAML") && err.contains("a/t.yaml"),
         "{err}"
@@ -539,7 +569,8 @@ fn bad_streams() {
         "kind: Pod\nspec:\n  containers:\n  - {name: a, image: \"nginx:-bad\"}\n",
         &options,
     )
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("container a"), "{err}");
     assert!(
         relocate(
@@ -550,6 +581,7 @@ fn bad_streams() {
             }
         )
         .unwrap_err()
+        .to_string()
         .contains("needs a lock")
     );
 }

@@ -83,7 +83,7 @@ pub struct PlaceArgs {
 
 impl PlaceArgs {
     pub fn rules(&self) -> Result<Rules, String> {
-        Rules::from_flags(&self.to, self.flatten, &self.map)
+        Rules::from_flags(&self.to, self.flatten, &self.map).map_err(|e| e.to_string())
     }
 }
 
