@@ -288,6 +288,8 @@ struct Render {
     /// Asked for only to attribute images to fewer switches (not because a render failed).
     refining: bool,
     started: bool,
+    /// Wanted but not run: the cap was reached.
+    skipped: bool,
     outcome: Option<Outcome>,
 }
 
@@ -372,6 +374,7 @@ impl Plan {
             on,
             refining,
             started: false,
+            skipped: false,
             outcome: None,
         });
     }
@@ -392,6 +395,7 @@ impl Plan {
                 // Never run: forget it, so the plan ends.
                 self.over_cap += 1;
                 render.started = true;
+                render.skipped = true;
                 continue;
             }
             room -= 1;
@@ -466,7 +470,7 @@ impl Plan {
         (0..self.switches.len())
             .filter(|s| !rendered.contains(s))
             .map(|s| {
-                let why = self
+                let failed = self
                     .renders
                     .iter()
                     .filter(|r| r.on.contains(&s))
@@ -474,9 +478,20 @@ impl Plan {
                         Some(Outcome::Failed(e)) => Some((r.on.len(), e)),
                         _ => None,
                     })
-                    .min_by_key(|(n, _)| *n)
-                    .map(|(_, e)| e.clone())
-                    .unwrap_or_else(|| format!("cap of {} renders reached", self.cap));
+                    .min_by_key(|(n, _)| *n);
+                let skipped = self
+                    .renders
+                    .iter()
+                    .filter(|r| r.skipped && r.on.contains(&s))
+                    .map(|r| r.on.len())
+                    .min();
+                let why = match (failed, skipped) {
+                    (Some((n, e)), Some(m)) if m < n => {
+                        format!("cap of {} renders reached; with others: {e}", self.cap)
+                    }
+                    (Some((_, e)), _) => e.clone(),
+                    (None, _) => format!("cap of {} renders reached", self.cap),
+                };
                 (self.switches[s].path(), why)
             })
             .collect()
@@ -633,20 +648,382 @@ impl fmt::Display for Summary {
     }
 }
 
-/// The first line of what Helm printed on failure, without its `Error: ` prefix; a line that
-/// ends in `:` runs on into the next (`fail` messages that start on a new line).
+/// The first line of what Helm printed on failure, without its `Error: ` prefix; when it ends
+/// in `:` (a `fail` message that starts on a new line), with the three lines after it.
 pub fn first_error_line(stderr: &str) -> String {
     let mut lines = stderr.lines().map(str::trim).filter(|l| !l.is_empty());
     let Some(first) = lines.next() else {
         return "helm failed without a message".to_owned();
     };
     let mut out = first.strip_prefix("Error: ").unwrap_or(first).to_owned();
-    for line in lines.take(3) {
-        if !out.ends_with(':') {
-            break;
+    if out.ends_with(':') {
+        for line in lines.take(3) {
+            out.push(' ');
+            out.push_str(line);
         }
-        out.push(' ');
-        out.push_str(line);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chart::{Limits, load_files};
+    use crate::inventory::Confidence;
+    use crate::reference::Reference;
+
+    fn chart(files: &[(&str, &str)]) -> Chart {
+        load_files(
+            files
+                .iter()
+                .map(|(p, t)| ((*p).to_owned(), t.as_bytes().to_vec()))
+                .collect(),
+            &Limits::default(),
+        )
+        .unwrap()
+    }
+
+    fn paths(switches: &[Switch]) -> Vec<String> {
+        switches.iter().map(Switch::path).collect()
+    }
+
+    const TOP: &str = "apiVersion: v2\nname: top\nversion: 1.0.0\ndependencies:\n  - name: db\n    version: 1.0.0\n    condition: db.enabled\n  - name: cache\n    version: 1.0.0\n    tags: [cache, backend]\n  - name: cache\n    alias: cache2\n    version: 1.0.0\n    condition: cache2.on,global.cache2.on\n  - name: always\n    version: 1.0.0\n    condition: always.enabled\n";
+
+    fn top() -> Chart {
+        chart(&[
+            ("Chart.yaml", TOP),
+            (
+                "values.yaml",
+                "global:\n  audit:\n    enabled: false\nmetrics:\n  enabled: false\n  serviceMonitor:\n    enabled: false\nlist:\n  - enabled: false\nweird.key:\n  enabled: false\ndb:\n  enabled: false\n  tls:\n    enabled: true\ntags:\n  cache: false\n  backend: false\ncache2:\n  on: false\nalways:\n  enabled: true\n",
+            ),
+            (
+                "charts/db/Chart.yaml",
+                "apiVersion: v2\nname: db\nversion: 1.0.0\n",
+            ),
+            (
+                "charts/db/values.yaml",
+                "enabled: true\ntls:\n  enabled: false\nbackup:\n  enabled: false\nglobal:\n  dbonly:\n    enabled: false\n",
+            ),
+            (
+                "charts/cache/Chart.yaml",
+                "apiVersion: v2\nname: cache\nversion: 1.0.0\n",
+            ),
+            (
+                "charts/cache/values.yaml",
+                "persistence:\n  enabled: false\n",
+            ),
+            (
+                "charts/always/Chart.yaml",
+                "apiVersion: v2\nname: always\nversion: 1.0.0\n",
+            ),
+            ("charts/always/values.yaml", "extra:\n  enabled: false\n"),
+        ])
+    }
+
+    #[test]
+    fn lists_features_conditions_and_tags_from_the_top_chart() {
+        let switches = list(&top()).unwrap();
+        let got = paths(&switches);
+        assert_eq!(
+            got,
+            [
+                "global.audit.enabled",
+                "metrics.enabled",
+                "metrics.serviceMonitor.enabled",
+                "weird.key.enabled",
+                "always.extra.enabled",
+                "tags.cache",
+                "cache.persistence.enabled",
+                "cache2.on",
+                "cache2.persistence.enabled",
+                "db.enabled",
+                "db.backup.enabled",
+                "global.dbonly.enabled",
+            ]
+        );
+        let by = |p: &str| &switches[got.iter().position(|g| g == p).unwrap()];
+        // The parent's values override the subchart's: db.tls is on, the parent says so.
+        assert!(!got.contains(&"db.tls.enabled".to_owned()));
+        // Nested switches need what they sit under; subchart switches need the subchart's.
+        let needs = |p: &str| by(p).requires.map(|r| switches[r].path());
+        assert_eq!(
+            needs("metrics.serviceMonitor.enabled").as_deref(),
+            Some("metrics.enabled")
+        );
+        assert_eq!(needs("db.backup.enabled").as_deref(), Some("db.enabled"));
+        assert_eq!(
+            needs("global.dbonly.enabled").as_deref(),
+            Some("db.enabled")
+        );
+        assert_eq!(
+            needs("cache.persistence.enabled").as_deref(),
+            Some("tags.cache")
+        );
+        assert_eq!(
+            needs("cache2.persistence.enabled").as_deref(),
+            Some("cache2.on")
+        );
+        assert_eq!(needs("always.extra.enabled"), None);
+        assert_eq!(by("db.enabled").kind, Kind::Condition);
+        assert_eq!(by("tags.cache").kind, Kind::Tag);
+        assert_eq!(by("tags.cache").group, "tags.cache");
+        assert_eq!(by("db.backup.enabled").group, "db");
+        assert_eq!(
+            by("weird.key.enabled").set_arg(),
+            "weird\\.key.enabled=true"
+        );
+    }
+
+    #[test]
+    fn a_chart_without_values_has_no_switches() {
+        let c = chart(&[("Chart.yaml", "apiVersion: v2\nname: x\nversion: 1.0.0\n")]);
+        assert!(list(&c).unwrap().is_empty());
+    }
+
+    fn rendered(reference: &str, template: &str) -> Finding {
+        Finding {
+            reference: Reference::parse(reference).unwrap(),
+            written: reference.to_owned(),
+            origin: Origin::Rendered {
+                template: Some(template.to_owned()),
+                document: 1,
+                line: 1,
+                kind: "Deployment".into(),
+                namespace: None,
+                name: None,
+                field: "spec.template.spec.containers[0].image".into(),
+                container: None,
+                needs: None,
+            },
+            confidence: Confidence::Certain,
+            spot: None,
+        }
+    }
+
+    fn values(reference: &str, path: &str, off: Option<&str>) -> Finding {
+        Finding {
+            reference: Reference::parse(reference).unwrap(),
+            written: reference.to_owned(),
+            origin: Origin::Values {
+                chart: "c".into(),
+                path: path.into(),
+                disabled_by: off.map(str::to_owned),
+            },
+            confidence: Confidence::Likely,
+            spot: None,
+        }
+    }
+
+    fn switch(path: &str, requires: Option<usize>) -> Switch {
+        let keys: Vec<String> = path.split('.').map(str::to_owned).collect();
+        Switch {
+            group: keys[0].clone(),
+            keys,
+            kind: Kind::Feature,
+            requires,
+        }
+    }
+
+    /// Runs the plan with `helm`: the images a render with those `--set`s shows, or an error.
+    fn run(plan: &mut Plan, helm: impl Fn(&[String]) -> Result<Vec<&'static str>, String>) {
+        loop {
+            let batch = plan.next_batch();
+            if batch.is_empty() {
+                return;
+            }
+            for request in batch {
+                let outcome = helm(&request.sets)
+                    .map(|images| images.iter().map(|i| rendered(i, "t.yaml")).collect());
+                plan.record(request.id, outcome);
+            }
+        }
+    }
+
+    fn needs(findings: &[Finding], reference: &str) -> Option<String> {
+        findings
+            .iter()
+            .find(|f| f.reference.canonical() == reference)
+            .unwrap_or_else(|| panic!("{reference} missing"))
+            .origin
+            .disabled_by()
+            .map(str::to_owned)
+    }
+
+    #[test]
+    fn all_at_once_then_groups_then_singles_name_the_fewest_switches() {
+        let switches = vec![
+            switch("a.x.enabled", None),
+            switch("a.y.enabled", None),
+            switch("b.enabled", None),
+            switch("b.sm.enabled", Some(2)),
+        ];
+        let default = vec![rendered("web:1", "t.yaml")];
+        let mut plan = Plan::new(switches, &default, DEFAULT_CAP);
+        run(&mut plan, |sets| {
+            let mut out = vec!["web:1"];
+            if sets.contains(&"a.y.enabled=true".to_owned()) {
+                out.push("ghcr.io/a/y:1");
+            }
+            if sets.contains(&"b.enabled=true".to_owned()) {
+                out.push("ghcr.io/b/b:1");
+            }
+            Ok(out)
+        });
+        // all; groups a and b; singles a.x, a.y and b (b.sm needs b: that is group b again).
+        assert_eq!(plan.renders_run(), 6);
+        let merged = plan.merge(default, vec![]);
+        assert_eq!(needs(&merged, "docker.io/library/web:1"), None);
+        assert_eq!(
+            needs(&merged, "ghcr.io/a/y:1").as_deref(),
+            Some("a.y.enabled=true")
+        );
+        assert_eq!(
+            needs(&merged, "ghcr.io/b/b:1").as_deref(),
+            Some("b.enabled=true")
+        );
+        assert_eq!(merged.len(), 3);
+        assert!(plan.not_rendered().is_empty());
+        assert_eq!(
+            plan.summary().to_string(),
+            "--all: 4 switches off by default, 6 extra renders; every switch rendered"
+        );
+    }
+
+    #[test]
+    fn nothing_new_means_one_render() {
+        let mut plan = Plan::new(
+            vec![switch("a.enabled", None), switch("b.enabled", None)],
+            &[rendered("web:1", "t.yaml")],
+            DEFAULT_CAP,
+        );
+        run(&mut plan, |_| Ok(vec!["web:1"]));
+        assert_eq!(plan.renders_run(), 1);
+    }
+
+    #[test]
+    fn failures_fall_back_to_groups_then_singles() {
+        let switches = vec![
+            switch("f.a.enabled", None),
+            switch("f.b.enabled", None),
+            switch("vault.enabled", None),
+        ];
+        let mut plan = Plan::new(switches, &[], DEFAULT_CAP);
+        run(&mut plan, |sets| {
+            let on = |s: &str| sets.contains(&format!("{s}=true"));
+            if on("vault.enabled") {
+                return Err("execution error: vault.password is required".into());
+            }
+            if on("f.a.enabled") && on("f.b.enabled") {
+                return Err("execution error: a and b cannot both be on".into());
+            }
+            let mut out = vec![];
+            if on("f.a.enabled") {
+                out.push("a:1");
+            }
+            if on("f.b.enabled") {
+                out.push("b:2");
+            }
+            Ok(out)
+        });
+        // all (fails); groups f (fails) and vault (fails); singles f.a and f.b.
+        assert_eq!(plan.renders_run(), 5);
+        assert_eq!(
+            plan.not_rendered(),
+            [(
+                "vault.enabled".to_owned(),
+                "execution error: vault.password is required".to_owned()
+            )]
+        );
+        let declared = vec![
+            values("a:1", "f.a.image", Some("f.a.enabled=false")),
+            values(
+                "docker.io/library/invented:latest",
+                "f.b.image",
+                Some("f.b.enabled=false"),
+            ),
+            values("vault:3", "vault.image", Some("vault.enabled=false")),
+            values("web:1", "web.image", None),
+            values("other:1", "x.image", Some("elsewhere.enabled=false")),
+        ];
+        let merged = plan.merge(vec![], declared);
+        let got: Vec<(String, Option<String>)> = merged
+            .iter()
+            .map(|f| {
+                (
+                    f.reference.canonical(),
+                    f.origin.disabled_by().map(str::to_owned),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "docker.io/library/a:1".to_owned(),
+                    Some("f.a.enabled=true".to_owned())
+                ),
+                (
+                    "docker.io/library/b:2".to_owned(),
+                    Some("f.b.enabled=true".to_owned())
+                ),
+                (
+                    "docker.io/library/vault:3".to_owned(),
+                    Some(
+                        "values only: no render with vault.enabled=true (execution error: vault.password is required)"
+                            .to_owned()
+                    )
+                ),
+                (
+                    "docker.io/library/other:1".to_owned(),
+                    Some("elsewhere.enabled=false".to_owned())
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_cap_bounds_the_renders_and_is_named() {
+        let switches: Vec<Switch> = (0..10)
+            .map(|i| switch(&format!("g.s{i}.enabled"), None))
+            .collect();
+        let mut plan = Plan::new(switches, &[], 4);
+        run(&mut plan, |sets| {
+            if sets.len() > 1 {
+                Err("too many".into())
+            } else {
+                Ok(vec![])
+            }
+        });
+        assert_eq!(plan.renders_run(), 4);
+        let summary = plan.summary();
+        assert_eq!(summary.over_cap, 7);
+        assert_eq!(summary.not_rendered.len(), 7);
+        assert_eq!(
+            summary.not_rendered[0].1,
+            "cap of 4 renders reached; with others: too many"
+        );
+        assert!(summary.to_string().contains("(7 more skipped: cap 4)"));
+    }
+
+    #[test]
+    fn tags_in_disabled_by_name_tag_switches() {
+        assert_eq!(switch_paths("sub.tags a, b false"), ["tags.a", "tags.b"]);
+        assert_eq!(switch_paths("x.enabled=false"), ["x.enabled"]);
+        assert!(switch_paths("whatever").is_empty());
+    }
+
+    #[test]
+    fn first_error_line_joins_a_message_that_starts_below() {
+        assert_eq!(
+            first_error_line("Error: execution error at (c/t.yaml:1:2): boom\n\nUse --debug\n"),
+            "execution error at (c/t.yaml:1:2): boom"
+        );
+        assert_eq!(
+            first_error_line(
+                "Error: execution error at (c/NOTES.txt:4:4): \nVALUES VALIDATION:\nc: auth.username\n    set it\nmore\n"
+            ),
+            "execution error at (c/NOTES.txt:4:4): VALUES VALIDATION: c: auth.username set it"
+        );
+        assert_eq!(first_error_line(""), "helm failed without a message");
+    }
 }
