@@ -501,13 +501,18 @@ impl Plan {
     /// on found, marked off with the fewest switches that showed them; and of the values
     /// walk and annotations (`declared`) only what no render reached.
     ///
-    /// A values finding of a feature that is on is dropped (the default render shows what
-    /// that feature pulls), as is one switched off by a switch some render turned on; one
-    /// whose switch no render could turn on stays, marked "values only". Annotations are
-    /// declarations: those of features that are on stay; those switched off go the way of
-    /// values findings.
+    /// A values finding of a feature that is on is dropped when the default render found an
+    /// image of the same name (the last component of the repository: the render shows how the
+    /// templates compose it), and stays otherwise (an image behind a switch of another kind).
+    /// One switched off by a switch some render turned on is dropped (the render is
+    /// authoritative); one whose switch no render could turn on stays, marked "values only".
+    /// Annotations are declarations: those of features that are on stay; those switched off
+    /// go the way of values findings.
     pub fn merge(&self, default_findings: Vec<Finding>, declared: Vec<Finding>) -> Vec<Finding> {
         let mut out = default_findings;
+        let default_names: BTreeSet<&str> = out.iter().map(|f| last_name(&f.reference)).collect();
+        let default_names: BTreeSet<String> =
+            default_names.into_iter().map(str::to_owned).collect();
         // Each new image from the smallest successful render that found it.
         let mut best: BTreeMap<String, usize> = BTreeMap::new();
         for (i, r) in self.renders.iter().enumerate() {
@@ -554,7 +559,9 @@ impl Plan {
         for mut f in declared {
             let is_values = matches!(f.origin, Origin::Values { .. });
             let Some(off) = f.origin.disabled_by().map(str::to_owned) else {
-                if !is_values {
+                // On by default: a guess the default render answered (an image of the same
+                // name) goes; one it did not (a feature behind another kind of switch) stays.
+                if !is_values || !default_names.contains(last_name(&f.reference)) {
                     out.push(f);
                 }
                 continue;
@@ -594,6 +601,12 @@ impl Plan {
             not_rendered: self.not_rendered(),
         }
     }
+}
+
+/// `operator` of `docker.io/library/operator:latest`.
+fn last_name(reference: &crate::reference::Reference) -> &str {
+    let repository = reference.repository();
+    repository.rsplit('/').next().unwrap_or(repository)
 }
 
 /// The switch paths a values or annotation finding's `disabled_by` names:
@@ -651,7 +664,17 @@ impl fmt::Display for Summary {
 /// The first line of what Helm printed on failure, without its `Error: ` prefix; when it ends
 /// in `:` (a `fail` message that starts on a new line), with the three lines after it.
 pub fn first_error_line(stderr: &str) -> String {
-    let mut lines = stderr.lines().map(str::trim).filter(|l| !l.is_empty());
+    let all: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    // Warnings Helm logs come first; the error is the line that says so.
+    let at = all
+        .iter()
+        .position(|l| l.starts_with("Error: "))
+        .unwrap_or(0);
+    let mut lines = all[at..].iter().copied();
     let Some(first) = lines.next() else {
         return "helm failed without a message".to_owned();
     };
@@ -943,9 +966,10 @@ mod tests {
             ),
             values("vault:3", "vault.image", Some("vault.enabled=false")),
             values("web:1", "web.image", None),
+            values("init:1", "init.image", None),
             values("other:1", "x.image", Some("elsewhere.enabled=false")),
         ];
-        let merged = plan.merge(vec![], declared);
+        let merged = plan.merge(vec![rendered("ghcr.io/clash/web:1.0", "t.yaml")], declared);
         let got: Vec<(String, Option<String>)> = merged
             .iter()
             .map(|f| {
@@ -958,6 +982,7 @@ mod tests {
         assert_eq!(
             got,
             [
+                ("ghcr.io/clash/web:1.0".to_owned(), None),
                 (
                     "docker.io/library/a:1".to_owned(),
                     Some("f.a.enabled=true".to_owned())
@@ -973,6 +998,8 @@ mod tests {
                             .to_owned()
                     )
                 ),
+                // On by default and no rendered image of that name: the render missed it.
+                ("docker.io/library/init:1".to_owned(), None),
                 (
                     "docker.io/library/other:1".to_owned(),
                     Some("elsewhere.enabled=false".to_owned())
@@ -1023,6 +1050,10 @@ mod tests {
                 "Error: execution error at (c/NOTES.txt:4:4): \nVALUES VALIDATION:\nc: auth.username\n    set it\nmore\n"
             ),
             "execution error at (c/NOTES.txt:4:4): VALUES VALIDATION: c: auth.username set it"
+        );
+        assert_eq!(
+            first_error_line("level=INFO msg=\"warning: x is a table\"\nError: boom\n"),
+            "boom"
         );
         assert_eq!(first_error_line(""), "helm failed without a message");
     }
