@@ -138,9 +138,6 @@ fn render_with(
         args.push("--set".into());
         args.push(set.into());
     }
-    if std::env::var_os("PURSER_DEBUG_RENDERS").is_some() {
-        eprintln!("render: {}", sets.join(" "));
-    }
     let stdout = match helm::run(&args) {
         Ok(out) => out,
         // helm::run's message is "`helm ...` failed (status):\nHelm's stderr".
