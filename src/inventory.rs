@@ -71,6 +71,10 @@ pub enum Origin {
         /// Container name when the value belongs to one.
         #[serde(skip_serializing_if = "Option::is_none")]
         container: Option<String>,
+        /// Found only in a render with switches that are off by default turned on (`--all`):
+        /// those switches, as `--set` takes them: `metrics.enabled=true, tags.cache=true`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        needs: Option<String>,
     },
     /// A value in a chart's values.yaml.
     Values {
@@ -98,10 +102,11 @@ pub enum Origin {
 }
 
 impl Origin {
-    /// The annotation or values path that switched this finding off, if any.
+    /// What switched this finding off, if anything: the annotation or values path, or the
+    /// switches a render needed to find it.
     pub fn disabled_by(&self) -> Option<&str> {
         match self {
-            Origin::Rendered { .. } => None,
+            Origin::Rendered { needs, .. } => needs.as_deref(),
             Origin::Values { disabled_by, .. } | Origin::Annotation { disabled_by, .. } => {
                 disabled_by.as_deref()
             }
@@ -130,6 +135,7 @@ impl fmt::Display for Origin {
                 name,
                 field,
                 container,
+                needs,
             } => {
                 match template {
                     Some(t) => write!(f, "{t}: {kind}")?,
@@ -146,7 +152,13 @@ impl fmt::Display for Origin {
                 write!(f, " {field}")?;
                 // `{:#}` adds where in the stream: what --why prints.
                 if f.alternate() {
-                    write!(f, " (document {document}, line {line} of the stream)")?;
+                    match needs {
+                        Some(_) => write!(f, " (document {document}, line {line} of that render)")?,
+                        None => write!(f, " (document {document}, line {line} of the stream)")?,
+                    }
+                }
+                if let Some(n) = needs {
+                    write!(f, " (off: rendered with {n})")?;
                 }
                 Ok(())
             }

@@ -19,5 +19,6 @@ pub mod plan;
 pub mod reference;
 pub mod relocate;
 pub mod report;
+pub mod switches;
 pub mod values;
 pub mod yaml;

@@ -276,7 +276,11 @@ fn annotation(inventory: &Inventory) -> String {
                     .findings
                     .iter()
                     .find_map(|f| f.origin.disabled_by())
-                    .and_then(|d| d.strip_suffix("=false"))
+                    .and_then(|d| {
+                        // `x.enabled=false` (values), or one switch a render needed.
+                        d.strip_suffix("=false")
+                            .or_else(|| d.strip_suffix("=true").filter(|p| !p.contains(", ")))
+                    })
                     .map(str::to_owned)
             };
             AnnotationEntry {

@@ -16,7 +16,8 @@ pub struct ImagesArgs {
     /// Print every place IMAGE came from (a tag-less IMAGE matches every tag).
     #[arg(long, value_name = "IMAGE")]
     pub why: Option<String>,
-    /// Include images of features and subcharts switched off by default.
+    /// Include images of features and subcharts switched off by default: renders the chart
+    /// again with them on (`X.enabled`, subchart conditions and tags), at most 64 more times.
     #[arg(long)]
     pub all: bool,
     /// Only typed image fields and declared images; no heuristics.
@@ -67,6 +68,6 @@ pub fn run(args: ImagesArgs) -> Result<String, RunError> {
         release: args.release,
         render: args.render,
     };
-    let analysis = chart.analyse()?;
+    let analysis = chart.analyse(args.all)?;
     purser::images_command::output(analysis.found, Some(&analysis.chart), &opts, &env)
 }

@@ -466,6 +466,7 @@ fn lists_and_provenance() {
             name,
             field,
             container,
+            ..
         } => {
             assert_eq!(template.as_deref(), Some("demo/templates/pods.yaml"));
             assert_eq!((*document, *line), (1, 13));

@@ -155,6 +155,7 @@ impl<'d, 'o, 'n> Walker<'d, 'o, 'n> {
             name: self.object.name.clone(),
             field,
             container: container.map(str::to_owned),
+            needs: None,
         }
     }
 

@@ -194,7 +194,7 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
             render: args.render.clone(),
         };
         chart.render.fetch = args.registry.helm_fetch_flags(spec);
-        let analysis = chart.analyse().map_err(|e| e.0)?;
+        let analysis = chart.analyse(args.select.all).map_err(|e| e.0)?;
         let (inventory, id) = analysis.inventory(args.select.selection());
         let stamp = Stamp::at(images::environment().now_unix);
         let chart_lock = Lock::from_inventory(&inventory, Some(&id), &stamp);

@@ -50,7 +50,8 @@ pub struct Common {
 /// Which of a chart's images count.
 #[derive(Args)]
 pub struct SelectArgs {
-    /// Also images of features and subcharts switched off by default (from values and annotations).
+    /// Also images of features and subcharts switched off by default: the chart is rendered
+    /// again with them on (at most 64 more times); values and annotations add what no render reached.
     #[arg(long)]
     pub all: bool,
     /// Only images from typed fields and annotations; none found by heuristics.
@@ -239,7 +240,7 @@ pub fn run(command: MirrorCommand) -> Result<ExitCode, String> {
 impl Common {
     fn inventory(&mut self) -> Result<(Inventory, purser::lock::ChartId), String> {
         self.chart.render.fetch = self.registry.helm_fetch_flags(&self.chart.chart);
-        let analysis = self.chart.analyse().map_err(|e| e.0)?;
+        let analysis = self.chart.analyse(self.select.all).map_err(|e| e.0)?;
         Ok(analysis.inventory(self.select.selection()))
     }
 }
