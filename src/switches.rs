@@ -510,9 +510,7 @@ impl Plan {
     /// go the way of values findings.
     pub fn merge(&self, default_findings: Vec<Finding>, declared: Vec<Finding>) -> Vec<Finding> {
         let mut out = default_findings;
-        let default_names: BTreeSet<&str> = out.iter().map(|f| last_name(&f.reference)).collect();
-        let default_names: BTreeSet<String> =
-            default_names.into_iter().map(str::to_owned).collect();
+        let default_names = names(&out);
         // Each new image from the smallest successful render that found it.
         let mut best: BTreeMap<String, usize> = BTreeMap::new();
         for (i, r) in self.renders.iter().enumerate() {
@@ -557,11 +555,8 @@ impl Plan {
         let failed: BTreeMap<String, String> = self.not_rendered().into_iter().collect();
         let paths: BTreeSet<String> = self.switches.iter().map(Switch::path).collect();
         for mut f in declared {
-            let is_values = matches!(f.origin, Origin::Values { .. });
             let Some(off) = f.origin.disabled_by().map(str::to_owned) else {
-                // On by default: a guess the default render answered (an image of the same
-                // name) goes; one it did not (a feature behind another kind of switch) stays.
-                if !is_values || !default_names.contains(last_name(&f.reference)) {
+                if !answered(&default_names, &f) {
                     out.push(f);
                 }
                 continue;
@@ -604,6 +599,33 @@ impl Plan {
 }
 
 /// `operator` of `docker.io/library/operator:latest`.
+/// What the chart declares for features on by default, less the guesses its default render
+/// answered: `purser images CHART` without `--all`.
+pub fn merge_default(mut rendered: Vec<Finding>, declared: Vec<Finding>) -> Vec<Finding> {
+    let default_names = names(&rendered);
+    rendered.extend(
+        declared
+            .into_iter()
+            .filter(|f| !f.enabled() || !answered(&default_names, f)),
+    );
+    rendered
+}
+
+/// The last path components of the images a render found.
+fn names(rendered: &[Finding]) -> BTreeSet<String> {
+    rendered
+        .iter()
+        .map(|f| last_name(&f.reference).to_owned())
+        .collect()
+}
+
+/// A values guess for a feature that is on, which the render answered: it found an image of
+/// the same name (the one the templates really compose), so the guess goes. One it did not
+/// answer (a feature behind another kind of switch) stays.
+fn answered(default_names: &BTreeSet<String>, f: &Finding) -> bool {
+    matches!(f.origin, Origin::Values { .. }) && default_names.contains(last_name(&f.reference))
+}
+
 fn last_name(reference: &crate::reference::Reference) -> &str {
     let repository = reference.repository();
     repository.rsplit('/').next().unwrap_or(repository)
@@ -837,6 +859,37 @@ mod tests {
             spot: None,
             kind: crate::inventory::Kind::Image,
         }
+    }
+
+    /// Without --all: a values guess the default render answered (same image name, another
+    /// registry or tag) goes; others stay, and so do switched-off ones (left to --all).
+    #[test]
+    fn default_merge_drops_guesses_the_render_answered() {
+        let rendered = vec![rendered(
+            "reg.kyverno.io/kyverno/kyverno:v1.14.5",
+            "kyverno/templates/deployment.yaml",
+        )];
+        let declared = vec![
+            values("docker.io/kyverno/kyverno:v1.14.5", "admission.image", None),
+            values("quay.io/prometheus/busybox:latest", "init.image", None),
+            values(
+                "docker.io/kyverno/kyverno:v1.14.5",
+                "extra.image",
+                Some("extra.enabled=false"),
+            ),
+        ];
+        let got: Vec<(String, bool)> = merge_default(rendered, declared)
+            .iter()
+            .map(|f| (f.reference.canonical(), f.enabled()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("reg.kyverno.io/kyverno/kyverno:v1.14.5".to_owned(), true),
+                ("quay.io/prometheus/busybox:latest".to_owned(), true),
+                ("docker.io/kyverno/kyverno:v1.14.5".to_owned(), false),
+            ]
+        );
     }
 
     fn switch(path: &str, requires: Option<usize>) -> Switch {

@@ -62,7 +62,7 @@ impl ChartArgs {
             eprintln!("purser: {}", plan.summary());
             found.findings = plan.merge(found.findings, declared);
         } else {
-            found.findings.extend(declared);
+            found.findings = purser::switches::merge_default(found.findings, declared);
         }
         chart.location = Some(self.chart.clone());
         chart.digest = loaded.digest;
