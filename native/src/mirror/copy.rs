@@ -277,6 +277,16 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
         });
     }
     let mut lock = lock.ok_or("no chart given")?;
+    // An image likely in one chart and certain in another is certain.
+    for entry in &mut lock.images {
+        if let Some(image) = inventory_images
+            .iter()
+            .find(|i| i.reference.canonical() == entry.image)
+        {
+            entry.confidence =
+                (image.confidence == Confidence::Likely).then_some(Confidence::Likely);
+        }
+    }
 
     // The images to copy; likely ones a given lock found unresolved are left out.
     let mut requests = Vec::new();
@@ -731,10 +741,6 @@ async fn fill_lock(
             continue;
         };
         entry.confirmed = row.confirmed;
-        if !row.confirmed && entry.confidence == Some(Confidence::Likely) {
-            // Certain in another chart of the run.
-            entry.confidence = None;
-        }
         entry.mirror = Some(row.destination.clone());
         entry.source_digest = row.source_digest.clone();
         match row.state {
