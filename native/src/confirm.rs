@@ -34,22 +34,24 @@ pub enum Verdict {
 /// Whether the registry's refusal says "no such image" (as far as it will tell):
 ///
 /// - `NotFound`: 404, `MANIFEST_UNKNOWN`, `NAME_UNKNOWN`;
-/// - `Unauthorized` or `Denied` answered by the registry for the repository itself, after
-///   whatever token its token service granted (anonymous or with the user's credentials):
-///   Docker Hub, Quay and GHCR answer a repository that does not exist this way
-///   (`401 UNAUTHORIZED: authentication required`, `403 DENIED`), indistinguishable from a
-///   private one the credentials cannot see, which could not be copied either. The reason
-///   kept says which credentials were used, so a missing login shows.
+/// - `Unauthorized` to a request that carried a token the registry's token service granted
+///   (anonymous or with the user's credentials): the refusal is about the repository. Docker
+///   Hub answers a repository that does not exist this way (`401 UNAUTHORIZED: authentication
+///   required`, by design, so as not to disclose private ones), as do Quay and GHCR;
+/// - `Denied` (403): the registry accepted who is asking and refuses this repository.
 ///
-/// Not absent: the token service refusing the credentials (a wrong password), credentials
-/// that exist but were withheld (plain-HTTP realm, identity token against basic auth), a
-/// credential helper failing — those are set-up problems that would hide real images.
+/// Either refusal cannot be told from a private repository the credentials cannot see,
+/// which could not be copied either; the reason kept names the credentials used.
+///
+/// Not absent: a registry that wants credentials for everything and got none or wrong ones
+/// (basic auth: the 401 carried no token), the token service refusing the credentials (a
+/// wrong password), credentials that exist but were withheld (plain-HTTP realm, identity
+/// token against basic auth), a credential helper failing — set-up problems that would hide
+/// real images — and every transient or transport failure.
 pub fn absent(error: &RegistryError) -> bool {
     match error {
         RegistryError::NotFound { .. } | RegistryError::Denied { .. } => true,
-        RegistryError::Unauthorized { detail, .. } => {
-            !detail.starts_with("its token service") && !detail.contains("credentials exist but")
-        }
+        RegistryError::Unauthorized { token, .. } => *token,
         _ => false,
     }
 }
@@ -80,12 +82,13 @@ mod tests {
     use super::*;
     use crate::registry::CredentialSource;
 
-    fn unauthorized(detail: &str) -> RegistryError {
+    fn unauthorized(detail: &str, token: bool) -> RegistryError {
         RegistryError::Unauthorized {
             reference: "docker.io/acme/ghost:1".into(),
             registry: "docker.io".into(),
             credentials: CredentialSource::Anonymous,
             detail: detail.into(),
+            token,
         }
     }
 
@@ -97,18 +100,18 @@ mod tests {
         };
         assert!(absent(&not_found));
         assert!(absent(&unauthorized(
-            "UNAUTHORIZED: authentication required"
+            "UNAUTHORIZED: authentication required",
+            true
         )));
+        assert!(!absent(&unauthorized("HTTP 401 Unauthorized", false)));
         assert!(absent(&RegistryError::Denied {
             reference: "r".into(),
             registry: "h".into(),
             credentials: CredentialSource::Anonymous,
         }));
         assert!(!absent(&unauthorized(
-            "its token service at auth.docker.io answered HTTP 401"
-        )));
-        assert!(!absent(&unauthorized(
-            "HTTP 401 Unauthorized; credentials exist but they were not sent"
+            "its token service at auth.docker.io answered HTTP 401",
+            false
         )));
         let unavailable = RegistryError::Status {
             reference: "r".into(),

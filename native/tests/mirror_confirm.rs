@@ -8,11 +8,11 @@ mod support;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
 use support::copy::{assert_exit, lock_entry as entry, seed_single, stderr, yaml};
 use support::helm::{Helm, text};
 use support::seed::{AMD64, Pushed};
-use support::{Fault, FaultProxy, Flavour, Registry, Rule};
+use support::{DockerConfig, Fault, FaultProxy, Flavour, PASSWORD, Registry, Rule, USER};
 use tempfile::TempDir;
 
 const SIDECAR: &str = "team/sidecar:1.0";
@@ -80,6 +80,12 @@ impl World {
     /// `helm mirror ARGS… CHART`, certain images from the registry, likely ones from
     /// `likely`, both hosts (and `more`) plain HTTP.
     fn mirror_via(&self, likely: &str, args: &[&str], more: &[&str]) -> Output {
+        self.command_via(likely, args, more)
+            .output()
+            .expect("run helm")
+    }
+
+    fn command_via(&self, likely: &str, args: &[&str], more: &[&str]) -> Command {
         let set = format!("registry={},likely={likely}", self.registry.host);
         let mut all = vec!["mirror"];
         all.extend_from_slice(args);
@@ -87,7 +93,7 @@ impl World {
         for host in [self.registry.host.as_str(), likely].iter().chain(more) {
             all.extend(["--plain-http", host]);
         }
-        self.helm.run(all)
+        self.helm.command(all)
     }
 
     fn mirror(&self, args: &[&str]) -> Output {
@@ -335,6 +341,85 @@ async fn absent_certain_images_and_failing_registries_still_fail() {
     assert!(
         err.contains(&format!("{closed}/{GHOST}: cannot talk to {closed}"))
             && !err.contains("unresolved likely"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refusal_is_absence_only_when_it_is_about_the_repository() {
+    let w = World::new().await;
+    let printed = |out: &Output| -> Value {
+        assert!(out.status.success(), "{}", text(out));
+        serde_saphyr::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap()
+    };
+
+    // Docker Hub's way: an anonymous token without access, then 401 for any repository,
+    // there or not. Both likely images are set aside, the reason says no credentials.
+    let guarded = Registry::start(Flavour::DistributionToken);
+    let sidecar = guarded
+        .seeder()
+        .image("team/sidecar", Some("1.0"), AMD64, false)
+        .await;
+    let token_host = guarded.token.as_ref().unwrap().host();
+    let lock = printed(&w.mirror_via(&guarded.host, &["lock"], &[&token_host]));
+    assert_eq!(lock["images"].as_array().unwrap().len(), 1, "{lock:#}");
+    for repo_tag in [GHOST, SIDECAR] {
+        let reason = unresolved(&lock, repo_tag)["reason"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            reason.contains(&format!("{} refused access", guarded.host))
+                && reason.contains("no credentials were found"),
+            "{reason}"
+        );
+    }
+
+    // With credentials the token covers the repository: the image there is confirmed, the
+    // other one is plainly not found.
+    let config = DockerConfig::with_auth(&guarded.host, USER, PASSWORD);
+    let out = w
+        .command_via(&guarded.host, &["lock"], &[&token_host])
+        .env("DOCKER_CONFIG", config.dir.path())
+        .output()
+        .unwrap();
+    let lock = printed(&out);
+    assert_eq!(entry(&lock, SIDECAR)["digest"], sidecar.digest.as_str());
+    assert_eq!(entry(&lock, SIDECAR)["confirmed"], true);
+    assert!(
+        unresolved(&lock, GHOST)["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not found"),
+        "{lock:#}"
+    );
+
+    // The token service refusing the credentials is a set-up problem: a failure.
+    let wrong = DockerConfig::with_auth(&guarded.host, USER, "wrong-Pa55word");
+    let out = w
+        .command_via(&guarded.host, &["lock"], &[&token_host])
+        .env("DOCKER_CONFIG", wrong.dir.path())
+        .output()
+        .unwrap();
+    assert_exit(&out, 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains("2 of 3 images could not be resolved; no lock written")
+            && err.contains("its token service")
+            && !err.contains("unresolved likely"),
+        "{err}"
+    );
+
+    // So is a registry that wants credentials for everything (basic auth) and got none.
+    let basic = Registry::start(Flavour::DistributionBasic);
+    let out = w.mirror_via(&basic.host, &["lock"], &[]);
+    assert_exit(&out, 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "{}/{GHOST}: {} refused access",
+            basic.host, basic.host
+        )) && !err.contains("unresolved likely"),
         "{err}"
     );
 }
