@@ -2,12 +2,14 @@
 
 use crate::reference::Reference;
 use crate::yaml::Source;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// How sure a finding is that the string names an image a cluster will pull.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// How sure a finding is that the string names an image a cluster will pull. Locks write it
+/// as `likely` / `certain`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Confidence {
     /// Heuristics: container args and env, ConfigMap data, `image`-named fields of unknown
     /// resources, image-shaped values.

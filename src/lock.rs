@@ -2,8 +2,15 @@
 //! the `Images.lock` existing tools read it, extended compatibly: `images[].digest` holds the
 //! digest the reference names (an index where there is one) and `images[].digests[]` one
 //! entry per platform manifest (`arch` is `os/architecture[/variant]`).
+//!
+//! Images found by heuristics (`confidence: likely`: container args and env, ConfigMap data,
+//! image-named fields of unknown resources) are asked of their registry before they are
+//! locked: one that exists is locked like any other and marked `confirmed: true`; one its
+//! registry says does not exist goes to the separate top-level `unresolved` list, which
+//! `verify`, `status`, `copy` and `relocate` leave alone. Locks without these fields read as
+//! before.
 
-use crate::inventory::Inventory;
+use crate::inventory::{Confidence, Image, Inventory};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -64,6 +71,47 @@ pub struct LockedImage {
     /// Why the image could not be resolved (written only with `--allow-missing`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub missing: Option<String>,
+    /// `likely` when only heuristics found the image; not written for `certain` ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<Confidence>,
+    /// A `likely` image its registry was asked about and holds.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub confirmed: bool,
+}
+
+/// A `likely` image its registry says does not exist (or will not show): not locked, not
+/// copied, not pinned, not a failure. Kept so that the lock says what was left out and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnresolvedImage {
+    pub name: String,
+    /// The canonical reference, as the chart names it.
+    pub image: String,
+    pub chart: String,
+    pub confidence: Confidence,
+    /// What the registry answered.
+    pub reason: String,
+    /// Where the reference was found (template, resource, field), one entry a place.
+    #[serde(default)]
+    pub found_at: Vec<String>,
+}
+
+impl UnresolvedImage {
+    /// The entry for `image`, set aside from the lock entry `entry` for `reason`.
+    pub fn new(entry: &LockedImage, image: &Image, reason: String) -> UnresolvedImage {
+        UnresolvedImage {
+            name: entry.name.clone(),
+            image: entry.image.clone(),
+            chart: entry.chart.clone(),
+            confidence: image.confidence,
+            reason,
+            found_at: image
+                .findings
+                .iter()
+                .map(|f| f.origin.to_string())
+                .collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,6 +124,9 @@ pub struct Lock {
     pub chart: ChartId,
     #[serde(default)]
     pub images: Vec<LockedImage>,
+    /// Likely images their registries say do not exist: left out of `images`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unresolved: Vec<UnresolvedImage>,
 }
 
 impl Lock {
@@ -98,6 +149,8 @@ impl Lock {
                 source_digest: None,
                 mirror: None,
                 missing: None,
+                confidence: (image.confidence == Confidence::Likely).then_some(Confidence::Likely),
+                confirmed: false,
             })
             .collect();
         Lock {
@@ -109,6 +162,7 @@ impl Lock {
             },
             chart,
             images,
+            unresolved: Vec::new(),
         }
     }
 
@@ -138,6 +192,11 @@ impl Lock {
     /// The entry for a canonical reference.
     pub fn find(&self, canonical: &str) -> Option<&LockedImage> {
         self.images.iter().find(|i| i.image == canonical)
+    }
+
+    /// The unresolved likely entry for a canonical reference.
+    pub fn find_unresolved(&self, canonical: &str) -> Option<&UnresolvedImage> {
+        self.unresolved.iter().find(|i| i.image == canonical)
     }
 }
 
@@ -246,6 +305,41 @@ mod tests {
         assert_eq!(lock.images[0].digest, None);
         let again = Lock::parse(&lock.to_yaml(), "again").unwrap();
         assert_eq!(again, lock);
+    }
+
+    #[test]
+    fn likely_images_confirmed_and_unresolved_round_trip() {
+        let text = format!(
+            "{DT_LOCK}    confidence: likely\n    confirmed: true\nunresolved:\n  - name: ghost\n    image: docker.io/acme/ghost:1\n    chart: wordpress\n    confidence: likely\n    reason: not found\n    foundAt:\n      - \"wordpress/templates/cm.yaml: ConfigMap cfg data.image\"\n"
+        );
+        let lock = Lock::parse(&text, "Images.lock").unwrap();
+        assert_eq!(lock.images[0].confidence, Some(Confidence::Likely));
+        assert!(lock.images[0].confirmed);
+        assert_eq!(lock.unresolved.len(), 1);
+        assert_eq!(
+            lock.find_unresolved("docker.io/acme/ghost:1")
+                .unwrap()
+                .found_at
+                .len(),
+            1
+        );
+        assert!(lock.find("docker.io/acme/ghost:1").is_none());
+        let yaml = lock.to_yaml();
+        assert!(
+            yaml.contains("confidence: likely") && yaml.contains("confirmed: true"),
+            "{yaml}"
+        );
+        assert_eq!(Lock::parse(&yaml, "again").unwrap(), lock);
+        // Old locks: no such fields, none written back.
+        let old = Lock::parse(DT_LOCK, "Images.lock").unwrap();
+        assert!(old.unresolved.is_empty() && !old.images[0].confirmed);
+        let yaml = old.to_yaml();
+        assert!(
+            !yaml.contains("unresolved")
+                && !yaml.contains("confirmed")
+                && !yaml.contains("confidence"),
+            "{yaml}"
+        );
     }
 
     #[test]

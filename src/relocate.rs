@@ -134,8 +134,19 @@ pub fn relocate(stream: &str, options: &Options<'_>) -> Result<Relocated, Reloca
     }
     let scan = manifests::scan(stream).map_err(RelocateError::Manifests)?;
     let mut plan = Plan::new(stream, options);
+    // Likely references the lock's registries said do not exist: not images, left as written.
+    let unresolved: HashSet<&str> = options
+        .lock
+        .map(|l| l.unresolved.iter().map(|u| u.image.as_str()).collect())
+        .unwrap_or_default();
     for finding in &scan.findings {
         if options.typed_only && finding.confidence != Confidence::Certain {
+            continue;
+        }
+        if finding.confidence == Confidence::Likely
+            && !unresolved.is_empty()
+            && unresolved.contains(finding.reference.canonical().as_str())
+        {
             continue;
         }
         plan.finding(finding);

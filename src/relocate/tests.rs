@@ -55,8 +55,11 @@ fn lock(entries: &[(&str, Option<&str>, &[&str])]) -> Lock {
                 source_digest: None,
                 mirror: None,
                 missing: None,
+                confidence: None,
+                confirmed: false,
             })
             .collect(),
+        unresolved: Vec::new(),
     }
 }
 
@@ -453,6 +456,43 @@ fn enforce_names_image_template_resource_and_container() {
         err.contains("at demo/templates/deploy.yaml: Deployment web container init"),
         "{err}"
     );
+}
+
+#[test]
+fn unresolved_likely_images_of_the_lock_are_left_as_written() {
+    let stream = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n    - name: app\n      image: alpine:3.20\n      env:\n        - name: HELPER_IMAGE\n          value: acme/ghost:1\n";
+    let mut lock = lock(&[("alpine:3.20", Some(D3), &[])]);
+    let enforce = |lock: &Lock| {
+        relocate(
+            stream,
+            &Options {
+                lock: Some(lock),
+                enforce: true,
+                ..Options::default()
+            },
+        )
+    };
+    let err = enforce(&lock).unwrap_err().to_string();
+    assert!(
+        err.contains("docker.io/acme/ghost:1: not in the lock"),
+        "{err}"
+    );
+    lock.unresolved.push(crate::lock::UnresolvedImage {
+        name: "ghost".into(),
+        image: "docker.io/acme/ghost:1".into(),
+        chart: "demo".into(),
+        confidence: Confidence::Likely,
+        reason: "not found".into(),
+        found_at: Vec::new(),
+    });
+    let out = enforce(&lock).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.text.contains(&format!("image: alpine:3.20@{D3}")),
+        "{}",
+        out.text
+    );
+    assert!(out.text.contains("value: acme/ghost:1\n"), "{}", out.text);
+    assert_eq!(out.references, 1, "the unresolved one is not counted");
 }
 
 #[test]

@@ -24,6 +24,9 @@ pub struct ImageRequest {
     pub destination: Reference,
     /// The digest a lock pins for it; the copy then takes exactly that.
     pub locked: Option<Digest>,
+    /// Only heuristics found it: if the source says it does not exist
+    /// ([`crate::confirm::absent`]), it is [`Walked::Unresolved`], not missing.
+    pub likely: bool,
 }
 
 /// How to walk.
@@ -49,6 +52,8 @@ pub enum Walked {
     },
     /// Not at the source.
     Missing { message: String },
+    /// A likely image the source says does not exist: left out of the plan, not a failure.
+    Unresolved { message: String },
     /// The source could not be read.
     Failed { message: String },
 }
@@ -146,17 +151,26 @@ impl<S: Store> Walk<S> {
         let filtering = !self.options.platforms.is_empty();
 
         // What the source names now (from the lock, or one HEAD), and what the target has.
+        // That HEAD is also what confirms a likely image: nothing extra is asked.
         let source_digest = match &request.locked {
             Some(d) => d.clone(),
             None => match self.source.manifest_head(&source_repo, &name).await {
                 Ok(Some(d)) => d,
                 Ok(None) => {
-                    return Walked::Missing {
-                        message: format!(
-                            "{}: not found on {} (no such repository, tag or digest)",
-                            request.source.canonical(),
-                            request.source.registry()
-                        ),
+                    let message = format!(
+                        "{}: not found on {} (no such repository, tag or digest)",
+                        request.source.canonical(),
+                        request.source.registry()
+                    );
+                    return if request.likely {
+                        Walked::Unresolved { message }
+                    } else {
+                        Walked::Missing { message }
+                    };
+                }
+                Err(e) if request.likely && crate::confirm::absent(&e) => {
+                    return Walked::Unresolved {
+                        message: e.to_string(),
                     };
                 }
                 Err(e) => return failed(e),

@@ -14,7 +14,8 @@ use bytes::Bytes;
 use clap::Args;
 use purser::chart_artifact::ChartArtifact;
 use purser::digest::Digest;
-use purser::lock::{ChartId, Lock, PlatformDigest};
+use purser::inventory::{Confidence, Image};
+use purser::lock::{ChartId, Lock, PlatformDigest, UnresolvedImage};
 use purser::plan::{ImageStep, Plan, Repository};
 use purser::reference::Reference;
 use purser::report::Stamp;
@@ -89,6 +90,20 @@ pub struct ImageRow {
     pub message: Option<String>,
     #[serde(skip_serializing_if = "is_zero")]
     pub referrers: usize,
+    /// Only heuristics found it, and the source registry has it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub confirmed: bool,
+}
+
+/// A likely image the source registry says does not exist: left out of the plan.
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct UnresolvedRow {
+    pub source: String,
+    /// What the registry answered (or, with `--lock`, what the lock says it answered).
+    pub reason: String,
+    /// Where the reference was found.
+    pub found_at: Vec<String>,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -134,6 +149,9 @@ pub struct Requests {
 pub struct CopyReport {
     pub complete: bool,
     pub images: Vec<ImageRow>,
+    /// Likely images left out because their registry says they do not exist (not failures).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unresolved: Vec<UnresolvedRow>,
     pub charts: Vec<ChartRow>,
     pub blobs: BlobCounts,
     pub bytes: ByteCounts,
@@ -183,8 +201,8 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
         }
     };
 
-    // Every chart: rendered, its images, its archive.
-    let mut inventory_images: Vec<(Reference, String)> = Vec::new();
+    // Every chart: rendered, its images (each once: certain if any chart is sure), its archive.
+    let mut inventory_images: Vec<Image> = Vec::new();
     let mut lock = None::<Lock>;
     let mut charts = Vec::new();
     for spec in &args.charts {
@@ -198,12 +216,17 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
         let (inventory, id) = analysis.inventory(args.select.selection());
         let stamp = Stamp::at(images::environment().now_unix);
         let chart_lock = Lock::from_inventory(&inventory, Some(&id), &stamp);
-        for (image, entry) in inventory.images.iter().zip(&chart_lock.images) {
-            if !inventory_images
-                .iter()
-                .any(|(r, _)| r.canonical() == image.reference.canonical())
+        for image in &inventory.images {
+            let canonical = image.reference.canonical();
+            match inventory_images
+                .iter_mut()
+                .find(|i| i.reference.canonical() == canonical)
             {
-                inventory_images.push((image.reference.clone(), entry.name.clone()));
+                Some(known) => {
+                    known.confidence = known.confidence.max(image.confidence);
+                    known.findings.extend(image.findings.iter().cloned());
+                }
+                None => inventory_images.push(image.clone()),
             }
         }
         match &mut lock {
@@ -254,10 +277,35 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
         });
     }
     let mut lock = lock.ok_or("no chart given")?;
+    // An image likely in one chart and certain in another is certain.
+    for entry in &mut lock.images {
+        if let Some(image) = inventory_images
+            .iter()
+            .find(|i| i.reference.canonical() == entry.image)
+        {
+            entry.confidence =
+                (image.confidence == Confidence::Likely).then_some(Confidence::Likely);
+        }
+    }
 
-    // The images to copy.
+    // The images to copy; likely ones a given lock found unresolved are left out.
     let mut requests = Vec::new();
-    for (reference, _) in &inventory_images {
+    let mut unresolved = Vec::new();
+    for image in &inventory_images {
+        let reference = &image.reference;
+        let likely = image.confidence == Confidence::Likely;
+        if likely
+            && let Some(u) = source_lock
+                .as_ref()
+                .and_then(|l| l.find_unresolved(&reference.canonical()))
+        {
+            unresolved.push(UnresolvedRow {
+                source: reference.canonical(),
+                reason: format!("unresolved in the lock: {}", u.reason),
+                found_at: found_at(image),
+            });
+            continue;
+        }
         let destination = rules.place(reference)?;
         let locked = match &source_lock {
             Some(l) => l
@@ -274,6 +322,7 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
             source: reference.clone(),
             destination,
             locked,
+            likely,
         });
     }
     for chart in &charts {
@@ -282,6 +331,7 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
                 source: r.clone(),
                 destination: chart.destination.clone(),
                 locked: None,
+                likely: false,
             });
         }
     }
@@ -359,6 +409,7 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
     let mut report = CopyReport {
         complete: false,
         images: Vec::new(),
+        unresolved,
         charts: chart_rows,
         blobs: BlobCounts {
             unique: totals.blobs,
@@ -378,9 +429,25 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
     };
     let steps: HashMap<String, &ImageStep> =
         plan.images.iter().map(|i| (i.source.clone(), i)).collect();
+    // Likely images the sources say do not exist: reported apart, never planned.
+    let mut walked_images = Vec::new();
+    for (request, walked) in requests.iter().zip(&planned.walked) {
+        match walked {
+            Walked::Unresolved { message } => report.unresolved.push(UnresolvedRow {
+                source: request.source.canonical(),
+                reason: message.clone(),
+                found_at: inventory_images
+                    .iter()
+                    .find(|i| i.reference.canonical() == request.source.canonical())
+                    .map(found_at)
+                    .unwrap_or_default(),
+            }),
+            walked => walked_images.push((request, walked)),
+        }
+    }
 
     if args.dry_run {
-        for (request, walked) in requests.iter().zip(&planned.walked) {
+        for (request, walked) in walked_images {
             report.images.push(row(
                 request,
                 walked,
@@ -447,7 +514,7 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
     report.blobs.mounted = execution.mounted;
     report.blobs.present = execution.present;
     report.bytes.uploaded = execution.uploaded_bytes;
-    for (request, walked) in requests.iter().zip(&planned.walked) {
+    for (request, walked) in walked_images {
         report.images.push(row(
             request,
             walked,
@@ -518,10 +585,27 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
         fill_lock(&mut lock, &report, &plan, &target_client).await;
         write_atomically(path, &lock.to_yaml())?;
         if !args.json {
-            eprintln!("wrote {} ({} images)", path.display(), lock.images.len());
+            eprintln!(
+                "wrote {} ({} images{})",
+                path.display(),
+                lock.images.len(),
+                match lock.unresolved.len() {
+                    0 => String::new(),
+                    n => format!(", {n} likely unresolved, left out"),
+                }
+            );
         }
     }
     Ok((report, false))
+}
+
+/// Where an image was found, one line a place.
+fn found_at(image: &Image) -> Vec<String> {
+    image
+        .findings
+        .iter()
+        .map(|f| f.origin.to_string())
+        .collect()
 }
 
 /// Why the image at `destination` (root `digest`) was not tagged.
@@ -563,6 +647,7 @@ fn row(
         state: "failed",
         message: None,
         referrers: 0,
+        confirmed: request.likely && matches!(walked, Walked::Planned | Walked::Present { .. }),
     };
     match walked {
         Walked::Present {
@@ -577,6 +662,10 @@ fn row(
         }
         Walked::Missing { message } => {
             row.state = "missing";
+            row.message = Some(message.clone());
+        }
+        Walked::Unresolved { message } => {
+            row.state = "unresolved";
             row.message = Some(message.clone());
         }
         Walked::Failed { message } => row.message = Some(message.clone()),
@@ -631,10 +720,27 @@ async fn fill_lock(
         .iter()
         .map(|r| (r.source.as_str(), r))
         .collect();
+    // Likely images left out: out of `images`, into `unresolved`.
+    for u in &report.unresolved {
+        let Some(at) = lock.images.iter().position(|e| e.image == u.source) else {
+            continue;
+        };
+        let entry = lock.images.remove(at);
+        let found_at = u.found_at.clone();
+        lock.unresolved.push(UnresolvedImage {
+            name: entry.name,
+            image: entry.image,
+            chart: entry.chart,
+            confidence: Confidence::Likely,
+            reason: u.reason.clone(),
+            found_at,
+        });
+    }
     for entry in &mut lock.images {
         let Some(row) = by_source.get(entry.image.as_str()) else {
             continue;
         };
+        entry.confirmed = row.confirmed;
         entry.mirror = Some(row.destination.clone());
         entry.source_digest = row.source_digest.clone();
         match row.state {
@@ -684,6 +790,13 @@ impl ImageRow {
     }
 }
 
+impl UnresolvedRow {
+    /// `unresolved likely image SOURCE (left out): REASON`, then `  found at PLACE` lines.
+    fn line(&self) -> String {
+        crate::confirm::describe(&self.source, &self.reason, &self.found_at)
+    }
+}
+
 impl ChartRow {
     /// `STATE chart NAME VERSION -> DESTINATION (why)`.
     fn line(&self) -> String {
@@ -713,17 +826,22 @@ pub fn print(report: &CopyReport) {
         .iter()
         .map(ImageRow::line)
         .chain(report.charts.iter().map(ChartRow::line))
+        .chain(report.unresolved.iter().map(UnresolvedRow::line))
     {
         eprintln!("{line}");
     }
     let count = |s: &str| report.images.iter().filter(|r| r.state == s).count();
     eprintln!(
-        "{} images: {} copied, {} present, {} missing, {} failed; {} unique blobs ({} uploaded, {} mounted, {} present), {} of {} bytes sent; {} requests to the target",
+        "{} images: {} copied, {} present, {} missing, {} failed{}; {} unique blobs ({} uploaded, {} mounted, {} present), {} of {} bytes sent; {} requests to the target",
         report.images.len(),
         count("copied"),
         count("present"),
         count("missing"),
         count("failed"),
+        match report.unresolved.len() {
+            0 => String::new(),
+            n => format!(" ({n} unresolved likely left out)"),
+        },
         report.blobs.unique,
         report.blobs.uploaded,
         report.blobs.mounted,
@@ -751,6 +869,15 @@ pub fn print_plan(report: &CopyReport) {
         .chain(report.charts.iter().map(ChartRow::line))
     {
         println!("  {line}");
+    }
+    if !report.unresolved.is_empty() {
+        println!(
+            "unresolved likely images, left out ({}):",
+            report.unresolved.len()
+        );
+        for u in &report.unresolved {
+            println!("  {}", u.line().replace('\n', "\n  "));
+        }
     }
     println!(
         "{} unique blobs, {} bytes to move at most (blobs the target has are skipped)",

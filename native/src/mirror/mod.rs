@@ -2,19 +2,22 @@
 //!
 //! - `lock CHART` writes an images-lock: per image the digest its reference names (an index
 //!   where there is one) and each platform's manifest digest. Written only when every image
-//!   resolved (or with `--allow-missing`, the failures marked), and atomically.
+//!   resolved (or with `--allow-missing`, the failures marked), and atomically. Likely images
+//!   the registry says do not exist are set aside in the lock's `unresolved` list
+//!   ([`crate::confirm`]).
 //! - `verify CHART --lock FILE` sends one HEAD per image and reports drift; exit 1 on drift.
 //! - `status CHART --to REGISTRY[/PREFIX]` says, per image, whether the mirror has it.
 
 mod copy;
 
+use crate::confirm;
 use crate::progress::Progress;
 use crate::registry::{self, Client, RegistryError, Resolved};
 use crate::render::ChartArgs;
 use clap::{Args, Subcommand};
 use purser::destination::Rules;
-use purser::inventory::{Inventory, Selection};
-use purser::lock::{Lock, PlatformDigest};
+use purser::inventory::{Confidence, Inventory, Selection};
+use purser::lock::{Lock, PlatformDigest, UnresolvedImage};
 use purser::reference::Reference;
 use purser::report::Stamp;
 use serde::Serialize;
@@ -302,37 +305,46 @@ pub(crate) fn write_atomically(path: &Path, text: &str) -> Result<(), String> {
 async fn lock(mut args: LockArgs) -> Result<ExitCode, String> {
     let (inventory, chart) = args.common.inventory()?;
     let client = args.common.registry.client()?;
-    let refs: Vec<Reference> = inventory
+    let refs: Vec<(Reference, Confidence)> = inventory
         .images
         .iter()
-        .map(|i| i.reference.clone())
+        .map(|i| (i.reference.clone(), i.confidence))
         .collect();
     let progress = Arc::new(Progress::new(refs.len(), "resolving", false));
     let results = {
         let client = client.clone();
         let progress = progress.clone();
-        each(refs, args.common.registry.concurrency, move |r| {
-            let client = client.clone();
-            let progress = progress.clone();
-            async move {
-                let result = client.resolve(&r).await;
-                match &result {
-                    Ok(resolved) => progress.done(&format!(
-                        "resolved {} {} ({} platform{})",
-                        r.canonical(),
-                        resolved.digest,
-                        resolved.platforms.len(),
-                        if resolved.platforms.len() == 1 {
-                            ""
-                        } else {
-                            "s"
+        each(
+            refs,
+            args.common.registry.concurrency,
+            move |(r, confidence)| {
+                let client = client.clone();
+                let progress = progress.clone();
+                async move {
+                    let result = client.resolve(&r).await;
+                    let likely = confidence == Confidence::Likely;
+                    match &result {
+                        Ok(resolved) => progress.done(&format!(
+                            "resolved {}{} {} ({} platform{})",
+                            if likely { "likely " } else { "" },
+                            r.canonical(),
+                            resolved.digest,
+                            resolved.platforms.len(),
+                            if resolved.platforms.len() == 1 {
+                                ""
+                            } else {
+                                "s"
+                            }
+                        )),
+                        Err(e) if likely && confirm::absent(e) => {
+                            progress.done(&format!("unresolved likely {}", r.canonical()))
                         }
-                    )),
-                    Err(e) => progress.say(&format!("error: {e}")),
+                        Err(e) => progress.say(&format!("error: {e}")),
+                    }
+                    result
                 }
-                result
-            }
-        })
+            },
+        )
         .await
     };
     progress.finish();
@@ -340,17 +352,33 @@ async fn lock(mut args: LockArgs) -> Result<ExitCode, String> {
     let stamp = Stamp::at(crate::images::environment().now_unix);
     let mut lock = Lock::from_inventory(&inventory, Some(&chart), &stamp);
     let mut failures = Vec::new();
-    for ((entry, image), result) in lock.images.iter_mut().zip(&inventory.images).zip(results) {
-        match result.and_then(|resolved| platforms(&image.reference, resolved, &args.platform)) {
-            Ok((digest, digests)) => {
+    let mut set_aside = Vec::new();
+    for (index, (image, result)) in inventory.images.iter().zip(results).enumerate() {
+        let entry = &mut lock.images[index];
+        let result =
+            result.and_then(|resolved| platforms(&image.reference, resolved, &args.platform));
+        match (confirm::judge(image, &result), result) {
+            (_, Ok((digest, digests))) => {
                 entry.digest = Some(digest);
                 entry.digests = digests;
+                entry.confirmed = image.confidence == Confidence::Likely;
             }
-            Err(e) => {
+            (confirm::Verdict::Unresolved(reason), Err(_)) => {
+                set_aside.push(index);
+                lock.unresolved
+                    .push(UnresolvedImage::new(entry, image, reason));
+            }
+            (_, Err(e)) => {
                 entry.missing = Some(e.to_string());
                 failures.push(e.to_string());
             }
         }
+    }
+    for index in set_aside.into_iter().rev() {
+        lock.images.remove(index);
+    }
+    for u in &lock.unresolved {
+        eprintln!("{}", confirm::describe(&u.image, &u.reason, &u.found_at));
     }
     if !failures.is_empty() && !args.allow_missing {
         return Err(format!(
@@ -361,21 +389,36 @@ async fn lock(mut args: LockArgs) -> Result<ExitCode, String> {
         ));
     }
     let text = lock.to_yaml();
+    let confirmed = lock.images.iter().filter(|i| i.confirmed).count();
+    let mut counts = Vec::new();
+    if !failures.is_empty() {
+        counts.push(format!("{} missing", failures.len()));
+    }
+    if confirmed > 0 {
+        counts.push(format!("{confirmed} likely confirmed"));
+    }
+    if !lock.unresolved.is_empty() {
+        counts.push(format!(
+            "{} likely unresolved, left out",
+            lock.unresolved.len()
+        ));
+    }
+    let counts: String = counts.iter().map(|c| format!(", {c}")).collect();
     match &args.output {
         Some(path) => {
             write_atomically(path, &text)?;
             eprintln!(
-                "wrote {} ({} images{})",
+                "wrote {} ({} images{counts})",
                 path.display(),
                 lock.images.len(),
-                if failures.is_empty() {
-                    String::new()
-                } else {
-                    format!(", {} missing", failures.len())
-                }
             );
         }
-        None => print!("{text}"),
+        None => {
+            print!("{text}");
+            if !counts.is_empty() {
+                eprintln!("locked {} images{counts}", lock.images.len());
+            }
+        }
     }
     Ok(if failures.is_empty() {
         ExitCode::SUCCESS
@@ -439,14 +482,29 @@ struct VerifyReport {
     clean: bool,
     images: usize,
     drift: Vec<Drift>,
+    /// Likely images the lock lists as unresolved (their registry said they do not exist):
+    /// not checked.
+    #[serde(skip_serializing_if = "is_zero")]
+    unresolved: usize,
     requests: u64,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 async fn verify(mut args: VerifyArgs) -> Result<ExitCode, String> {
     let text = std::fs::read_to_string(&args.lock)
         .map_err(|e| format!("reading {}: {e}", args.lock.display()))?;
     let lock = Lock::parse(&text, &args.lock.display().to_string())?;
-    let (inventory, _) = args.common.inventory()?;
+    let (mut inventory, _) = args.common.inventory()?;
+    // Likely images the lock set aside as unresolved are not checked, nor called unlocked.
+    let before = inventory.images.len();
+    inventory.images.retain(|i| {
+        i.confidence != Confidence::Likely
+            || lock.find_unresolved(&i.reference.canonical()).is_none()
+    });
+    let unresolved = before - inventory.images.len();
     let client = args.common.registry.client()?;
     let locked: Vec<(Reference, Option<String>)> = inventory
         .images
@@ -538,6 +596,7 @@ async fn verify(mut args: VerifyArgs) -> Result<ExitCode, String> {
         clean: drift.is_empty(),
         images: inventory.images.len(),
         drift,
+        unresolved,
         requests: stats.requests(),
     };
     if args.json {
@@ -547,10 +606,11 @@ async fn verify(mut args: VerifyArgs) -> Result<ExitCode, String> {
         );
     } else if report.clean {
         println!(
-            "clean: {} images match {} ({} requests)",
+            "clean: {} images match {} ({} requests){}",
             report.images,
             args.lock.display(),
-            report.requests
+            report.requests,
+            skipped(report.unresolved)
         );
     } else {
         for d in &report.drift {
@@ -567,7 +627,12 @@ async fn verify(mut args: VerifyArgs) -> Result<ExitCode, String> {
             .filter(|s| count(s) > 0)
             .map(|s| format!("{} {s}", count(s)))
             .collect();
-        println!("drift from {}: {}", args.lock.display(), parts.join(", "));
+        println!(
+            "drift from {}: {}{}",
+            args.lock.display(),
+            parts.join(", "),
+            skipped(report.unresolved)
+        );
     }
     Ok(if report.clean {
         ExitCode::SUCCESS
@@ -576,12 +641,22 @@ async fn verify(mut args: VerifyArgs) -> Result<ExitCode, String> {
     })
 }
 
+/// `; N unresolved likely images skipped` when the lock set some aside.
+fn skipped(unresolved: usize) -> String {
+    match unresolved {
+        0 => String::new(),
+        1 => "; 1 unresolved likely image skipped (see the lock's `unresolved`)".to_owned(),
+        n => format!("; {n} unresolved likely images skipped (see the lock's `unresolved`)"),
+    }
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Placed {
     image: String,
     destination: String,
-    /// `present` (same digest), `missing`, `different`, `error`.
+    /// `present` (same digest), `missing`, `different`, `error`, or `unresolved` (a likely
+    /// image its source registry says does not exist: not expected in the mirror).
     state: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     source_digest: Option<String>,
@@ -607,13 +682,23 @@ async fn status(mut args: StatusArgs) -> Result<ExitCode, String> {
         args.common.registry.target_client()?,
     );
     let mut work = Vec::new();
+    let mut skipped_unresolved = 0;
     for image in &inventory.images {
+        let likely = image.confidence == Confidence::Likely;
+        if likely
+            && lock
+                .as_ref()
+                .is_some_and(|l| l.find_unresolved(&image.reference.canonical()).is_some())
+        {
+            skipped_unresolved += 1;
+            continue;
+        }
         let destination = rules.place(&image.reference)?;
         let locked = lock
             .as_ref()
             .and_then(|l| l.find(&image.reference.canonical()))
             .and_then(|l| l.digest.clone());
-        work.push((image.reference.clone(), destination, locked));
+        work.push((image.reference.clone(), destination, locked, likely));
     }
     let progress = Arc::new(Progress::new(work.len(), "checking", args.json));
     let rows = {
@@ -621,7 +706,7 @@ async fn status(mut args: StatusArgs) -> Result<ExitCode, String> {
         each(
             work,
             args.common.registry.concurrency,
-            move |(source, destination, locked)| {
+            move |(source, destination, locked, likely)| {
                 let (source_client, target_client) = clients.clone();
                 let progress = progress.clone();
                 async move {
@@ -631,6 +716,7 @@ async fn status(mut args: StatusArgs) -> Result<ExitCode, String> {
                         &source,
                         &destination,
                         locked,
+                        likely,
                     )
                     .await;
                     progress.done(&format!("{} {}", row.state, row.destination));
@@ -641,7 +727,9 @@ async fn status(mut args: StatusArgs) -> Result<ExitCode, String> {
         .await
     };
     progress.finish();
-    let complete = rows.iter().all(|r| r.state == "present");
+    let complete = rows
+        .iter()
+        .all(|r| matches!(r.state, "present" | "unresolved"));
     if args.json {
         println!(
             "{}",
@@ -649,6 +737,9 @@ async fn status(mut args: StatusArgs) -> Result<ExitCode, String> {
         );
     } else {
         print_status(&rows);
+        if skipped_unresolved > 0 {
+            println!("{}", skipped(skipped_unresolved).trim_start_matches("; "));
+        }
     }
     Ok(if complete {
         ExitCode::SUCCESS
@@ -663,6 +754,7 @@ async fn place(
     source: &Reference,
     destination: &Reference,
     locked: Option<String>,
+    likely: bool,
 ) -> Placed {
     let mut row = Placed {
         image: source.canonical(),
@@ -676,6 +768,9 @@ async fn place(
         match client.head(source).await {
             Ok(d) => row.source_digest = Some(d.digest),
             Err(e) => {
+                if likely && confirm::absent(&e) {
+                    row.state = "unresolved";
+                }
                 row.message = Some(e.to_string());
                 return row;
             }
@@ -719,7 +814,18 @@ fn print_status(rows: &[Placed]) {
         println!("{:w0$}  {:w1$}  {}{extra}", r.image, r.destination, r.state);
     }
     let present = rows.iter().filter(|r| r.state == "present").count();
-    println!("{present} of {} images present in the mirror", rows.len());
+    let unresolved = rows.iter().filter(|r| r.state == "unresolved").count();
+    println!(
+        "{present} of {} images present in the mirror{}",
+        rows.len() - unresolved,
+        match unresolved {
+            0 => String::new(),
+            n => format!(
+                " ({n} unresolved likely image{} not counted)",
+                if n == 1 { "" } else { "s" }
+            ),
+        }
+    );
 }
 
 async fn copy_command(args: copy::CopyArgs) -> Result<ExitCode, String> {

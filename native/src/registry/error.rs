@@ -22,6 +22,10 @@ pub enum RegistryError {
         registry: String,
         credentials: CredentialSource,
         detail: String,
+        /// The request carried a token the registry's token service granted (anonymous or
+        /// with credentials): the refusal is about this repository (Docker Hub answers so for
+        /// one that does not exist), not about who is asking.
+        token: bool,
     },
     /// Authenticated, but not allowed to read this repository (403 / DENIED).
     Denied {
@@ -127,6 +131,7 @@ impl fmt::Display for RegistryError {
                 registry,
                 credentials,
                 detail,
+                ..
             } => {
                 write!(f, "{reference}: {registry} refused access ({detail}); ")?;
                 match credentials {

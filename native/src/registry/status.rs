@@ -43,6 +43,7 @@ pub(super) fn unauthorized(t: &Target, sent: &Sent, detail: String) -> RegistryE
         registry: t.registry.to_owned(),
         credentials: sent.source.clone(),
         detail,
+        token: sent.token,
     }
 }
 

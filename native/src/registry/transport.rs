@@ -179,6 +179,9 @@ pub(super) struct Sent {
     pub(super) source: CredentialSource,
     /// Why credentials that exist were not sent (plain-HTTP token realm).
     pub(super) withheld: Option<String>,
+    /// A bearer token the registry's token service granted was sent: a refusal is then about
+    /// the repository, not about who is asking.
+    pub(super) token: bool,
 }
 
 impl Client {
@@ -334,6 +337,7 @@ impl Client {
         let anonymous = Sent {
             source: CredentialSource::Anonymous,
             withheld: None,
+            token: false,
         };
         let Some(challenge) = self.inner.auth.challenge(&t.api_host) else {
             return Ok((None, anonymous));
@@ -349,6 +353,7 @@ impl Client {
                     Sent {
                         source,
                         withheld: None,
+                        token: false,
                     },
                 )),
                 Some(Credential {
@@ -361,6 +366,7 @@ impl Client {
                         withheld: Some(
                             "it holds an identity token, which needs a token service, but the registry asks for basic auth".to_owned(),
                         ),
+                        token: false,
                     },
                 )),
                 None => Ok((None, anonymous)),
@@ -378,6 +384,7 @@ impl Client {
                             Sent {
                                 source: sent_source.clone(),
                                 withheld: None,
+                                token: true,
                             },
                         )
                     })
@@ -487,7 +494,11 @@ impl Client {
                 }
             })
             .await?;
-        let sent = Sent { source, withheld };
+        let sent = Sent {
+            source,
+            withheld,
+            token: false,
+        };
         match reply.status {
             StatusCode::OK => {}
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
@@ -521,7 +532,14 @@ impl Client {
                     format!("its token service at {realm_host} answered without a token"),
                 )
             })?;
-        Ok((token.0, token.1, sent))
+        Ok((
+            token.0,
+            token.1,
+            Sent {
+                token: true,
+                ..sent
+            },
+        ))
     }
 
     /// One exchange, retried on transient failures per the policy; the body read whole
