@@ -611,19 +611,30 @@ pub fn merge_default(mut rendered: Vec<Finding>, declared: Vec<Finding>) -> Vec<
     rendered
 }
 
-/// The last path components of the images a render found.
-fn names(rendered: &[Finding]) -> BTreeSet<String> {
-    rendered
-        .iter()
-        .map(|f| last_name(&f.reference).to_owned())
-        .collect()
+/// What a render found: the images' last path components, and the images.
+struct Rendered {
+    names: BTreeSet<String>,
+    images: BTreeSet<String>,
 }
 
-/// A values guess for a feature that is on, which the render answered: it found an image of
-/// the same name (the one the templates really compose), so the guess goes. One it did not
-/// answer (a feature behind another kind of switch) stays.
-fn answered(default_names: &BTreeSet<String>, f: &Finding) -> bool {
-    matches!(f.origin, Origin::Values { .. }) && default_names.contains(last_name(&f.reference))
+fn names(rendered: &[Finding]) -> Rendered {
+    Rendered {
+        names: rendered
+            .iter()
+            .map(|f| last_name(&f.reference).to_owned())
+            .collect(),
+        images: rendered.iter().map(|f| f.reference.canonical()).collect(),
+    }
+}
+
+/// A values guess for a feature that is on, which the render answered otherwise: it found an
+/// image of the same name but not this one (the templates compose another registry or tag),
+/// so the guess goes. One the render confirms stays (it adds where the image is set), and so
+/// does one it did not answer (a feature behind another kind of switch).
+fn answered(rendered: &Rendered, f: &Finding) -> bool {
+    matches!(f.origin, Origin::Values { .. })
+        && rendered.names.contains(last_name(&f.reference))
+        && !rendered.images.contains(&f.reference.canonical())
 }
 
 fn last_name(reference: &crate::reference::Reference) -> &str {
@@ -861,8 +872,9 @@ mod tests {
         }
     }
 
-    /// Without --all: a values guess the default render answered (same image name, another
-    /// registry or tag) goes; others stay, and so do switched-off ones (left to --all).
+    /// Without --all: a values guess the default render answered otherwise (same image name,
+    /// another registry or tag) goes; one it confirms stays, as do guesses it did not answer
+    /// and switched-off ones (left to --all).
     #[test]
     fn default_merge_drops_guesses_the_render_answered() {
         let rendered = vec![rendered(
@@ -871,6 +883,11 @@ mod tests {
         )];
         let declared = vec![
             values("docker.io/kyverno/kyverno:v1.14.5", "admission.image", None),
+            values(
+                "reg.kyverno.io/kyverno/kyverno:v1.14.5",
+                "admission.image",
+                None,
+            ),
             values("quay.io/prometheus/busybox:latest", "init.image", None),
             values(
                 "docker.io/kyverno/kyverno:v1.14.5",
@@ -885,6 +902,7 @@ mod tests {
         assert_eq!(
             got,
             [
+                ("reg.kyverno.io/kyverno/kyverno:v1.14.5".to_owned(), true),
                 ("reg.kyverno.io/kyverno/kyverno:v1.14.5".to_owned(), true),
                 ("quay.io/prometheus/busybox:latest".to_owned(), true),
                 ("docker.io/kyverno/kyverno:v1.14.5".to_owned(), false),
