@@ -501,13 +501,14 @@ impl Plan {
     /// on found, marked off with the fewest switches that showed them; and of the values
     /// walk and annotations (`declared`) only what no render reached.
     ///
-    /// A values finding of a feature that is on is dropped when the default render found an
-    /// image of the same name (the last component of the repository: the render shows how the
-    /// templates compose it), and stays otherwise (an image behind a switch of another kind).
-    /// One switched off by a switch some render turned on is dropped (the render is
-    /// authoritative); one whose switch no render could turn on stays, marked "values only".
-    /// Annotations are declarations: those of features that are on stay; those switched off
-    /// go the way of values findings.
+    /// A values finding of a feature that is on is dropped when the default render found
+    /// another image of the same name (the last component of the repository: the render shows
+    /// how the templates compose it), and stays otherwise (an image behind a switch of another
+    /// kind). One switched off by a switch some render turned on is dropped when a render found
+    /// it or named it otherwise; one no render showed stays, marked "values only" (it may need
+    /// another value to show), as does one whose switch no render could turn on. Annotations
+    /// are declarations: those of features that are on stay; those switched off go the way of
+    /// values findings.
     pub fn merge(&self, default_findings: Vec<Finding>, declared: Vec<Finding>) -> Vec<Finding> {
         let mut out = default_findings;
         let default_names = names(&out);
@@ -554,6 +555,16 @@ impl Plan {
         }
         let failed: BTreeMap<String, String> = self.not_rendered().into_iter().collect();
         let paths: BTreeSet<String> = self.switches.iter().map(Switch::path).collect();
+        // What the default render and every other render found.
+        let everything = {
+            let mut all: Vec<Finding> = out.clone();
+            for r in &self.renders {
+                if let Some(Outcome::Rendered(findings)) = &r.outcome {
+                    all.extend(findings.iter().cloned());
+                }
+            }
+            names(&all)
+        };
         for mut f in declared {
             let Some(off) = f.origin.disabled_by().map(str::to_owned) else {
                 if !answered(&default_names, &f) {
@@ -568,13 +579,27 @@ impl Plan {
                 out.push(f);
                 continue;
             }
-            let Some((path, why)) = known
+            let note = match known
                 .iter()
                 .find_map(|p| failed.get(*p).map(|why| (*p, why)))
-            else {
-                continue;
+            {
+                Some((path, why)) => format!("values only: no render with {path}=true ({why})"),
+                None => {
+                    // Rendered with its switch on. A guess a render named otherwise goes, and
+                    // so does what a render already found; one no render showed stays, since
+                    // another value may be needed to show it (a service type, a list to fill).
+                    if answered(&everything, &f)
+                        || everything.images.contains(&f.reference.canonical())
+                    {
+                        continue;
+                    }
+                    let switches: Vec<&str> = known.iter().map(|p| p.as_str()).collect();
+                    format!(
+                        "values only: no render showed it with {}=true (it may need another value)",
+                        switches.join("=true, ")
+                    )
+                }
             };
-            let note = format!("values only: no render with {path}=true ({why})");
             match &mut f.origin {
                 Origin::Values { disabled_by, .. } | Origin::Annotation { disabled_by, .. } => {
                     *disabled_by = Some(note)
@@ -1063,6 +1088,15 @@ mod tests {
                 (
                     "docker.io/library/b:2".to_owned(),
                     Some("f.b.enabled=true".to_owned())
+                ),
+                // Rendered with f.b on, yet no render showed it nor named it otherwise: kept,
+                // off, saying so (another value may be needed to show it).
+                (
+                    "docker.io/library/invented:latest".to_owned(),
+                    Some(
+                        "values only: no render showed it with f.b.enabled=true (it may need another value)"
+                            .to_owned()
+                    )
                 ),
                 (
                     "docker.io/library/vault:3".to_owned(),
