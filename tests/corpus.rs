@@ -20,7 +20,7 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
-use support::{Helm, purser_bin, repo_root};
+use support::{Helm, repo_root};
 
 fn corpus() -> Option<PathBuf> {
     let dir = repo_root().join("../shared/charts");
@@ -287,13 +287,10 @@ fn corpus_check() {
                 annotated(&copy).is_empty(),
                 "{name}: annotations not stripped"
             );
-            let out = std::process::Command::new(purser_bin())
+            let out = helm
+                .purser()
                 .args(["images", "--all", "-o", "list", copy.to_str().unwrap()])
                 .args(support::corpus_values(&name))
-                .env("HELM_BIN", helm.bin())
-                .env("HELM_DATA_HOME", helm.data_home())
-                .env("HELM_CONFIG_HOME", helm.config_home())
-                .env("HELM_CACHE_HOME", helm.cache_home())
                 .output()
                 .unwrap();
             assert!(

@@ -561,7 +561,7 @@ fn native_and_wasm_print_the_same() {
 fn purser_images_renders_and_reads_the_chart() {
     let helm = Helm::bare();
     let chart = repo_path(SHAPES);
-    let mut cmd = std::process::Command::new(purser_bin());
+    let mut cmd = helm.purser();
     cmd.args([
         "images",
         chart.to_str().unwrap(),
@@ -569,11 +569,7 @@ fn purser_images_renders_and_reads_the_chart() {
         "json",
         "--set",
         "tags.extras=true",
-    ])
-    .env("HELM_BIN", helm.bin())
-    .env("HELM_DATA_HOME", helm.data_home())
-    .env("HELM_CONFIG_HOME", helm.config_home())
-    .env("HELM_CACHE_HOME", helm.cache_home());
+    ]);
     let out = cmd.output().unwrap();
     assert!(
         out.status.success(),

@@ -4,7 +4,7 @@
 mod support;
 
 use serde_json::Value;
-use support::{Helm, purser_bin, repo_path};
+use support::{Helm, repo_path};
 
 const COMPOSED: &str = "tests/fixtures/charts/composed";
 const CLASHING: &str = "tests/fixtures/charts/clashing";
@@ -15,14 +15,7 @@ struct Out {
 }
 
 fn purser(helm: &Helm, args: &[&str]) -> Out {
-    let out = std::process::Command::new(purser_bin())
-        .args(args)
-        .env("HELM_BIN", helm.bin())
-        .env("HELM_DATA_HOME", helm.data_home())
-        .env("HELM_CONFIG_HOME", helm.config_home())
-        .env("HELM_CACHE_HOME", helm.cache_home())
-        .output()
-        .unwrap();
+    let out = helm.purser().args(args).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "purser {args:?} failed:\n{stderr}");
     Out {

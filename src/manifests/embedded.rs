@@ -141,13 +141,6 @@ impl Walk<'_> {
     /// An image this map composes (`{hub}/{image}:{tag}`, `{registry, repository, tag}`):
     /// recorded, and `true`, when it does.
     fn composed(&mut self, map: &Node<'_>, here: &Inherited) -> bool {
-        let at = |walk: &Self, key: &str| {
-            if walk.path.is_empty() {
-                key.to_owned()
-            } else {
-                format!("{}.{key}", walk.path)
-            }
-        };
         if let Some(image) = text_of(map, "image") {
             if image.contains('/') && complete_reference(&image).is_some() {
                 return false; // written whole: the scalar walk records it
@@ -159,17 +152,7 @@ impl Walk<'_> {
                     written.push(':');
                     written.push_str(tag);
                 }
-                if let Some(r) = likely_reference(&written) {
-                    let path = at(self, "image");
-                    self.out.push(Embedded {
-                        reference: r,
-                        written,
-                        offset: None,
-                        path,
-                        kind: Kind::Image,
-                    });
-                    return true;
-                }
+                return self.push_composed(written, "image");
             }
             return false;
         }
@@ -179,21 +162,28 @@ impl Walk<'_> {
         if parts.registry.is_none() && parts.tag.is_none() && parts.digest.is_none() {
             return false;
         }
-        let written = parts.compose();
-        match likely_reference(&written) {
-            Some(r) => {
-                let path = at(self, "repository");
-                self.out.push(Embedded {
-                    reference: r,
-                    written,
-                    offset: None,
-                    path,
-                    kind: Kind::Image,
-                });
-                true
-            }
-            None => false,
-        }
+        self.push_composed(parts.compose(), "repository")
+    }
+
+    /// Records an image composed from several fields of the map at the current path, under
+    /// its `key`; `false` when the composition is no reference.
+    fn push_composed(&mut self, written: String, key: &str) -> bool {
+        let Some(reference) = likely_reference(&written) else {
+            return false;
+        };
+        let path = if self.path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{}.{key}", self.path)
+        };
+        self.out.push(Embedded {
+            reference,
+            written,
+            offset: None,
+            path,
+            kind: Kind::Image,
+        });
+        true
     }
 
     /// `falco-rules:5` in a falcoctl config that uses the official index.

@@ -321,6 +321,16 @@ impl Helm {
         self.homes.path().join("cache")
     }
 
+    /// A native `purser` command that runs this Helm (`HELM_BIN`) with these homes.
+    pub fn purser(&self) -> Command {
+        let mut cmd = Command::new(purser_bin());
+        cmd.env("HELM_BIN", self.bin())
+            .env("HELM_DATA_HOME", self.data_home())
+            .env("HELM_CONFIG_HOME", self.config_home())
+            .env("HELM_CACHE_HOME", self.cache_home());
+        cmd
+    }
+
     /// A `helm` command with these homes and no other HELM_* setting of the caller's.
     pub fn command<I, S>(&self, args: I) -> Command
     where
