@@ -9,10 +9,11 @@
 #      native/tests/oci-registry (go-containerregistry's pkg/registry). It stands in for zot,
 #      which the Go module proxy this project builds from does not serve.
 #   3. .purser/bin/crane (go-containerregistry v0.22.1, go install), for the benchmarks'
-#      side-by-side runs and for building test images
+#      side-by-side runs and for building test images; Debian's skopeo (1.9.3) and
+#      .purser/bin/regctl (regclient v0.11.7, go install), which the bundle tests read purser
+#      bundles with (and write foreign OCI layouts with)
 #   4. only with PURSER_BENCH_PEERS=1 (scripts/bench-copy.sh sets it; the tests do not need
-#      them): Debian's skopeo (1.9.3) and .purser/bin/regctl and .purser/bin/regsync
-#      (regclient v0.11.7, go install), the copy benchmark's peers
+#      it): .purser/bin/regsync (regclient v0.11.7, go install), a copy benchmark peer
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$PURSER_ROOT"
@@ -33,11 +34,9 @@ ensure_packages() {
   command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
   command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
-  if [ "${PURSER_BENCH_PEERS:-}" = 1 ]; then
-    command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
-  fi
+  command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
   if [ ${#missing[@]} -eq 0 ]; then
-    say "registries: docker-registry, htpasswd, openssl present"
+    say "registries: docker-registry, htpasswd, openssl, skopeo present"
     return
   fi
   command -v apt-get >/dev/null 2>&1 ||
@@ -51,9 +50,7 @@ ensure_packages() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get "${wait[@]}" install -y -qq --no-install-recommends "${missing[@]}" >&2
   # The package may start a system registry on :5000; the tests never use it. Leave it be.
   command -v docker-registry >/dev/null 2>&1 || die "registries: apt-get left no docker-registry"
-  if [ "${PURSER_BENCH_PEERS:-}" = 1 ]; then
-    command -v skopeo >/dev/null 2>&1 || die "registries: apt-get left no skopeo"
-  fi
+  command -v skopeo >/dev/null 2>&1 || die "registries: apt-get left no skopeo"
 }
 
 # --- 2., 3. and 4. Go-built tools ---------------------------------------------------------------
@@ -89,8 +86,8 @@ started=$SECONDS
 ensure_packages
 ensure_oci_registry
 ensure_go_tool crane github.com/google/go-containerregistry "$CRANE_VERSION"
+ensure_go_tool regctl github.com/regclient/regclient "$REGCLIENT_VERSION"
 if [ "${PURSER_BENCH_PEERS:-}" = 1 ]; then
-  ensure_go_tool regctl github.com/regclient/regclient "$REGCLIENT_VERSION"
   ensure_go_tool regsync github.com/regclient/regclient "$REGCLIENT_VERSION"
 fi
 say "registries: ready ($((SECONDS - started))s)"

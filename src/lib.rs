@@ -5,6 +5,7 @@
 //! network, so the same code runs natively and inside Helm's WebAssembly sandbox.
 
 pub mod annotations;
+pub mod bundle;
 pub mod chart;
 pub mod chart_artifact;
 pub mod declared;
