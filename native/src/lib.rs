@@ -1,12 +1,13 @@
 //! purser-native: the companion library behind the `purser` binary (`helm mirror`, the
 //! `relocate` post-renderer, `purser images`). The analysis lives in the `purser` core; this
 //! crate adds what needs the machine: Helm as a subprocess ([`helm`], [`render`]), registries
-//! ([`registry`]), the storage seam ([`store`]) and the copy engine ([`copy`]) over it;
-//! [`confirm`] reads a registry's answer about an image only heuristics found.
+//! ([`registry`]), the storage seam ([`store`]) and the copy engine ([`copy`]) over it,
+//! offline bundles written by [`bundle_writer`] and read as a store; [`confirm`] reads a registry's answer about an image only heuristics found.
 //!
 //! The binary (`src/main.rs`) only parses the command line and calls [`images::run`],
 //! [`mirror::run`] or [`postrender::run`]; tests use this library directly.
 
+pub mod bundle_writer;
 pub mod chart_source;
 pub mod confirm;
 pub mod copy;

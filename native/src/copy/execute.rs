@@ -42,6 +42,8 @@ pub struct Execution {
     pub failed_manifests: HashSet<(Repository, Digest)>,
     /// Tags set.
     pub tagged: BTreeSet<(Repository, String)>,
+    /// In a strict run, the failed blob that stopped every manifest.
+    pub stopped_by: Option<Digest>,
 }
 
 /// Told of each blob done, and how it got there.
@@ -57,6 +59,9 @@ pub struct Executor<S, T> {
     pub attempts: u32,
     /// Called with the bytes of each blob done (sent, mounted or present).
     pub on_blob: OnBlob,
+    /// Push no manifest at all when any blob failed (an import: nothing of a damaged or
+    /// incomplete bundle becomes visible).
+    pub strict: bool,
 }
 
 impl<S: Store, T: Store> Executor<S, T> {
@@ -95,6 +100,11 @@ impl<S: Store, T: Store> Executor<S, T> {
 
         // 2. Manifests, in waves: each wave holds the manifests whose children (and subject)
         // are in earlier waves.
+        run.stopped_by = failed_blobs.iter().min().filter(|_| self.strict).cloned();
+        let strict_block = run
+            .stopped_by
+            .as_ref()
+            .map(|b| format!("blob {b} did not arrive, so nothing is pushed"));
         let mut done: HashSet<(Repository, Digest)> = HashSet::new();
         let mut fallback: BTreeMap<(Repository, Digest), Vec<Descriptor>> = BTreeMap::new();
         let mut pending: Vec<&ManifestStep> = plan.manifests.iter().collect();
@@ -122,11 +132,14 @@ impl<S: Store, T: Store> Executor<S, T> {
             }
             let mut to_push = Vec::new();
             for m in ready {
-                let blocked = m
-                    .blobs
-                    .iter()
-                    .find(|b| failed_blobs.contains(*b))
-                    .map(|b| format!("blob {b} did not arrive"))
+                let blocked = strict_block
+                    .clone()
+                    .or_else(|| {
+                        m.blobs
+                            .iter()
+                            .find(|b| failed_blobs.contains(*b))
+                            .map(|b| format!("blob {b} did not arrive"))
+                    })
                     .or_else(|| {
                         m.children
                             .iter()
@@ -409,7 +422,14 @@ impl Execution {
             }
             stack.extend(step.children.iter());
         }
-        None
+        self.stopped_by.as_ref().map(|b| {
+            format!(
+                "nothing was pushed because blob {b} failed: {}",
+                self.failures
+                    .get(&format!("blob {b}"))
+                    .map_or("", String::as_str)
+            )
+        })
     }
 }
 

@@ -164,14 +164,14 @@ pub struct CopyReport {
 }
 
 /// One chart, read and rendered.
-struct LoadedChart {
-    id: ChartId,
+pub(super) struct LoadedChart {
+    pub id: ChartId,
     /// The chart as the registry will hold it: pushed from its archive, or (oci://) copied.
-    carried: Carried,
-    destination: Reference,
+    pub carried: Carried,
+    pub destination: Reference,
 }
 
-enum Carried {
+pub(super) enum Carried {
     /// Pushed as Helm pushes: the artifact, the archive's bytes, the provenance's bytes.
     Archive(Box<ChartArtifact>, Vec<u8>, Option<Vec<u8>>),
     /// Copied manifest for manifest from this reference.
@@ -181,39 +181,147 @@ enum Carried {
 pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
     let rules = args.place.rules()?;
     let source_lock = match &args.lock {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("reading {}: {e}", path.display()))?;
-            Some(Lock::parse(&text, &path.display().to_string())?)
-        }
+        Some(path) => Some(read_lock(path)?),
         None => None,
     };
     let chart_to = match &args.chart_to {
         Some(t) => purser::destination::Target::parse(t, "--chart-to")?,
-        None => {
-            let mut t = rules.to.clone();
-            t.prefix = if t.prefix.is_empty() {
-                "charts".to_owned()
-            } else {
-                format!("{}/charts", t.prefix)
-            };
-            t
-        }
+        None => charts_under(&rules.to),
     };
+    let loaded = load(
+        &args.charts,
+        &args.release,
+        &args.render,
+        &args.select,
+        &args.registry,
+        |id| chart_destination(&chart_to, id),
+    )?;
+    let (requests, unresolved) =
+        loaded.requests(|r| rules.place(r).map_err(|e| e.to_string()), source_lock.as_ref())?;
+    let source_client = args.registry.client()?;
+    let target_client = args.registry.target_client()?;
+    let options = TransferOptions {
+        plan: PlanOptions {
+            platforms: args.platform.clone(),
+            no_referrers: args.no_referrers,
+            concurrency: args.registry.concurrency.max(1),
+        },
+        attempts: args.registry.retries.max(1),
+        dry_run: args.dry_run,
+        quiet: args.json,
+        allow_missing: args.allow_missing,
+        strict: false,
+    };
+    let job = Job {
+        requests,
+        unresolved,
+        charts: &loaded.charts,
+        images: &loaded.images,
+    };
+    let (mut report, plan) = transfer(
+        Arc::new(RegistryStore::source(source_client.clone())),
+        &target_client,
+        job,
+        &options,
+    )
+    .await;
+    report.requests.source = source_client.stats().requests();
+    if args.dry_run {
+        return Ok((report, true));
+    }
+    let mut lock = loaded.lock;
+    if let Some(path) = &args.output {
+        write_lock(path, &mut lock, &report, &plan, &target_client, args.json).await?;
+    }
+    Ok((report, false))
+}
 
-    // Every chart: rendered, its images (each once: certain if any chart is sure), its archive.
+/// An images-lock file, read.
+pub(super) fn read_lock(path: &std::path::Path) -> Result<Lock, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    Ok(Lock::parse(&text, &path.display().to_string())?)
+}
+
+/// Where charts go by default: the `--to` prefix plus `/charts`.
+pub(super) fn charts_under(to: &purser::destination::Target) -> purser::destination::Target {
+    let mut t = to.clone();
+    t.prefix = if t.prefix.is_empty() {
+        "charts".to_owned()
+    } else {
+        format!("{}/charts", t.prefix)
+    };
+    t
+}
+
+/// `TARGET/NAME:VERSION` (`+` in a version becomes `_`, as Helm tags it).
+pub(super) fn chart_destination(
+    to: &purser::destination::Target,
+    id: &ChartId,
+) -> Result<Reference, String> {
+    Reference::parse(&format!("{to}/{}:{}", id.name, id.version.replace('+', "_"))).map_err(|e| {
+        format!(
+            "chart {}: cannot name it under {to}: {}",
+            id.name,
+            e.reason()
+        )
+    })
+}
+
+/// The lock of a copy (digests at the target), written atomically.
+pub(super) async fn write_lock(
+    path: &std::path::Path,
+    lock: &mut Lock,
+    report: &CopyReport,
+    plan: &Plan,
+    target: &crate::registry::Client,
+    quiet: bool,
+) -> Result<(), String> {
+    fill_lock(lock, report, plan, target).await;
+    write_atomically(path, &lock.to_yaml())?;
+    if !quiet {
+        eprintln!(
+            "wrote {} ({} images{})",
+            path.display(),
+            lock.images.len(),
+            match lock.unresolved.len() {
+                0 => String::new(),
+                n => format!(", {n} likely unresolved, left out"),
+            }
+        );
+    }
+    Ok(())
+}
+
+/// The charts of a run, read and rendered: their images (each once: certain if any chart is
+/// sure), their lock, their archives.
+pub(super) struct Loaded {
+    pub images: Vec<Image>,
+    pub lock: Lock,
+    pub charts: Vec<LoadedChart>,
+}
+
+/// Renders and reads every chart; `destination` names where each chart goes.
+pub(super) fn load(
+    specs: &[String],
+    release: &str,
+    render: &RenderFlags,
+    select: &super::SelectArgs,
+    registry: &RegistryArgs,
+    destination: impl Fn(&ChartId) -> Result<Reference, String>,
+) -> Result<Loaded, String> {
     let mut inventory_images: Vec<Image> = Vec::new();
     let mut lock = None::<Lock>;
     let mut charts = Vec::new();
-    for spec in &args.charts {
+    for spec in specs {
         let mut chart = ChartArgs {
             chart: spec.clone(),
-            release: args.release.clone(),
-            render: args.render.clone(),
+            release: release.to_owned(),
+            render: render.clone(),
         };
-        chart.render.fetch = args.registry.helm_fetch_flags(spec);
-        let analysis = chart.analyse(args.select.all).map_err(|e| e.0)?;
-        let (inventory, id) = analysis.inventory(args.select.selection());
+        chart.render.fetch = registry.helm_fetch_flags(spec);
+        let analysis = chart.analyse(select.all).map_err(|e| e.0)?;
+        let (inventory, id) = analysis.inventory(select.selection());
         let stamp = Stamp::at(images::environment().now_unix);
         let chart_lock = Lock::from_inventory(&inventory, Some(&id), &stamp);
         for image in &inventory.images {
@@ -239,19 +347,7 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
                 }
             }
         }
-        let destination = Reference::parse(&format!(
-            "{}/{}:{}",
-            chart_to,
-            id.name,
-            id.version.replace('+', "_")
-        ))
-        .map_err(|e| {
-            format!(
-                "chart {}: cannot name it under {chart_to}: {}",
-                id.name,
-                e.reason()
-            )
-        })?;
+        let destination = destination(&id)?;
         let carried = match spec.strip_prefix("oci://") {
             Some(rest) => {
                 let base = rest.split('@').next().unwrap_or(rest);
@@ -287,72 +383,121 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
                 (image.confidence == Confidence::Likely).then_some(Confidence::Likely);
         }
     }
+    Ok(Loaded {
+        images: inventory_images,
+        lock,
+        charts,
+    })
+}
 
-    // The images to copy; likely ones a given lock found unresolved are left out.
-    let mut requests = Vec::new();
-    let mut unresolved = Vec::new();
-    for image in &inventory_images {
-        let reference = &image.reference;
-        let likely = image.confidence == Confidence::Likely;
-        if likely
-            && let Some(u) = source_lock
-                .as_ref()
-                .and_then(|l| l.find_unresolved(&reference.canonical()))
-        {
-            unresolved.push(UnresolvedRow {
-                source: reference.canonical(),
-                reason: format!("unresolved in the lock: {}", u.reason),
-                found_at: found_at(image),
-            });
-            continue;
-        }
-        let destination = rules.place(reference)?;
-        let locked = match &source_lock {
-            Some(l) => l
-                .find(&reference.canonical())
-                // The lock of a `--platform` copy pins the narrowed index; the source has
-                // the one it was narrowed from.
-                .and_then(|e| e.source_digest.as_deref().or(e.digest.as_deref()))
-                .map(Digest::parse)
-                .transpose()
-                .map_err(|e| format!("{}: {e}", reference.canonical()))?,
-            None => None,
-        };
-        requests.push(ImageRequest {
-            source: reference.clone(),
-            destination,
-            locked,
-            likely,
-        });
-    }
-    for chart in &charts {
-        if let Carried::Oci(r) = &chart.carried {
+impl Loaded {
+    /// The images to copy, each to `place(source)`, and the oci:// charts; likely images a
+    /// given lock found unresolved are left out (and listed).
+    pub(super) fn requests(
+        &self,
+        place: impl Fn(&Reference) -> Result<Reference, String>,
+        source_lock: Option<&Lock>,
+    ) -> Result<(Vec<ImageRequest>, Vec<UnresolvedRow>), String> {
+        let mut requests = Vec::new();
+        let mut unresolved = Vec::new();
+        for image in &self.images {
+            let reference = &image.reference;
+            let likely = image.confidence == Confidence::Likely;
+            if likely
+                && let Some(u) =
+                    source_lock.and_then(|l| l.find_unresolved(&reference.canonical()))
+            {
+                unresolved.push(UnresolvedRow {
+                    source: reference.canonical(),
+                    reason: format!("unresolved in the lock: {}", u.reason),
+                    found_at: found_at(image),
+                });
+                continue;
+            }
+            let destination = place(reference)?;
+            let locked = match source_lock {
+                Some(l) => l
+                    .find(&reference.canonical())
+                    // The lock of a `--platform` copy pins the narrowed index; the source has
+                    // the one it was narrowed from.
+                    .and_then(|e| e.source_digest.as_deref().or(e.digest.as_deref()))
+                    .map(Digest::parse)
+                    .transpose()
+                    .map_err(|e| format!("{}: {e}", reference.canonical()))?,
+                None => None,
+            };
             requests.push(ImageRequest {
-                source: r.clone(),
-                destination: chart.destination.clone(),
-                locked: None,
-                likely: false,
+                source: reference.clone(),
+                destination,
+                locked,
+                likely,
             });
         }
+        for chart in &self.charts {
+            if let Carried::Oci(r) = &chart.carried {
+                requests.push(ImageRequest {
+                    source: r.clone(),
+                    destination: chart.destination.clone(),
+                    locked: None,
+                    likely: false,
+                });
+            }
+        }
+        Ok((requests, unresolved))
     }
+}
 
-    let source_client = args.registry.client()?;
-    let target_client = args.registry.target_client()?;
-    let source = Arc::new(RegistryStore::source(source_client.clone()));
+/// What one transfer moves.
+pub(super) struct Job<'a> {
+    pub requests: Vec<ImageRequest>,
+    /// Likely images already known to be absent.
+    pub unresolved: Vec<UnresolvedRow>,
+    pub charts: &'a [LoadedChart],
+    /// Where each image was found (for unresolved rows).
+    pub images: &'a [Image],
+}
+
+/// How one transfer runs.
+pub(super) struct TransferOptions {
+    pub plan: PlanOptions,
+    pub attempts: u32,
+    pub dry_run: bool,
+    /// No progress (the report goes out as JSON).
+    pub quiet: bool,
+    pub allow_missing: bool,
+    /// Push no manifest when any blob failed (an import: a damaged bundle makes nothing
+    /// visible).
+    pub strict: bool,
+}
+
+/// Plans `job` from `source` to the target registry and (unless a dry run) runs it; the
+/// report (source requests left for the caller to count) and the plan.
+pub(super) async fn transfer<S: Store>(
+    source: Arc<S>,
+    target_client: &crate::registry::Client,
+    job: Job<'_>,
+    options: &TransferOptions,
+) -> (CopyReport, Plan) {
+    let Job {
+        requests,
+        unresolved,
+        charts,
+        images: inventory_images,
+    } = job;
     let target = Arc::new(RegistryStore::target(target_client.clone()));
-    let concurrency = args.registry.concurrency.max(1);
-    let options = PlanOptions {
-        platforms: args.platform.clone(),
-        no_referrers: args.no_referrers,
-        concurrency,
-    };
-    let planned = copy::plan(source.clone(), target.clone(), requests.clone(), options).await;
+    let concurrency = options.plan.concurrency.max(1);
+    let planned = copy::plan(
+        source.clone(),
+        target.clone(),
+        requests.clone(),
+        options.plan.clone(),
+    )
+    .await;
     let mut builder = planned.builder;
-
     // Charts from archives: their manifest and blobs, from memory.
     let mut local = LocalBlobs::new();
     let mut chart_rows = Vec::new();
-    for chart in &charts {
+    for chart in charts {
         let Carried::Archive(artifact, bytes, provenance) = &chart.carried else {
             continue;
         };
@@ -380,24 +525,15 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
                 continue;
             }
         }
-        local.insert(
-            artifact.config_descriptor.digest.clone(),
-            Bytes::from(artifact.config.clone()),
-        );
-        local.insert(artifact.chart.digest.clone(), Bytes::from(bytes.clone()));
-        if let (Some(d), Some(p)) = (&artifact.provenance, provenance) {
-            local.insert(d.digest.clone(), Bytes::from(p.clone()));
-        }
-        let added = builder
-            .add_manifest(
-                &repo,
-                &repo,
-                artifact.manifest.clone(),
-                purser::plan::OCI_MANIFEST,
-                Some(&artifact.manifest_digest),
-            )
-            .and_then(|_| builder.tag(&repo, tag, &artifact.manifest_digest));
-        if let Err(e) = added {
+        if let Err(e) = add_archive_chart(
+            &mut builder,
+            &mut local,
+            &repo,
+            tag,
+            artifact,
+            bytes,
+            provenance.as_deref(),
+        ) {
             row.state = "failed";
             row.message = Some(e.to_string());
         }
@@ -446,7 +582,7 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
         }
     }
 
-    if args.dry_run {
+    if options.dry_run {
         for (request, walked) in walked_images {
             report.images.push(row(
                 request,
@@ -464,19 +600,16 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
             .images
             .iter()
             .all(|r| matches!(r.state, "planned" | "present"));
-        report.requests = Requests {
-            source: source_client.stats().requests(),
-            target: target_client.stats().requests(),
-        };
-        report.plan = Some(plan);
-        return Ok((report, true));
+        report.requests.target = target_client.stats().requests();
+        report.plan = Some(plan.clone());
+        return (report, plan);
     }
 
     // Execute, with progress over the bytes.
     let bar = Arc::new(Progress::bytes(
         totals.bytes,
         &format!("copying {} images", totals.images),
-        args.json,
+        options.quiet,
     ));
     let on_blob = {
         let bar = bar.clone();
@@ -504,8 +637,9 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
         target: target.clone(),
         local: Arc::new(local),
         concurrency,
-        attempts: args.registry.retries.max(1),
+        attempts: options.attempts,
         on_blob,
+        strict: options.strict,
     };
     let execution = executor.run(&plan).await;
     bar.finish();
@@ -569,38 +703,47 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
         }
     }
     report.images = images;
-    report.requests = Requests {
-        source: source_client.stats().requests(),
-        target: target_client.stats().requests(),
-    };
+    report.requests.target = target_client.stats().requests();
     report.complete = report.images.iter().all(|r| {
-        matches!(r.state, "copied" | "present") || (r.state == "missing" && args.allow_missing)
+        matches!(r.state, "copied" | "present") || (r.state == "missing" && options.allow_missing)
     }) && report
         .charts
         .iter()
         .all(|c| matches!(c.state, "copied" | "present"));
+    (report, plan)
+}
 
-    // The lock of the copy.
-    if let Some(path) = &args.output {
-        fill_lock(&mut lock, &report, &plan, &target_client).await;
-        write_atomically(path, &lock.to_yaml())?;
-        if !args.json {
-            eprintln!(
-                "wrote {} ({} images{})",
-                path.display(),
-                lock.images.len(),
-                match lock.unresolved.len() {
-                    0 => String::new(),
-                    n => format!(", {n} likely unresolved, left out"),
-                }
-            );
-        }
+/// A chart pushed from its archive, into the plan: its manifest (tagged) and its blobs
+/// (config, archive, provenance) from memory.
+pub(super) fn add_archive_chart(
+    builder: &mut purser::plan::PlanBuilder,
+    local: &mut LocalBlobs,
+    repo: &Repository,
+    tag: &str,
+    artifact: &ChartArtifact,
+    archive: &[u8],
+    provenance: Option<&[u8]>,
+) -> Result<(), purser::plan::PlanError> {
+    local.insert(
+        artifact.config_descriptor.digest.clone(),
+        Bytes::from(artifact.config.clone()),
+    );
+    local.insert(artifact.chart.digest.clone(), Bytes::copy_from_slice(archive));
+    if let (Some(d), Some(p)) = (&artifact.provenance, provenance) {
+        local.insert(d.digest.clone(), Bytes::copy_from_slice(p));
     }
-    Ok((report, false))
+    builder.add_manifest(
+        repo,
+        repo,
+        artifact.manifest.clone(),
+        purser::plan::OCI_MANIFEST,
+        Some(&artifact.manifest_digest),
+    )?;
+    builder.tag(repo, tag, &artifact.manifest_digest)
 }
 
 /// Where an image was found, one line a place.
-fn found_at(image: &Image) -> Vec<String> {
+pub(super) fn found_at(image: &Image) -> Vec<String> {
     image
         .findings
         .iter()

@@ -7,8 +7,14 @@
 //!   ([`crate::confirm`]).
 //! - `verify CHART --lock FILE` sends one HEAD per image and reports drift; exit 1 on drift.
 //! - `status CHART --to REGISTRY[/PREFIX]` says, per image, whether the mirror has it.
+//! - `copy CHART... --to REGISTRY[/PREFIX]` copies charts and images ([`copy`]).
+//! - `export CHART... -o bundle.tar`, `import BUNDLE --to ...` and `inspect BUNDLE` carry
+//!   them across an air gap in an offline bundle ([`export`], [`import`], [`inspect`]).
 
 mod copy;
+mod export;
+mod import;
+mod inspect;
 
 use crate::confirm;
 use crate::progress::Progress;
@@ -37,6 +43,15 @@ pub enum MirrorCommand {
     Status(StatusArgs),
     /// Copy charts and every image they pull into a registry, byte-exact, each blob once.
     Copy(copy::CopyArgs),
+    /// Write charts, their images, signatures and lock into an offline bundle (an OCI image
+    /// layout in a tar), straight from the registries.
+    Export(export::ExportArgs),
+    /// Push an offline bundle (purser's, or any OCI image layout in a tar) into a registry,
+    /// every blob verified, nothing visible unless whole.
+    Import(import::ImportArgs),
+    /// List a bundle's charts, images, platforms, sizes, signatures and referrers, and
+    /// whether it is complete; extract a chart from it.
+    Inspect(inspect::InspectArgs),
 }
 
 /// Which images of the chart, and how to reach registries.
@@ -236,6 +251,9 @@ pub fn run(command: MirrorCommand) -> Result<ExitCode, String> {
             MirrorCommand::Verify(args) => verify(args).await,
             MirrorCommand::Status(args) => status(args).await,
             MirrorCommand::Copy(args) => copy_command(args).await,
+            MirrorCommand::Export(args) => export_command(args).await,
+            MirrorCommand::Import(args) => import_command(args).await,
+            MirrorCommand::Inspect(args) => inspect::run(args).await,
         }
     })
 }
@@ -830,7 +848,36 @@ fn print_status(rows: &[Placed]) {
 
 async fn copy_command(args: copy::CopyArgs) -> Result<ExitCode, String> {
     let json = args.json;
-    let (report, dry_run) = copy::run(args).await?;
+    let result = copy::run(args).await?;
+    print_copy(result, json)
+}
+
+async fn import_command(args: import::ImportArgs) -> Result<ExitCode, String> {
+    let json = args.json;
+    let result = import::run(args).await?;
+    print_copy(result, json)
+}
+
+async fn export_command(args: export::ExportArgs) -> Result<ExitCode, String> {
+    let json = args.json;
+    let report = export::run(args).await?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("report serialises")
+        );
+    } else {
+        export::print(&report);
+    }
+    Ok(if report.complete {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// A copy's or an import's report, as JSON or text; exit 1 unless complete.
+fn print_copy((report, dry_run): (copy::CopyReport, bool), json: bool) -> Result<ExitCode, String> {
     match (json, dry_run) {
         (true, _) => println!(
             "{}",

@@ -80,6 +80,10 @@ pub enum RegistryError {
     },
     /// A caller's own per-image error (e.g. "no manifest for linux/s390x"), already worded.
     Message(String),
+    /// A bundle that cannot be trusted: a member whose bytes do not match its digest, one cut
+    /// short, one missing (in a part not given). Never retried; an import stops before
+    /// anything becomes visible.
+    Bundle { member: String, detail: String },
     /// Transient failures every time until the retry budget ran out.
     RetriesExhausted {
         reference: String,
@@ -119,6 +123,7 @@ impl fmt::Display for RegistryError {
         match self {
             RegistryError::Options { reason } => write!(f, "registry options: {reason}"),
             RegistryError::Message(text) => f.write_str(text),
+            RegistryError::Bundle { member, detail } => write!(f, "bundle member {member}: {detail}"),
             RegistryError::NotFound {
                 reference,
                 registry,

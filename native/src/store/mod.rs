@@ -1,11 +1,14 @@
 //! The storage seam: one [`Store`] trait — blobs (exists, get as a stream, put from a stream,
 //! mount) and manifests (head, get raw, put raw), tags and referrers — in the spirit of
-//! regclient's scheme API. [`RegistryStore`] implements it over the registry client; an OCI
-//! image layout and a bundle tar implement it next, so that copy, export and import are one
-//! executor ([`crate::copy`]) over different stores.
+//! regclient's scheme API. [`RegistryStore`] implements it over the registry client,
+//! [`BundleStore`] over a bundle (an OCI image layout in a tar, possibly in parts) and
+//! [`Empty`] holds nothing (what an export plans against): copy and import are one executor
+//! ([`crate::copy`]) over different stores, and export writes the plan of the same walk.
 //!
 //! Blob bodies are streams ([`BlobStream`]): no implementation holds a whole layer.
 
+mod bundle;
+mod empty;
 mod registry;
 
 use std::future::Future;
@@ -15,6 +18,8 @@ use purser::digest::Digest;
 use purser::plan::Repository;
 
 pub use crate::registry::{BlobStream, Pushed, RegistryError as StoreError};
+pub use bundle::{BundleStore, NamedEntry};
+pub use empty::Empty;
 pub use registry::RegistryStore;
 
 /// A manifest as stored: exact bytes, media type, digest.

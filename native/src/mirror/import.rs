@@ -1,0 +1,220 @@
+//! `helm mirror import BUNDLE [PART...] --to REGISTRY[/PREFIX]`: pushes what a bundle holds
+//! (purser's, or any OCI image layout tarred up) into a registry with the copy engine — the
+//! same naming rules, mounts, resume and report as `helm mirror copy` — then writes the lock
+//! of the imported copy.
+//!
+//! The bundle is a [`BundleStore`]: opening it checks the tar and every manifest, and blobs
+//! are verified as they stream. The run is strict: when any blob fails (damaged, cut short,
+//! in a part not given) no manifest and no tag is pushed, so nothing a damaged bundle
+//! describes becomes visible.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+use purser::chart_artifact::CONFIG_MEDIA_TYPE;
+use purser::lock::{ChartId, Lock, LockedImage};
+use purser::plan::{Manifest, parse_manifest};
+use purser::report::Stamp;
+
+use super::copy::{
+    CopyReport, Carried, Job, LoadedChart, TransferOptions, chart_destination, charts_under,
+    transfer, write_lock,
+};
+use super::{PlaceArgs, RegistryArgs};
+use crate::copy::{ImageRequest, PlanOptions};
+use crate::images;
+use crate::store::BundleStore;
+
+#[derive(Args)]
+pub struct ImportArgs {
+    /// The bundle: its file, or every part of a split bundle (any order).
+    #[arg(required = true, value_name = "BUNDLE")]
+    pub bundles: Vec<PathBuf>,
+    #[command(flatten)]
+    pub place: PlaceArgs,
+    /// Where charts go: REGISTRY/PATH (chart NAME:VERSION lands at REGISTRY/PATH/NAME);
+    /// default: the --to prefix plus /charts.
+    #[arg(long, value_name = "REGISTRY/PATH")]
+    pub chart_to: Option<String>,
+    /// Leave signatures, SBOMs, attestations and other referrers in the bundle.
+    #[arg(long)]
+    pub no_referrers: bool,
+    /// Print the plan (repositories, images, unique blobs and bytes) and push nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Write the images-lock of the imported copy here: digests at the target.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// A `sha256-<hex>` fallback tag or a cosign `.sig`/`.att`/`.sbom` tag: carried with its
+/// subject, not an image of its own.
+fn is_referrer_tag(tag: &str) -> bool {
+    tag.strip_prefix("sha256-").is_some_and(|rest| {
+        let hex = rest.split('.').next().unwrap_or(rest);
+        hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())
+    })
+}
+
+pub async fn run(args: ImportArgs) -> Result<(CopyReport, bool), String> {
+    let rules = args.place.rules()?;
+    let chart_to = match &args.chart_to {
+        Some(t) => purser::destination::Target::parse(t, "--chart-to")?,
+        None => charts_under(&rules.to),
+    };
+    let bundle = BundleStore::open(&args.bundles)?;
+    if bundle.named.is_empty() {
+        let names: Vec<String> = bundle.unnamed.iter().filter_map(|(_, n)| n.clone()).collect();
+        return Err(format!(
+            "{}: index.json names no image by a full reference (registry/repository:tag){}; \
+             name them when you write the layout (skopeo copy ... oci:DIR:registry/repo:tag, \
+             crane pull --format=oci with full references)",
+            bundle.first.display(),
+            if names.is_empty() {
+                String::new()
+            } else {
+                format!(", only {}", names.join(", "))
+            }
+        ));
+    }
+    for (i, name) in &bundle.unnamed {
+        if !args.json {
+            eprintln!(
+                "index.json entry {i}{}: not a full reference, left out",
+                name.as_deref().map(|n| format!(" ({n:?})")).unwrap_or_default()
+            );
+        }
+    }
+
+    // Images and charts, by the names index.json gives.
+    let mut requests = Vec::new();
+    let mut charts = Vec::new();
+    for entry in &bundle.named {
+        if entry.reference.tag().is_some_and(is_referrer_tag) {
+            continue;
+        }
+        let manifest = bundle.manifest(&entry.descriptor.digest);
+        let chart = manifest.and_then(|m| match parse_manifest(&m.bytes, &m.media_type) {
+            Ok(Manifest::Image {
+                config: Some(c),
+                annotations,
+                ..
+            }) if c.media_type == CONFIG_MEDIA_TYPE => Some(annotations),
+            _ => None,
+        });
+        match chart {
+            Some(annotations) => {
+                let last = entry
+                    .reference
+                    .repository()
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                let id = ChartId {
+                    name: annotations
+                        .get("org.opencontainers.image.title")
+                        .cloned()
+                        .unwrap_or(last),
+                    version: annotations
+                        .get("org.opencontainers.image.version")
+                        .cloned()
+                        .or_else(|| entry.reference.tag().map(str::to_owned))
+                        .unwrap_or_default(),
+                    location: Some(entry.name.clone()),
+                    ..ChartId::default()
+                };
+                let destination = chart_destination(&chart_to, &id)?;
+                requests.push(ImageRequest {
+                    source: entry.reference.clone(),
+                    destination: destination.clone(),
+                    locked: None,
+                    likely: false,
+                });
+                charts.push(LoadedChart {
+                    id,
+                    carried: Carried::Oci(entry.reference.clone()),
+                    destination,
+                });
+            }
+            None => requests.push(ImageRequest {
+                source: entry.reference.clone(),
+                destination: rules.place(&entry.reference).map_err(|e| e.to_string())?,
+                locked: Some(entry.descriptor.digest.clone()),
+                likely: false,
+            }),
+        }
+    }
+
+    let target_client = args.registry.target_client()?;
+    let options = TransferOptions {
+        plan: PlanOptions {
+            platforms: Vec::new(),
+            no_referrers: args.no_referrers,
+            concurrency: args.registry.concurrency.max(1),
+        },
+        attempts: 1,
+        dry_run: args.dry_run,
+        quiet: args.json,
+        allow_missing: false,
+        strict: true,
+    };
+    let lock_text = bundle.lock.clone();
+    let job = Job {
+        requests: requests.clone(),
+        unresolved: Vec::new(),
+        charts: &charts,
+        images: &[],
+    };
+    let (report, plan) = transfer(Arc::new(bundle), &target_client, job, &options).await;
+    if args.dry_run {
+        return Ok((report, true));
+    }
+    if let Some(path) = &args.output {
+        let mut lock = match &lock_text {
+            Some(text) => Lock::parse(text, "the bundle's purser/images.lock")?,
+            None => lock_of(&requests, &charts),
+        };
+        write_lock(path, &mut lock, &report, &plan, &target_client, args.json).await?;
+    }
+    Ok((report, false))
+}
+
+/// A lock for a bundle that carries none (another tool's layout): one entry per image.
+fn lock_of(requests: &[ImageRequest], charts: &[LoadedChart]) -> Lock {
+    let mut lock = Lock::from_inventory(
+        &purser::inventory::Inventory::default(),
+        charts.first().map(|c| &c.id),
+        &Stamp::at(images::environment().now_unix),
+    );
+    for r in requests {
+        if charts.iter().any(|c| c.destination == r.destination) {
+            continue;
+        }
+        lock.images.push(LockedImage {
+            name: r
+                .source
+                .repository()
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+            image: r.source.canonical(),
+            chart: charts.first().map(|c| c.id.name.clone()).unwrap_or_default(),
+            digest: None,
+            digests: Vec::new(),
+            source_digest: None,
+            mirror: None,
+            missing: None,
+            confidence: None,
+            confirmed: false,
+        });
+    }
+    lock
+}
