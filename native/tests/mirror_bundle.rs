@@ -5,40 +5,11 @@
 
 mod support;
 
-use std::path::Path;
-
-use serde_json::Value;
+use support::bundle::{export, import, s};
 use support::copy::{
-    Content, Job, assert_copied, assert_exit, assert_nothing_uploaded, check_lock_images, report,
-    yaml,
+    Content, Job, assert_copied, assert_nothing_uploaded, check_lock_images, yaml,
 };
 use support::{Flavour, Registry};
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-/// `helm mirror export CHART -o BUNDLE --json EXTRA…`: its report, after exit `code`.
-fn export(job: &Job, bundle: &Path, extra: &[&str], code: i32) -> Value {
-    let tgz = job.chart.tgz.display().to_string();
-    let mut args = vec!["--json"];
-    args.extend_from_slice(extra);
-    let out = job.mirror(&["export", &tgz, "-o", s(bundle)], &args);
-    assert_exit(&out, code);
-    report(&out)
-}
-
-/// `helm mirror import BUNDLES… --to TARGET/PREFIX --json EXTRA…`: its report, after exit `code`.
-fn import(job: &Job, bundles: &[&Path], extra: &[&str], code: i32) -> Value {
-    let mut words = vec!["import"];
-    words.extend(bundles.iter().map(|p| s(p)));
-    words.extend(["--to", &job.to]);
-    let mut args = vec!["--json"];
-    args.extend_from_slice(extra);
-    let out = job.mirror(&words, &args);
-    assert_exit(&out, code);
-    report(&out)
-}
 
 async fn round_trip(from: Flavour, to: Flavour) {
     let src = Registry::start(from);

@@ -13,8 +13,7 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -31,7 +30,7 @@ use support::seed::{
     self, AMD64, OCI_INDEX, OCI_MANIFEST, Seeder, blob_digests, blob_sizes, child_digests,
     digest_tag, random_u64, sha256,
 };
-use support::{Fault, FaultProxy, Flavour, Registry, Rule, crane_copy};
+use support::{Fault, FaultProxy, Flavour, Registry, Rule, crane_copy, run_measuring_peak_rss};
 
 // --- 1. everything, byte for byte -------------------------------------------------------------
 
@@ -322,44 +321,6 @@ async fn resume_after_kill() {
 }
 
 // --- 5. a 1 GiB layer in little memory --------------------------------------------------------
-
-/// Runs `cmd` to its end, sampling the process's own peak RSS (VmHWM, KiB) meanwhile: the
-/// Helm children it runs are not counted (a `wait4` rusage would take their peak).
-fn run_measuring_peak_rss(mut cmd: std::process::Command, log: &Path) -> (Output, u64) {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .expect("start purser");
-    let status_file = format!("/proc/{}/status", child.id());
-    let mut stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut out = Vec::new();
-        std::io::Read::read_to_end(&mut stdout, &mut out).unwrap();
-        out
-    });
-    let mut peak = 0u64;
-    let status = loop {
-        if let Ok(status) = std::fs::read_to_string(&status_file)
-            && let Some(kib) = status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        {
-            peak = peak.max(kib);
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let output = Output {
-        status,
-        stdout: reader.join().unwrap(),
-        stderr: std::fs::read(log).unwrap_or_default(),
-    };
-    (output, peak)
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn large_layer_low_memory() {

@@ -223,7 +223,10 @@ impl Contents {
         }
         let mut omitted = Vec::new();
         let mut blob = |b: &BlobStep, into: &mut Vec<PlannedMember>| {
-            if omit.as_ref().is_some_and(|(_, set)| set.contains(&b.digest)) {
+            if omit
+                .as_ref()
+                .is_some_and(|(_, set)| set.contains(&b.digest))
+            {
                 omitted.push(OmittedBlob {
                     digest: b.digest.clone(),
                     size: b.size,
@@ -286,7 +289,10 @@ impl Contents {
             + 1;
 
         let end = END_OF_ARCHIVE.len() as u64;
-        let mut first: u64 = head.iter().map(|m| member_len(&m.name, m.size)).sum::<u64>()
+        let mut first: u64 = head
+            .iter()
+            .map(|m| member_len(&m.name, m.size))
+            .sum::<u64>()
             + member_len(BUNDLE_FILE, reserved)
             + end;
         if let Some(limit) = split
@@ -395,7 +401,12 @@ mod tests {
                 bytes: b"m".to_vec(),
             }],
             configs: vec![blob(0, 100)],
-            layers: vec![blob(1, 10_000), blob(2, 10_000), blob(3, 30_000), blob(4, 10)],
+            layers: vec![
+                blob(1, 10_000),
+                blob(2, 10_000),
+                blob(3, 30_000),
+                blob(4, 10),
+            ],
         }
     }
 
@@ -409,7 +420,11 @@ mod tests {
     }
 
     fn part_len(members: &[PlannedMember]) -> u64 {
-        members.iter().map(|m| member_len(&m.name, m.size)).sum::<u64>() + 1024
+        members
+            .iter()
+            .map(|m| member_len(&m.name, m.size))
+            .sum::<u64>()
+            + 1024
     }
 
     #[test]
@@ -425,7 +440,10 @@ mod tests {
         .unwrap();
         assert_eq!(c.parts.len(), 1);
         let names: Vec<&str> = c.parts[0].iter().map(|m| m.name.as_str()).collect();
-        assert_eq!(&names[..4], ["oci-layout", "index.json", BUNDLE_FILE, LOCK_FILE]);
+        assert_eq!(
+            &names[..4],
+            ["oci-layout", "index.json", BUNDLE_FILE, LOCK_FILE]
+        );
         assert_eq!(names.len(), 4 + 1 + 1 + 4);
         assert_eq!(c.manifest.parts[0].size, part_len(&c.parts[0]));
         assert_eq!(c.manifest.parts[0].file, "b.tar");
@@ -441,8 +459,7 @@ mod tests {
     #[test]
     fn parts_are_cut_at_blob_boundaries_within_the_limit() {
         let limit = 25_000;
-        let c = Contents::plan(&layout(), vec![], None, Some(limit), "b.tar", described())
-            .unwrap();
+        let c = Contents::plan(&layout(), vec![], None, Some(limit), "b.tar", described()).unwrap();
         let sizes: Vec<u64> = c.parts.iter().map(|p| part_len(p)).collect();
         // The head and a 10k layer; the next 10k alone; 30k alone (over the limit: a single
         // layer); the 10 bytes do not fit after it.
@@ -464,8 +481,8 @@ mod tests {
             .find(|m| m.digest == Digest::sha256(&[3]))
             .unwrap();
         assert_eq!(big.part, 3);
-        let err = Contents::plan(&layout(), vec![], None, Some(1000), "b.tar", described())
-            .unwrap_err();
+        let err =
+            Contents::plan(&layout(), vec![], None, Some(1000), "b.tar", described()).unwrap_err();
         assert!(err.0.contains("larger split size"), "{err}");
     }
 
@@ -484,9 +501,7 @@ mod tests {
         let since = c.manifest.since.as_ref().unwrap();
         assert_eq!(since.blobs.len(), 2);
         assert!(
-            c.parts[0]
-                .iter()
-                .all(|m| !omit.contains(&m.digest)),
+            c.parts[0].iter().all(|m| !omit.contains(&m.digest)),
             "an omitted blob was written"
         );
     }

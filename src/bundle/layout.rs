@@ -166,9 +166,10 @@ impl Layout {
         let mut tagged: BTreeSet<Digest> = BTreeSet::new();
         for t in &plan.tags {
             tagged.insert(t.digest.clone());
-            layout
-                .index
-                .push(named(descriptor(&t.digest), format!("{}:{}", t.target, t.tag)));
+            layout.index.push(named(
+                descriptor(&t.digest),
+                format!("{}:{}", t.target, t.tag),
+            ));
         }
         for image in &plan.images {
             if tagged.insert(image.digest.clone()) {
@@ -255,8 +256,15 @@ mod tests {
         let mut b = PlanBuilder::new();
         b.add_manifest(&repo, &repo, app.clone(), crate::plan::OCI_MANIFEST, None)
             .unwrap();
-        b.add_referrer(&app_digest, &repo, &repo, sig, crate::plan::OCI_MANIFEST, None)
-            .unwrap();
+        b.add_referrer(
+            &app_digest,
+            &repo,
+            &repo,
+            sig,
+            crate::plan::OCI_MANIFEST,
+            None,
+        )
+        .unwrap();
         b.tag(&repo, "1.0", &app_digest).unwrap();
         b.image(ImageStep {
             source: "registry.example/team/app:1.0".into(),

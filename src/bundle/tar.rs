@@ -60,7 +60,10 @@ impl fmt::Display for TarError {
                 write!(f, "the archive is truncated: {detail}; copy it again")
             }
             TarError::UnsafeName { name, why } => {
-                write!(f, "member {name:?} {why}; a bundle holds relative paths only")
+                write!(
+                    f,
+                    "member {name:?} {why}; a bundle holds relative paths only"
+                )
             }
             TarError::Link { name, target } => write!(
                 f,
@@ -72,7 +75,10 @@ impl fmt::Display for TarError {
                  regular files only"
             ),
             TarError::Duplicate { name } => {
-                write!(f, "member {name:?} appears twice; which one is meant cannot be told")
+                write!(
+                    f,
+                    "member {name:?} appears twice; which one is meant cannot be told"
+                )
             }
         }
     }
@@ -98,7 +104,12 @@ pub fn member_header(name: &str, size: u64, mtime: u64) -> Vec<u8> {
         out.extend_from_slice(pax.as_bytes());
         out.resize(out.len() + padding(pax.len() as u64), 0);
     }
-    out.extend_from_slice(&ustar(&short_name(name, 100), size.min(MAX_OCTAL_SIZE), mtime, b'0'));
+    out.extend_from_slice(&ustar(
+        &short_name(name, 100),
+        size.min(MAX_OCTAL_SIZE),
+        mtime,
+        b'0',
+    ));
     out
 }
 
@@ -112,7 +123,11 @@ pub fn member_len(name: &str, size: u64) -> u64 {
 #[must_use]
 pub fn padding(size: u64) -> usize {
     let rest = size % BLOCK;
-    if rest == 0 { 0 } else { (BLOCK - rest) as usize }
+    if rest == 0 {
+        0
+    } else {
+        (BLOCK - rest) as usize
+    }
 }
 
 /// The last `max` bytes of `name`, cut at a character boundary (the pax record holds the whole).
@@ -188,7 +203,8 @@ pub fn members(
                 ),
             });
         }
-        let block = read(offset, BLOCK as usize).map_err(|detail| TarError::Read { offset, detail })?;
+        let block =
+            read(offset, BLOCK as usize).map_err(|detail| TarError::Read { offset, detail })?;
         if block.len() < BLOCK as usize {
             return Err(TarError::Truncated {
                 detail: format!("the header at byte {offset} is cut short"),
@@ -289,12 +305,24 @@ impl Header {
         let unsigned: u64 = block
             .iter()
             .enumerate()
-            .map(|(i, &b)| if (148..156).contains(&i) { 32 } else { u64::from(b) })
+            .map(|(i, &b)| {
+                if (148..156).contains(&i) {
+                    32
+                } else {
+                    u64::from(b)
+                }
+            })
             .sum();
         let signed: i64 = block
             .iter()
             .enumerate()
-            .map(|(i, &b)| if (148..156).contains(&i) { 32 } else { i64::from(b as i8) })
+            .map(|(i, &b)| {
+                if (148..156).contains(&i) {
+                    32
+                } else {
+                    i64::from(b as i8)
+                }
+            })
             .sum();
         if stored != unsigned && i64::try_from(stored).ok() != Some(signed) {
             return Err(bad(format!(
@@ -415,14 +443,21 @@ mod tests {
     #[test]
     fn written_members_read_back_with_their_offsets() {
         let long = format!("purser/charts/{}.tgz", "x".repeat(120));
-        let bytes = archive(&[("oci-layout", b"{}"), (&long, b"chart"), ("index.json", b"")]);
+        let bytes = archive(&[
+            ("oci-layout", b"{}"),
+            (&long, b"chart"),
+            ("index.json", b""),
+        ]);
         let got = list(&bytes).unwrap();
         assert_eq!(
             got.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
             ["oci-layout", long.as_str(), "index.json"]
         );
         let chart = &got[1];
-        assert_eq!(&bytes[chart.offset as usize..][..chart.size as usize], b"chart");
+        assert_eq!(
+            &bytes[chart.offset as usize..][..chart.size as usize],
+            b"chart"
+        );
         assert_eq!(member_len(&long, 5), 512 * 4);
         assert_eq!(member_len("oci-layout", 512), 1024);
     }
@@ -468,7 +503,10 @@ mod tests {
         // Cut after the last member: no end-of-archive blocks.
         let cut = bytes.len() - 1024;
         let err = list(&bytes[..cut]).unwrap_err();
-        assert!(err.to_string().contains("without the end-of-archive"), "{err}");
+        assert!(
+            err.to_string().contains("without the end-of-archive"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -495,7 +533,10 @@ mod tests {
         let mut bytes = archive(&[("a", b"x")]);
         bytes[10] ^= 0xff;
         let err = list(&bytes).unwrap_err();
-        assert!(matches!(err, TarError::BadHeader { offset: 0, .. }), "{err}");
+        assert!(
+            matches!(err, TarError::BadHeader { offset: 0, .. }),
+            "{err}"
+        );
         let err = list(&[b'{'; 2048]).unwrap_err();
         assert!(matches!(err, TarError::BadHeader { .. }), "{err}");
     }

@@ -196,8 +196,10 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
         &args.registry,
         |id| chart_destination(&chart_to, id),
     )?;
-    let (requests, unresolved) =
-        loaded.requests(|r| rules.place(r).map_err(|e| e.to_string()), source_lock.as_ref())?;
+    let (requests, unresolved) = loaded.requests(
+        |r| rules.place(r).map_err(|e| e.to_string()),
+        source_lock.as_ref(),
+    )?;
     let source_client = args.registry.client()?;
     let target_client = args.registry.target_client()?;
     let options = TransferOptions {
@@ -259,7 +261,12 @@ pub(super) fn chart_destination(
     to: &purser::destination::Target,
     id: &ChartId,
 ) -> Result<Reference, String> {
-    Reference::parse(&format!("{to}/{}:{}", id.name, id.version.replace('+', "_"))).map_err(|e| {
+    Reference::parse(&format!(
+        "{to}/{}:{}",
+        id.name,
+        id.version.replace('+', "_")
+    ))
+    .map_err(|e| {
         format!(
             "chart {}: cannot name it under {to}: {}",
             id.name,
@@ -404,8 +411,7 @@ impl Loaded {
             let reference = &image.reference;
             let likely = image.confidence == Confidence::Likely;
             if likely
-                && let Some(u) =
-                    source_lock.and_then(|l| l.find_unresolved(&reference.canonical()))
+                && let Some(u) = source_lock.and_then(|l| l.find_unresolved(&reference.canonical()))
             {
                 unresolved.push(UnresolvedRow {
                     source: reference.canonical(),
@@ -728,7 +734,10 @@ pub(super) fn add_archive_chart(
         artifact.config_descriptor.digest.clone(),
         Bytes::from(artifact.config.clone()),
     );
-    local.insert(artifact.chart.digest.clone(), Bytes::copy_from_slice(archive));
+    local.insert(
+        artifact.chart.digest.clone(),
+        Bytes::copy_from_slice(archive),
+    );
     if let (Some(d), Some(p)) = (&artifact.provenance, provenance) {
         local.insert(d.digest.clone(), Bytes::copy_from_slice(p));
     }

@@ -89,7 +89,11 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "M" => 20,
         "G" => 30,
         "T" => 40,
-        _ => return Err(format!("{text:?}: not a size; write e.g. 4G, 700M or 1048576")),
+        _ => {
+            return Err(format!(
+                "{text:?}: not a size; write e.g. 4G, 700M or 1048576"
+            ));
+        }
     };
     let value: f64 = number
         .trim()
@@ -399,19 +403,16 @@ pub async fn run(args: ExportArgs) -> Result<ExportReport, String> {
     };
     let written = writer.write(&contents, &dir, &on_member).await;
     bar.finish();
-    report.files = written?
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect();
+    report.files = written?.iter().map(|p| p.display().to_string()).collect();
     report.requests = client.stats().requests();
     Ok(report)
 }
 
 fn walked_message(w: &Walked) -> Option<&str> {
     match w {
-        Walked::Missing { message } | Walked::Unresolved { message } | Walked::Failed { message } => {
-            Some(message)
-        }
+        Walked::Missing { message }
+        | Walked::Unresolved { message }
+        | Walked::Failed { message } => Some(message),
         Walked::Planned | Walked::Present { .. } => None,
     }
 }
@@ -467,7 +468,12 @@ async fn since(
     if let Ok(bundle) = BundleStore::open(&[path.to_path_buf()]) {
         let mut have: BTreeSet<Digest> = bundle.blob_members().map(|(d, _, _)| d.clone()).collect();
         if let Some(m) = &bundle.manifest {
-            have.extend(m.members.iter().filter(|e| e.name.starts_with("blobs/")).map(|e| e.digest.clone()));
+            have.extend(
+                m.members
+                    .iter()
+                    .filter(|e| e.name.starts_with("blobs/"))
+                    .map(|e| e.digest.clone()),
+            );
             if let Some(s) = &m.since {
                 have.extend(s.blobs.iter().map(|b| b.digest.clone()));
             }
@@ -475,15 +481,24 @@ async fn since(
         return Ok(have);
     }
     let lock = read_lock(path).map_err(|e| {
-        format!("--since {}: neither a bundle nor an images-lock: {e}", path.display())
+        format!(
+            "--since {}: neither a bundle nor an images-lock: {e}",
+            path.display()
+        )
     })?;
     let mut requests = Vec::new();
     for entry in &lock.images {
         let Some(digest) = entry.source_digest.as_deref().or(entry.digest.as_deref()) else {
             continue;
         };
-        let reference = Reference::parse(&entry.image)
-            .map_err(|e| format!("--since {}: {}: {}", path.display(), entry.image, e.reason()))?;
+        let reference = Reference::parse(&entry.image).map_err(|e| {
+            format!(
+                "--since {}: {}: {}",
+                path.display(),
+                entry.image,
+                e.reason()
+            )
+        })?;
         requests.push(ImageRequest {
             source: reference.clone(),
             destination: reference,
@@ -521,34 +536,54 @@ pub fn print(report: &ExportReport) {
             "{:8} {}{}{}",
             i.state,
             i.source,
-            i.digest.as_deref().map(|d| format!("@{d}")).unwrap_or_default(),
-            i.message.as_deref().map(|m| format!("  ({m})")).unwrap_or_default()
+            i.digest
+                .as_deref()
+                .map(|d| format!("@{d}"))
+                .unwrap_or_default(),
+            i.message
+                .as_deref()
+                .map(|m| format!("  ({m})"))
+                .unwrap_or_default()
         );
     }
     for c in &report.charts {
         eprintln!("exported chart {} {}", c.name, c.version);
     }
     for u in &report.unresolved {
-        eprintln!("{}", crate::confirm::describe(&u.source, &u.reason, &u.found_at));
+        eprintln!(
+            "{}",
+            crate::confirm::describe(&u.source, &u.reason, &u.found_at)
+        );
     }
     if !report.complete {
         eprintln!(
             "no bundle written: {} of {} images could not be read (--allow-missing leaves \
              missing ones out)",
-            report.images.iter().filter(|i| i.state != "exported").count(),
+            report
+                .images
+                .iter()
+                .filter(|i| i.state != "exported")
+                .count(),
             report.images.len()
         );
         return;
     }
     eprintln!(
         "{} images, {} charts: {} unique blobs ({} bytes){} in {} bytes: {}",
-        report.images.iter().filter(|i| i.state == "exported").count(),
+        report
+            .images
+            .iter()
+            .filter(|i| i.state == "exported")
+            .count(),
         report.charts.len(),
         report.blobs,
         report.blob_bytes,
         match report.omitted {
             0 => String::new(),
-            n => format!(", {n} blobs ({} bytes) left out as the inside has them", report.omitted_bytes),
+            n => format!(
+                ", {n} blobs ({} bytes) left out as the inside has them",
+                report.omitted_bytes
+            ),
         },
         report.bundle_bytes,
         report.files.join(", ")

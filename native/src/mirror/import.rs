@@ -18,7 +18,7 @@ use purser::plan::{Manifest, parse_manifest};
 use purser::report::Stamp;
 
 use super::copy::{
-    CopyReport, Carried, Job, LoadedChart, TransferOptions, chart_destination, charts_under,
+    Carried, CopyReport, Job, LoadedChart, TransferOptions, chart_destination, charts_under,
     transfer, write_lock,
 };
 use super::{PlaceArgs, RegistryArgs};
@@ -70,11 +70,15 @@ pub async fn run(args: ImportArgs) -> Result<(CopyReport, bool), String> {
     };
     let bundle = BundleStore::open(&args.bundles)?;
     if bundle.named.is_empty() {
-        let names: Vec<String> = bundle.unnamed.iter().filter_map(|(_, n)| n.clone()).collect();
+        let names: Vec<String> = bundle
+            .unnamed
+            .iter()
+            .filter_map(|(_, n)| n.clone())
+            .collect();
         return Err(format!(
             "{}: index.json names no image by a full reference (registry/repository:tag){}; \
              name them when you write the layout (skopeo copy ... oci:DIR:registry/repo:tag, \
-             crane pull --format=oci with full references)",
+             crane pull --format=oci --annotate-ref, regctl image export)",
             bundle.first.display(),
             if names.is_empty() {
                 String::new()
@@ -87,7 +91,9 @@ pub async fn run(args: ImportArgs) -> Result<(CopyReport, bool), String> {
         if !args.json {
             eprintln!(
                 "index.json entry {i}{}: not a full reference, left out",
-                name.as_deref().map(|n| format!(" ({n:?})")).unwrap_or_default()
+                name.as_deref()
+                    .map(|n| format!(" ({n:?})"))
+                    .unwrap_or_default()
             );
         }
     }
@@ -206,7 +212,10 @@ fn lock_of(requests: &[ImageRequest], charts: &[LoadedChart]) -> Lock {
                 .unwrap_or_default()
                 .to_owned(),
             image: r.source.canonical(),
-            chart: charts.first().map(|c| c.id.name.clone()).unwrap_or_default(),
+            chart: charts
+                .first()
+                .map(|c| c.id.name.clone())
+                .unwrap_or_default(),
             digest: None,
             digests: Vec::new(),
             source_digest: None,

@@ -135,13 +135,19 @@ fn walk(bundle: &BundleStore, repo_tags: &BTreeSet<String>, root: &Digest) -> Tr
         let Some(m) = bundle.manifest(&digest) else {
             continue;
         };
-        if t.manifests.insert(digest.clone(), m.bytes.len() as u64).is_some() {
+        if t.manifests
+            .insert(digest.clone(), m.bytes.len() as u64)
+            .is_some()
+        {
             continue;
         }
         match parse_manifest(&m.bytes, &m.media_type) {
             Ok(Manifest::Index { manifests, .. }) => {
                 for child in manifests {
-                    if top && let Some(p) = &child.platform && p.os != "unknown" {
+                    if top
+                        && let Some(p) = &child.platform
+                        && p.os != "unknown"
+                    {
                         t.platforms.push(p.to_string());
                     }
                     queue.push((child.digest, false, referrer));
@@ -204,7 +210,11 @@ pub fn inspect(bundle: &BundleStore) -> Inspection {
         }
         let repo = Repository::from_reference(&e.reference);
         let empty = BTreeSet::new();
-        let tree = walk(bundle, tags_by_repo.get(&repo).unwrap_or(&empty), &e.descriptor.digest);
+        let tree = walk(
+            bundle,
+            tags_by_repo.get(&repo).unwrap_or(&empty),
+            &e.descriptor.digest,
+        );
         let size = tree.manifests.values().sum::<u64>() + tree.blobs.values().sum::<u64>();
         let chart = bundle.manifest(&e.descriptor.digest).and_then(|m| {
             match parse_manifest(&m.bytes, &m.media_type) {
@@ -295,7 +305,9 @@ pub fn inspect(bundle: &BundleStore) -> Inspection {
         None => vec![PartRow {
             part: 1,
             file: bundle.first.display().to_string(),
-            size: std::fs::metadata(&bundle.first).map(|m| m.len()).unwrap_or(0),
+            size: std::fs::metadata(&bundle.first)
+                .map(|m| m.len())
+                .unwrap_or(0),
             given: true,
         }],
     };
@@ -314,7 +326,12 @@ pub fn inspect(bundle: &BundleStore) -> Inspection {
         unnamed: bundle
             .unnamed
             .iter()
-            .map(|(i, n)| format!("entry {i}{}", n.as_deref().map(|n| format!(" ({n})")).unwrap_or_default()))
+            .map(|(i, n)| {
+                format!(
+                    "entry {i}{}",
+                    n.as_deref().map(|n| format!(" ({n})")).unwrap_or_default()
+                )
+            })
             .collect(),
     }
 }
@@ -362,7 +379,11 @@ pub fn print(i: &Inspection) {
     println!(
         "bundle {} ({}{})",
         i.bundle,
-        if i.purser { "purser" } else { "OCI image layout" },
+        if i.purser {
+            "purser"
+        } else {
+            "OCI image layout"
+        },
         i.created
             .as_deref()
             .map(|c| format!(", created {c}"))
@@ -380,7 +401,13 @@ pub fn print(i: &Inspection) {
     if !i.charts.is_empty() {
         println!("CHART\tVERSION\tSIZE\tREFERENCE");
         for c in &i.charts {
-            println!("{}\t{}\t{}\t{}", c.name, c.version, human(c.size), c.reference);
+            println!(
+                "{}\t{}\t{}\t{}",
+                c.name,
+                c.version,
+                human(c.size),
+                c.reference
+            );
         }
     }
     println!("IMAGE\tPLATFORMS\tSIZE\tSIGNATURES\tREFERRERS");
@@ -415,7 +442,10 @@ pub fn print(i: &Inspection) {
     if i.complete {
         println!("complete: every blob is in the bundle");
     } else {
-        println!("INCOMPLETE: {} blobs are not in the files given", i.missing.len());
+        println!(
+            "INCOMPLETE: {} blobs are not in the files given",
+            i.missing.len()
+        );
         for m in &i.missing {
             println!("  {} ({}): {}", m.digest, human(m.size), m.reason);
         }
@@ -462,7 +492,10 @@ async fn extract_chart(
                 "{} charts named {name} in {} ({}); say which: --extract-chart {name}:VERSION",
                 many.len(),
                 inspection.bundle,
-                many.iter().map(|c| c.version.as_str()).collect::<Vec<_>>().join(", ")
+                many.iter()
+                    .map(|c| c.version.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
     };
@@ -483,8 +516,8 @@ async fn extract_chart(
         .await
         .map_err(|e| e.to_string())?;
     let path = dir.join(format!("{}-{}.tgz", chart.name, chart.version));
-    let mut file = tempfile::NamedTempFile::new_in(dir)
-        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut file =
+        tempfile::NamedTempFile::new_in(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| e.to_string())?;
         file.write_all(&chunk)

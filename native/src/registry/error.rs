@@ -123,7 +123,9 @@ impl fmt::Display for RegistryError {
         match self {
             RegistryError::Options { reason } => write!(f, "registry options: {reason}"),
             RegistryError::Message(text) => f.write_str(text),
-            RegistryError::Bundle { member, detail } => write!(f, "bundle member {member}: {detail}"),
+            RegistryError::Bundle { member, detail } => {
+                write!(f, "bundle member {member}: {detail}")
+            }
             RegistryError::NotFound {
                 reference,
                 registry,

@@ -185,7 +185,10 @@ impl BundleStore {
         if let Some(m) = listed[first].get(OCI_LAYOUT_FILE) {
             let bytes = read_member(&parts[first], m, 4096)?;
             let layout: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
-                format!("{}: oci-layout is not JSON: {e}", parts[first].path.display())
+                format!(
+                    "{}: oci-layout is not JSON: {e}",
+                    parts[first].path.display()
+                )
             })?;
             if layout.get("imageLayoutVersion").and_then(|v| v.as_str()) != Some("1.0.0") {
                 return Err(format!(
@@ -370,8 +373,12 @@ impl BundleStore {
                 place.size
             ));
         }
-        let bytes = read_at(&self.parts[place.part].file, place.offset, place.size as usize)
-            .map_err(|e| format!("{}: {member}: {e}", self.parts[place.part].path.display()))?;
+        let bytes = read_at(
+            &self.parts[place.part].file,
+            place.offset,
+            place.size as usize,
+        )
+        .map_err(|e| format!("{}: {member}: {e}", self.parts[place.part].path.display()))?;
         let actual = Digest::compute(digest.algorithm(), &bytes);
         if &actual != digest {
             return Err(format!(
@@ -531,8 +538,12 @@ impl Store for BundleStore {
                             Err(damaged(shown, "cut short: the file ends inside it")),
                             (file, offset, 0, None),
                         )),
-                        Ok(Err(e)) => Some((Err(damaged(shown, e.to_string())), (file, offset, 0, None))),
-                        Err(e) => Some((Err(damaged(shown, e.to_string())), (file, offset, 0, None))),
+                        Ok(Err(e)) => {
+                            Some((Err(damaged(shown, e.to_string())), (file, offset, 0, None)))
+                        }
+                        Err(e) => {
+                            Some((Err(damaged(shown, e.to_string())), (file, offset, 0, None)))
+                        }
                     }
                 }
             },
@@ -563,10 +574,7 @@ impl Store for BundleStore {
         repo: &Repository,
         reference: &str,
     ) -> Result<Option<Digest>, StoreError> {
-        Ok(self
-            .manifest_get(repo, reference)
-            .await?
-            .map(|m| m.digest))
+        Ok(self.manifest_get(repo, reference).await?.map(|m| m.digest))
     }
 
     async fn manifest_get(
@@ -576,11 +584,7 @@ impl Store for BundleStore {
     ) -> Result<Option<StoredManifest>, StoreError> {
         let digest = match Digest::parse(reference) {
             Ok(d) => Some(d),
-            Err(_) => self
-                .tags
-                .get(repo)
-                .and_then(|t| t.get(reference))
-                .cloned(),
+            Err(_) => self.tags.get(repo).and_then(|t| t.get(reference)).cloned(),
         };
         Ok(digest.and_then(|d| self.manifests.get(&d).cloned()))
     }

@@ -21,7 +21,9 @@ impl Store for Empty {
     }
 
     async fn blob_get(&self, _: &Repository, d: &Digest, _: u64) -> Result<BlobStream, StoreError> {
-        Err(StoreError::message(format!("blob {d}: an empty store holds nothing")))
+        Err(StoreError::message(format!(
+            "blob {d}: an empty store holds nothing"
+        )))
     }
 
     async fn blob_put(
@@ -34,7 +36,12 @@ impl Store for Empty {
         Err(refused())
     }
 
-    async fn blob_mount(&self, _: &Repository, _: &Digest, _: &Repository) -> Result<bool, StoreError> {
+    async fn blob_mount(
+        &self,
+        _: &Repository,
+        _: &Digest,
+        _: &Repository,
+    ) -> Result<bool, StoreError> {
         Ok(false)
     }
 

@@ -11,6 +11,7 @@
 //! Binaries come from `scripts/setup.sh` (`scripts/setup-registries.sh`).
 #![allow(dead_code, unused_imports)] // each test crate uses a part
 
+pub mod bundle;
 pub mod certs;
 pub mod copy;
 pub mod helm;
@@ -391,4 +392,45 @@ fi
             .map(str::to_owned)
             .collect()
     }
+}
+
+/// Runs `cmd` to its end, sampling the process's own peak RSS (VmHWM, KiB) meanwhile: the
+/// Helm children it runs are not counted (a `wait4` rusage would take their peak).
+pub fn run_measuring_peak_rss(
+    mut cmd: std::process::Command,
+    log: &std::path::Path,
+) -> (std::process::Output, u64) {
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .expect("start purser");
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut stdout, &mut out).unwrap();
+        out
+    });
+    let mut peak = 0u64;
+    let status = loop {
+        if let Ok(status) = std::fs::read_to_string(&status_file)
+            && let Some(kib) = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        {
+            peak = peak.max(kib);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let output = std::process::Output {
+        status,
+        stdout: reader.join().unwrap(),
+        stderr: std::fs::read(log).unwrap_or_default(),
+    };
+    (output, peak)
 }
