@@ -28,7 +28,8 @@ enum Command {
     /// annotations too. Without CHART it reads a rendered stream or a chart archive on stdin,
     /// exactly like `helm images`.
     Images(Box<images::ImagesArgs>),
-    /// Resolve a chart's images against their registries: lock, verify, status (helm mirror).
+    /// A chart's images against their registries: lock, verify, status, copy, export, import,
+    /// inspect (helm mirror).
     #[command(subcommand)]
     Mirror(Box<mirror::MirrorCommand>),
     /// Rewrite a manifest stream (stdin to stdout) to pull from a mirror, pinned to a lock:
