@@ -99,7 +99,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .trim()
         .parse()
         .map_err(|_| format!("{text:?}: not a size; write e.g. 4G, 700M or 1048576"))?;
-    if !(value > 0.0) {
+    if value.is_nan() || value <= 0.0 {
         return Err(format!("{text:?}: a split size must be more than 0"));
     }
     Ok((value * (1u64 << shift) as f64) as u64)
@@ -588,4 +588,21 @@ pub fn print(report: &ExportReport) {
         report.bundle_bytes,
         report.files.join(", ")
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_read_as_users_write_them() {
+        assert_eq!(parse_size("4G"), Ok(4 << 30));
+        assert_eq!(parse_size("700M"), Ok(700 << 20));
+        assert_eq!(parse_size("1.5GiB"), Ok(3 << 29));
+        assert_eq!(parse_size("64k"), Ok(64 << 10));
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        for bad in ["", "4X", "-1G", "0", "G"] {
+            assert!(parse_size(bad).is_err(), "{bad:?} was taken");
+        }
+    }
 }
