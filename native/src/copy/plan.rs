@@ -89,21 +89,29 @@ pub async fn plan<S: Store, T: Store>(
         no_api: Mutex::default(),
         options: options.clone(),
     });
-    let builder = Arc::new(std::sync::Mutex::new(PlanBuilder::new()));
     let limit = options.concurrency.max(1);
-    let walked: Vec<Walked> = futures_util::stream::iter(requests.into_iter().map(|request| {
-        let walk = walk.clone();
-        let target = target.clone();
-        let builder = builder.clone();
-        async move { walk.image(&*target, &request, &builder).await }
-    }))
-    .buffered(limit)
-    .collect()
-    .await;
-    let builder = Arc::try_unwrap(builder)
-        .ok()
-        .and_then(|m| m.into_inner().ok())
-        .unwrap_or_default();
+    let results: Vec<(ImageRequest, Result<Whole, Walked>)> =
+        futures_util::stream::iter(requests.into_iter().map(|request| {
+            let walk = walk.clone();
+            let target = target.clone();
+            async move {
+                let result = walk.image(&*target, &request).await;
+                (request, result)
+            }
+        }))
+        .buffered(limit)
+        .collect()
+        .await;
+    // Into the plan in request order, whatever order the walks ended in: the same requests
+    // give the same plan (and the same bundle).
+    let mut builder = PlanBuilder::new();
+    let walked = results
+        .into_iter()
+        .map(|(request, result)| match result {
+            Ok(whole) => add(&mut builder, &request, whole),
+            Err(walked) => walked,
+        })
+        .collect();
     Planned { builder, walked }
 }
 
@@ -113,6 +121,17 @@ struct Fetched {
     subject: Option<Digest>,
     manifest: StoredManifest,
     tag: Option<String>,
+}
+
+/// Everything walked for one image, to go into the plan whole.
+struct Whole {
+    source_repo: Repository,
+    target_repo: Repository,
+    fetched: Vec<Fetched>,
+    target_digest: Digest,
+    source_digest: Digest,
+    platforms: Vec<ImagePlatform>,
+    referrers: usize,
 }
 
 fn failed(e: StoreError) -> Walked {
@@ -127,13 +146,68 @@ fn failed(e: StoreError) -> Walked {
     }
 }
 
+/// One walked image into the plan, whole or not at all (the plan keeps what was added).
+fn add(builder: &mut PlanBuilder, request: &ImageRequest, whole: Whole) -> Walked {
+    let Whole {
+        source_repo,
+        target_repo,
+        fetched,
+        target_digest,
+        source_digest,
+        platforms,
+        referrers,
+    } = whole;
+    for f in fetched {
+        let result = match &f.subject {
+            None => builder.add_manifest(
+                &source_repo,
+                &target_repo,
+                f.manifest.bytes,
+                &f.manifest.media_type,
+                Some(&f.manifest.digest),
+            ),
+            Some(subject) => builder.add_referrer(
+                subject,
+                &source_repo,
+                &target_repo,
+                f.manifest.bytes,
+                &f.manifest.media_type,
+                Some(&f.manifest.digest),
+            ),
+        };
+        if let Err(e) = result {
+            return Walked::Failed {
+                message: format!("{}: {e}", request.source.canonical()),
+            };
+        }
+        if let Some(tag) = f.tag
+            && let Err(e) = builder.tag(&target_repo, &tag, &f.manifest.digest)
+        {
+            return Walked::Failed {
+                message: format!("{}: {e}", request.source.canonical()),
+            };
+        }
+    }
+    if let Some(tag) = request.destination.tag()
+        && let Err(e) = builder.tag(&target_repo, tag, &target_digest)
+    {
+        return Walked::Failed {
+            message: format!("{}: {e}", request.source.canonical()),
+        };
+    }
+    builder.image(ImageStep {
+        source: request.source.canonical(),
+        destination: request.destination.canonical(),
+        digest: target_digest,
+        source_digest,
+        platforms,
+        referrers,
+    });
+    Walked::Planned
+}
+
 impl<S: Store> Walk<S> {
-    async fn image<T: Store>(
-        &self,
-        target: &T,
-        request: &ImageRequest,
-        builder: &std::sync::Mutex<PlanBuilder>,
-    ) -> Walked {
+    async fn image<T: Store>(&self, target: &T, request: &ImageRequest) -> Result<Whole, Walked> {
         let source_repo = Repository::from_reference(&request.source);
         let target_repo = Repository::from_reference(&request.destination);
         let name = request
@@ -162,30 +236,30 @@ impl<S: Store> Walk<S> {
                         request.source.canonical(),
                         request.source.registry()
                     );
-                    return if request.likely {
+                    return Err(if request.likely {
                         Walked::Unresolved { message }
                     } else {
                         Walked::Missing { message }
-                    };
+                    });
                 }
                 Err(e) if request.likely && crate::confirm::absent(&e) => {
-                    return Walked::Unresolved {
+                    return Err(Walked::Unresolved {
                         message: e.to_string(),
-                    };
+                    });
                 }
-                Err(e) => return failed(e),
+                Err(e) => return Err(failed(e)),
             },
         };
         if !filtering {
             match target.manifest_head(&target_repo, &target_name).await {
                 Ok(Some(d)) if d == source_digest => {
-                    return Walked::Present {
+                    return Err(Walked::Present {
                         digest: d,
                         source_digest,
-                    };
+                    });
                 }
                 Ok(_) => {}
-                Err(e) => return failed(e),
+                Err(e) => return Err(failed(e)),
             }
         }
 
@@ -197,15 +271,15 @@ impl<S: Store> Walk<S> {
         {
             Ok(Some(m)) => m,
             Ok(None) => {
-                return Walked::Missing {
+                return Err(Walked::Missing {
                     message: format!(
                         "{}: manifest {source_digest} not found on {}",
                         request.source.canonical(),
                         request.source.registry()
                     ),
-                };
+                });
             }
-            Err(e) => return failed(e),
+            Err(e) => return Err(failed(e)),
         };
         let mut root_bytes = root.bytes.clone();
         if filtering && is_index(&root.media_type) {
@@ -213,9 +287,9 @@ impl<S: Store> Walk<S> {
                 Ok(Some(narrowed)) => root_bytes = narrowed,
                 Ok(None) => {}
                 Err(e) => {
-                    return Walked::Failed {
+                    return Err(Walked::Failed {
                         message: format!("{}: {e}", request.source.canonical()),
-                    };
+                    });
                 }
             }
         }
@@ -223,13 +297,13 @@ impl<S: Store> Walk<S> {
         if filtering {
             match target.manifest_head(&target_repo, &target_name).await {
                 Ok(Some(d)) if d == target_digest => {
-                    return Walked::Present {
+                    return Err(Walked::Present {
                         digest: d,
                         source_digest,
-                    };
+                    });
                 }
                 Ok(_) => {}
-                Err(e) => return failed(e),
+                Err(e) => return Err(failed(e)),
             }
         }
         let root = StoredManifest {
@@ -243,9 +317,9 @@ impl<S: Store> Walk<S> {
             .manifests(&source_repo, root, None, &mut fetched, Some(&mut platforms))
             .await
         {
-            return Walked::Failed {
+            return Err(Walked::Failed {
                 message: format!("{}: {e}", request.source.canonical()),
-            };
+            });
         }
         let mut referrers = 0;
         if !self.options.no_referrers {
@@ -254,70 +328,26 @@ impl<S: Store> Walk<S> {
                 match self.referrers(&source_repo, &subject, &mut fetched).await {
                     Ok(n) => referrers += n,
                     Err(e) => {
-                        return Walked::Failed {
+                        return Err(Walked::Failed {
                             message: format!(
                                 "{}: reading the referrers of {subject}: {e}",
                                 request.source.canonical()
                             ),
-                        };
+                        });
                     }
                 }
             }
         }
 
-        // Into the plan, whole.
-        let Ok(mut builder) = builder.lock() else {
-            return Walked::Failed {
-                message: "the plan builder is poisoned".to_owned(),
-            };
-        };
-        for f in fetched {
-            let result = match &f.subject {
-                None => builder.add_manifest(
-                    &source_repo,
-                    &target_repo,
-                    f.manifest.bytes,
-                    &f.manifest.media_type,
-                    Some(&f.manifest.digest),
-                ),
-                Some(subject) => builder.add_referrer(
-                    subject,
-                    &source_repo,
-                    &target_repo,
-                    f.manifest.bytes,
-                    &f.manifest.media_type,
-                    Some(&f.manifest.digest),
-                ),
-            };
-            if let Err(e) = result {
-                return Walked::Failed {
-                    message: format!("{}: {e}", request.source.canonical()),
-                };
-            }
-            if let Some(tag) = f.tag
-                && let Err(e) = builder.tag(&target_repo, &tag, &f.manifest.digest)
-            {
-                return Walked::Failed {
-                    message: format!("{}: {e}", request.source.canonical()),
-                };
-            }
-        }
-        if let Some(tag) = request.destination.tag()
-            && let Err(e) = builder.tag(&target_repo, tag, &target_digest)
-        {
-            return Walked::Failed {
-                message: format!("{}: {e}", request.source.canonical()),
-            };
-        }
-        builder.image(ImageStep {
-            source: request.source.canonical(),
-            destination: request.destination.canonical(),
-            digest: target_digest,
+        Ok(Whole {
+            source_repo,
+            target_repo,
+            fetched,
+            target_digest,
             source_digest,
             platforms,
             referrers,
-        });
-        Walked::Planned
+        })
     }
 
     /// `root` and every manifest under it (fetched by digest), in `out`.

@@ -137,7 +137,7 @@ pub struct ExportReport {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unresolved: Vec<UnresolvedRow>,
     pub charts: Vec<ChartEntry>,
-    /// Unique blobs written, and their bytes.
+    /// Members under `blobs/` written (manifests, configs, layers: each once), and their bytes.
     pub blobs: usize,
     pub blob_bytes: u64,
     /// Blobs left out by --since, and their bytes.
@@ -396,7 +396,7 @@ pub async fn run(args: ExportArgs) -> Result<ExportReport, String> {
         );
     };
     let writer = BundleWriter {
-        source: &*source,
+        source: source.clone(),
         local: &local,
         attempts: args.registry.retries.max(1),
         mtime: u64::try_from(images::environment().now_unix).unwrap_or(0),
@@ -465,7 +465,8 @@ async fn since(
     source: Arc<RegistryStore>,
     options: &PlanOptions,
 ) -> Result<BTreeSet<Digest>, String> {
-    if let Ok(bundle) = BundleStore::open(&[path.to_path_buf()]) {
+    let opened = BundleStore::open(&[path.to_path_buf()]);
+    if let Ok(bundle) = opened {
         let mut have: BTreeSet<Digest> = bundle.blob_members().map(|(d, _, _)| d.clone()).collect();
         if let Some(m) = &bundle.manifest {
             have.extend(
@@ -482,8 +483,9 @@ async fn since(
     }
     let lock = read_lock(path).map_err(|e| {
         format!(
-            "--since {}: neither a bundle nor an images-lock: {e}",
-            path.display()
+            "--since {}: neither a bundle's first part ({}) nor an images-lock ({e})",
+            path.display(),
+            opened.err().unwrap_or_default()
         )
     })?;
     let mut requests = Vec::new();

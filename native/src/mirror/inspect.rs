@@ -297,7 +297,9 @@ pub fn inspect(bundle: &BundleStore) -> Inspection {
             .iter()
             .map(|p| PartRow {
                 part: p.part,
-                file: p.file.clone(),
+                file: bundle
+                    .part_file(p.part)
+                    .map_or_else(|| p.file.clone(), |f| f.display().to_string()),
                 size: p.size,
                 given: !bundle.missing_parts.iter().any(|(n, _)| *n == p.part),
             })

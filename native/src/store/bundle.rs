@@ -28,8 +28,8 @@ use super::{BlobStream, Pushed, Store, StoreError, StoredManifest};
 
 /// The largest manifest read (registries refuse more than 4 MiB).
 const MAX_MANIFEST: u64 = 4 << 20;
-/// Bytes read from a file at a time when streaming a blob.
-const CHUNK: usize = 1 << 20;
+/// Bytes read from a file at a time when streaming a blob (per transfer in flight).
+const CHUNK: usize = 256 << 10;
 
 /// One file given.
 struct Part {
@@ -113,6 +113,15 @@ impl BundleStore {
                 .metadata()
                 .map_err(|e| format!("{}: {e}", path.display()))?
                 .len();
+            let magic = read_at(&file, 0, 4).map_err(|e| format!("{}: {e}", path.display()))?;
+            if let Some(kind) = compressed(&magic) {
+                return Err(format!(
+                    "{}: {kind}-compressed; a bundle is an uncompressed tar: decompress it first \
+                     (e.g. {})",
+                    path.display(),
+                    if kind == "gzip" { "gunzip" } else { "zstd -d" }
+                ));
+            }
             let members = tar::members(len, |offset, n| {
                 read_at(&file, offset, n).map_err(|e| e.to_string())
             })
@@ -389,11 +398,12 @@ impl BundleStore {
         Ok(bytes)
     }
 
-    /// The file a blob member is in, for messages.
-    pub fn blob_file(&self, digest: &Digest) -> Option<&Path> {
-        self.blobs
-            .get(digest)
-            .map(|p| self.parts[p.part].path.as_path())
+    /// The file given for part `number`.
+    pub fn part_file(&self, number: u32) -> Option<&Path> {
+        self.parts
+            .iter()
+            .find(|p| p.number == Some(number))
+            .map(|p| p.path.as_path())
     }
 
     /// Whether the bundle holds this blob (in a file given).
@@ -445,6 +455,17 @@ impl BundleStore {
             }
         }
         damaged(member, "not in the bundle")
+    }
+}
+
+/// The compression a file's first bytes announce.
+fn compressed(magic: &[u8]) -> Option<&'static str> {
+    match magic {
+        [0x1f, 0x8b, ..] => Some("gzip"),
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => Some("zstd"),
+        [b'B', b'Z', b'h', ..] => Some("bzip2"),
+        [0xfd, b'7', b'z', b'X', ..] => Some("xz"),
+        _ => None,
     }
 }
 
