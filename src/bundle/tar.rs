@@ -192,6 +192,12 @@ pub fn members(
     let mut next_size: Option<u64> = None;
     let mut next_link: Option<String> = None;
     loop {
+        if offset == 0 && len < BLOCK {
+            return Err(TarError::BadHeader {
+                offset: 0,
+                detail: format!("is missing: the file is only {len} bytes"),
+            });
+        }
         if offset + BLOCK > len {
             return Err(TarError::Truncated {
                 detail: format!(

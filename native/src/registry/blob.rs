@@ -241,6 +241,22 @@ pub fn verified(
                 match body.next().await {
                     Some(Ok(chunk)) => {
                         verifier.update(&chunk);
+                        if verifier.bytes_seen() == size {
+                            // The last chunk goes out only once the whole blob verified: an
+                            // upload that already sent every byte would otherwise be judged by
+                            // the target, not by the source that served the wrong bytes.
+                            let item = match verifier.finish() {
+                                Ok(()) => Ok(chunk),
+                                Err(m) => Err(RegistryError::DigestMismatch {
+                                    reference: shown,
+                                    registry,
+                                    expected: m.expected.to_string(),
+                                    actual: m.actual.to_string(),
+                                    expected_from: "named by the manifest",
+                                }),
+                            };
+                            return Some((item, (body, None)));
+                        }
                         if verifier.bytes_seen() > size {
                             let error = RegistryError::BadResponse {
                                 reference: shown,

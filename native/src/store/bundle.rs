@@ -114,12 +114,11 @@ impl BundleStore {
                 .map_err(|e| format!("{}: {e}", path.display()))?
                 .len();
             let magic = read_at(&file, 0, 4).map_err(|e| format!("{}: {e}", path.display()))?;
-            if let Some(kind) = compressed(&magic) {
+            if let Some((kind, undo)) = compressed(&magic) {
                 return Err(format!(
                     "{}: {kind}-compressed; a bundle is an uncompressed tar: decompress it first \
-                     (e.g. {})",
+                     ({undo})",
                     path.display(),
-                    if kind == "gzip" { "gunzip" } else { "zstd -d" }
                 ));
             }
             let members = tar::members(len, |offset, n| {
@@ -458,13 +457,24 @@ impl BundleStore {
     }
 }
 
-/// The compression a file's first bytes announce.
-fn compressed(magic: &[u8]) -> Option<&'static str> {
+/// A member whose bytes do not hash to its name.
+fn mismatch(member: &str, m: &purser::digest::DigestMismatch) -> StoreError {
+    damaged(
+        member,
+        format!(
+            "damaged: its bytes hash to {}, not {}",
+            m.actual, m.expected
+        ),
+    )
+}
+
+/// The compression a file's first bytes announce, and the command that undoes it.
+fn compressed(magic: &[u8]) -> Option<(&'static str, &'static str)> {
     match magic {
-        [0x1f, 0x8b, ..] => Some("gzip"),
-        [0x28, 0xb5, 0x2f, 0xfd, ..] => Some("zstd"),
-        [b'B', b'Z', b'h', ..] => Some("bzip2"),
-        [0xfd, b'7', b'z', b'X', ..] => Some("xz"),
+        [0x1f, 0x8b, ..] => Some(("gzip", "gunzip")),
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => Some(("zstd", "zstd -d")),
+        [b'B', b'Z', b'h', ..] => Some(("bzip2", "bunzip2")),
+        [0xfd, b'7', b'z', b'X', ..] => Some(("xz", "unxz")),
         _ => None,
     }
 }
@@ -527,21 +537,14 @@ impl Store for BundleStore {
             move |(file, offset, left, verifier)| {
                 let shown = shown.clone();
                 async move {
+                    // None once the last chunk went out (or an error did): the end.
                     let mut verifier = verifier?;
                     if left == 0 {
-                        return match verifier.finish() {
-                            Ok(()) => None,
-                            Err(m) => Some((
-                                Err(damaged(
-                                    shown,
-                                    format!(
-                                        "damaged: its bytes hash to {}, not {}",
-                                        m.actual, m.expected
-                                    ),
-                                )),
-                                (file, offset, 0, None),
-                            )),
-                        };
+                        // An empty blob.
+                        return verifier
+                            .finish()
+                            .err()
+                            .map(|m| (Err(mismatch(&shown, &m)), (file, offset, 0, None)));
                     }
                     let n = left.min(CHUNK as u64) as usize;
                     let reader = file.clone();
@@ -550,10 +553,21 @@ impl Store for BundleStore {
                     match read {
                         Ok(Ok(chunk)) if chunk.len() == n => {
                             verifier.update(&chunk);
-                            Some((
-                                Ok(Bytes::from(chunk)),
-                                (file, offset + n as u64, left - n as u64, Some(verifier)),
-                            ))
+                            let left = left - n as u64;
+                            if left > 0 {
+                                return Some((
+                                    Ok(Bytes::from(chunk)),
+                                    (file, offset + n as u64, left, Some(verifier)),
+                                ));
+                            }
+                            // The last chunk goes out only when the whole blob verified: an
+                            // upload that already sent every byte would otherwise be judged
+                            // by the registry, not by the bundle.
+                            let item = match verifier.finish() {
+                                Ok(()) => Ok(Bytes::from(chunk)),
+                                Err(m) => Err(mismatch(&shown, &m)),
+                            };
+                            Some((item, (file, offset, 0, None)))
                         }
                         Ok(Ok(_)) => Some((
                             Err(damaged(shown, "cut short: the file ends inside it")),
