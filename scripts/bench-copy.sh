@@ -53,110 +53,16 @@ set -euo pipefail
 caller_dir=$(pwd)
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$PURSER_ROOT"
+. "$PURSER_ROOT/scripts/bench-support/common.sh"
 
-scale=full
-images=
-rest=()
-while [ "$#" -gt 0 ]; do
-  case $1 in
-    --images) [ "$#" -ge 2 ] || die "--images needs a number"; images=$2; shift 2 ;;
-    --images=*) images=${1#--images=}; shift ;;
-    --scale) [ "$#" -ge 2 ] || die "--scale needs full or small"; scale=$2; shift 2 ;;
-    --scale=*) scale=${1#--scale=}; shift ;;
-    *) rest+=("$1"); shift ;;
-  esac
-done
-bench_args "$caller_dir" "${BASH_SOURCE[0]}" ${rest[@]+"${rest[@]}"}
-
-scale=$(printf '%s' "$scale" | tr '[:upper:]' '[:lower:]')
-case $scale in
-  full) default_images=40 ;;
-  small) default_images=6 ;;
-  *) die "--scale $scale: use full or small" ;;
-esac
-images=${images:-$default_images}
-[[ $images =~ ^[1-9][0-9]*$ ]] || die "--images $images: give a positive number"
+bench_options "$caller_dir" "${BASH_SOURCE[0]}" "$@"
 tools=${PURSER_BENCH_TOOLS:-purser crane regctl regsync skopeo skopeo-sync}
-run_timeout=${PURSER_BENCH_TIMEOUT:-900}
 
-[ "${PURSER_BENCH_SKIP_SETUP:-}" = 1 ] ||
-  PURSER_BENCH_PEERS=1 PURSER_SKIP_PLUGIN_INSTALL=1 PURSER_SKIP_KUBE=1 scripts/setup.sh
-if [ ! -x /usr/bin/time ]; then
-  say "bench: apt-get install time"
-  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends time; } >&2 ||
-    die "GNU time (/usr/bin/time) is needed: apt-get install time"
-fi
-crane=$PURSER_LOCAL/bin/crane
-regctl=$PURSER_LOCAL/bin/regctl
+bench_setup
 regsync=$PURSER_LOCAL/bin/regsync
-purser=${PURSER_BENCH_PURSER:-$PURSER_ROOT/target/release/purser}
-support=$PURSER_ROOT/scripts/bench-support
-[ -x "$crane" ] || die "no $crane: run scripts/setup-registries.sh"
-command -v docker-registry >/dev/null 2>&1 || die "no docker-registry: run scripts/setup-registries.sh"
 command -v python3 >/dev/null 2>&1 || die "python3 is needed (the counting relay)"
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/purser-bench-copy.XXXXXX")
-pids=()
-cleanup() {
-  local pid
-  for pid in ${pids[@]+"${pids[@]}"}; do stop_pid "$pid"; done
-  if [ -n "${PURSER_BENCH_KEEP:-}" ]; then say "bench: kept $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-export HELM_DATA_HOME=$work/helm/data HELM_CONFIG_HOME=$work/helm/config
-export HELM_CACHE_HOME=$work/helm/cache HELM_PLUGINS=$work/helm/data/plugins
-mkdir -p "$HELM_DATA_HOME" "$HELM_CONFIG_HOME" "$HELM_CACHE_HOME" "$HELM_PLUGINS"
-
-# --- processes: registries and relays ------------------------------------------------------------
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-stop_pid() { # PID: stop a process this script started (TERM, KILL after 10s), and forget it
-  local pid kept=() tries=0
-  kill -TERM "$1" 2>/dev/null || true
-  while :; do
-    case $(ps -o stat= -p "$1" 2>/dev/null) in '' | Z*) break ;; esac # gone, or exited unreaped
-    tries=$((tries + 1))
-    if [ "$tries" -ge 100 ]; then kill -KILL "$1" 2>/dev/null || true; break; fi
-    sleep 0.1
-  done
-  wait "$1" 2>/dev/null || true
-  for pid in ${pids[@]+"${pids[@]}"}; do [ "$pid" = "$1" ] || kept+=("$pid"); done
-  pids=(${kept[@]+"${kept[@]}"})
-}
-
-start_registry() { # DIR: docker-registry storing under DIR/data; sets reg_host and reg_pid
-  local dir=$1 port
-  mkdir -p "$dir"
-  port=$(free_port)
-  cat >"$dir/registry.yml" <<EOF
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $dir/data
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:$port
-  secret: purser-bench-secret
-EOF
-  docker-registry serve "$dir/registry.yml" >"$dir/registry.log" 2>&1 &
-  reg_pid=$!
-  pids+=("$reg_pid")
-  reg_host=127.0.0.1:$port
-  for _ in $(seq 100); do
-    curl -fsS "http://$reg_host/v2/" >/dev/null 2>&1 && return
-    sleep 0.1
-  done
-  cat "$dir/registry.log" >&2
-  die "docker-registry did not start on $reg_host"
-}
+bench_work copy
 
 start_relay() { # UPSTREAM DIR: the counting relay in front of UPSTREAM; sets relay_host, relay_pid
   local upstream=$1 dir=$2
@@ -172,124 +78,15 @@ start_relay() { # UPSTREAM DIR: the counting relay in front of UPSTREAM; sets re
   relay_host=127.0.0.1:$(cat "$dir/relay.port")
 }
 
-quietly() { # LOG COMMAND...: run COMMAND with its output in LOG; on failure show LOG and stop
-  local log=$1
-  shift
-  "$@" >>"$log" 2>&1 || { tail -n 20 "$log" >&2; die "failed: $*"; }
-}
-
-# --- SOURCE: seeded with crane (not timed) -------------------------------------------------------
-
-start_registry "$work/source"
-src=$reg_host
-seed_log=$work/seed.log
-mib=$((1024 * 1024))
-mkdir -p "$work/layers"
-
-layer() { # NAME MIB: prints the path of a gzipped tar holding MIB MiB from /dev/urandom
-  local dir=$work/layers/$1
-  mkdir -p "$dir/data"
-  head -c $(($2 * mib)) /dev/urandom >"$dir/data/$1.bin"
-  tar -C "$dir" -cf - data | gzip -1 -n >"$dir.tar.gz"
-  rm -rf "$dir"
-  echo "$dir.tar.gz"
-}
-
-if [ "$scale" = small ]; then
-  base_mib() { echo $((1 + ($1 + $2) % 2)); }   # STACK LAYER: 1-2 MiB
-  unique_mib() { echo $((1 + ($1 + $2) % 2)); } # IMAGE LAYER: 1-2 MiB
-else
-  base_mib() { echo $((10 + ($1 * 17 + $2 * 11 + 5) % 31)); } # 10-40 MiB
-  unique_mib() { echo $((1 + ($1 * 7 + $2 * 3) % 5)); }       # 1-5 MiB
-fi
-
-unique_layers() { # IMAGE TAG: -f/--append arguments for 1-2 fresh unique layers of IMAGE
-  local k=$1 tag=$2 j
-  for j in $(seq 0 $((k % 2))); do
-    layer "img$k-$tag-$j" "$(unique_mib "$k" "$j")"
-  done
-}
-
-stacks=$((images < 4 ? images : 4))
-say "bench: seeding $src with $images images on $stacks base stacks ($scale scale)"
-started=$SECONDS
-for s in $(seq 0 $((stacks - 1))); do
-  files=()
-  for l in $(seq 0 $((s % 2 == 0 ? 2 : 1))); do
-    files+=(-f "$(layer "base$s-$l" "$(base_mib "$s" "$l")")")
-  done
-  quietly "$seed_log" "$crane" append --insecure --oci-empty-base "${files[@]}" -t "$src/bench/base$s:v1"
-  quietly "$seed_log" "$crane" mutate --insecure --set-platform linux/amd64 "$src/bench/base$s:v1" -t "$src/bench/base$s:v1"
-  rm -f "$work"/layers/*.tar.gz
-done
-
-multi=0
-: >"$work/refs"
-for k in $(seq 1 "$images"); do
-  base=$src/bench/base$(((k - 1) % stacks)):v1
-  repo=$src/bench/img$k
-  files=()
-  while read -r f; do files+=(-f "$f"); done < <(unique_layers "$k" amd64)
-  if [ $((k % 3)) -ne 0 ]; then
-    quietly "$seed_log" "$crane" append --insecure -b "$base" "${files[@]}" -t "$repo:v1"
-  else
-    multi=$((multi + 1))
-    quietly "$seed_log" "$crane" append --insecure -b "$base" "${files[@]}" -t "$repo:v1-amd64"
-    files=()
-    while read -r f; do files+=(--append "$f"); done < <(unique_layers "$k" arm64)
-    quietly "$seed_log" "$crane" mutate --insecure "$base" --set-platform linux/arm64 "${files[@]}" -t "$repo:v1-arm64"
-    quietly "$seed_log" "$crane" index append --insecure -m "$repo:v1-amd64" -m "$repo:v1-arm64" -t "$repo:v1"
-    # crane puts artifactType on the index's descriptors; indexes built by docker buildx do
-    # not, and skopeo 1.9.3 drops it (changing the digest). Write the index as buildx would.
-    "$crane" manifest --insecure "$repo:v1" |
-      python3 -c 'import json, sys
-d = json.load(sys.stdin)
-for m in d["manifests"]:
-    m.pop("artifactType", None)
-sys.stdout.write(json.dumps(d, separators=(",", ":")))' >"$work/index.json"
-    quietly "$seed_log" "$crane" edit manifest --insecure "$repo:v1" <"$work/index.json"
-  fi
-  rm -f "$work"/layers/*.tar.gz
-  echo "bench/img$k:v1" >>"$work/refs"
-done
-
-: >"$work/source.digests"
-while read -r ref; do
-  "$crane" digest --insecure "$src/$ref" >>"$work/source.digests" || die "crane digest $src/$ref failed"
-done <"$work/refs"
-# shellcheck disable=SC2046 # one argument per image reference
-python3 "$support/source-sizes.py" "$src" $(cat "$work/refs") >"$work/source.json" ||
-  die "could not read the seeded images back from $src"
-say "bench: seeded in $((SECONDS - started))s: $(cat "$work/source.json")"
-
-# The chart `purser mirror copy` reads: its values list the images, one Deployment uses them.
-mkdir -p "$work/chart/templates"
-printf 'apiVersion: v2\nname: bench-copy\nversion: 0.1.0\n' >"$work/chart/Chart.yaml"
-{
-  echo "images:"
-  sed "s|^|  - $src/|" "$work/refs"
-} >"$work/chart/values.yaml"
-cat >"$work/chart/templates/deployment.yaml" <<'EOF'
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: bench-copy
-spec:
-  selector:
-    matchLabels: {app: bench-copy}
-  template:
-    metadata:
-      labels: {app: bench-copy}
-    spec:
-      containers:
-{{- range $i, $image := .Values.images }}
-        - name: c{{ $i }}
-          image: {{ $image | quote }}
-{{- end }}
-EOF
+# SOURCE, seeded with crane (not timed), and the chart `purser mirror copy` reads: its values
+# list the images, one Deployment uses them.
+seed_source
+write_chart bench-copy
 
 # --- the rows: each writes the script that copies every image to $relay/mirror -------------------
 # prep_NAME DIR (untimed set-up, optional) and script_NAME DIR (prints the timed script).
+# available_regctl, available_skopeo, available_skopeo-sync and prep_skopeo-sync are in
+# scripts/bench-support/common.sh, shared with scripts/bench-bundle.sh.
 
 each_ref() { # FORMAT: one line per image, %1$s the SOURCE reference, %2$s the TARGET one
   local ref
@@ -305,35 +102,16 @@ available_purser() {
     say "bench: purser mirror copy is not built yet ($purser mirror copy --help fails); skipping its row"
     return 1
   fi
-  [ -x "$HELM_BIN" ] || command -v "$HELM_BIN" >/dev/null 2>&1 || {
-    echo "no helm ($HELM_BIN)"
-    say "bench: no helm at $HELM_BIN (scripts/setup.sh builds it); skipping purser's row"
-    return 1
-  }
+  available_helm
 }
-script_purser() {
-  # purser's own peak RSS (VmHWM), sampled while it runs: /usr/bin/time would report the
-  # largest process of the run, which is the `helm template` purser starts (about 53 MiB).
-  printf '%q mirror copy %q --to %q --plain-http %q --plain-http %q &\n' \
-    "$purser" "$work/chart" "$relay/mirror" "$src" "$relay"
-  printf 'pid=$!; hwm=0\n'
-  printf 'while [ -r /proc/$pid/status ]; do\n'
-  printf '  v=$(awk '"'"'/^VmHWM:/ { print $2 }'"'"' /proc/$pid/status 2>/dev/null); [ -n "$v" ] && hwm=$v\n'
-  printf '  sleep 0.02\n'
-  printf 'done\n'
-  printf 'wait $pid; rc=$?; echo "$hwm" > %q; exit $rc\n' "$1/self-rss"
+script_purser() { # purser's own peak RSS (VmHWM), sampled while it runs
+  sampled "$1/run-rss" - "$purser" mirror copy "$work/chart" --to "$relay/mirror" --plain-http "$src" --plain-http "$relay"
 }
 
 available_crane() { :; }
 script_crane() { each_ref "'$crane' copy --insecure %s %s"; }
 
-available_regctl() { [ -x "$regctl" ] || { echo "not installed"; return 1; }; }
-prep_regctl() {
-  export HOME=$1/home
-  mkdir -p "$HOME"
-  quietly "$1/prep.log" "$regctl" registry set --tls disabled "$src"
-  quietly "$1/prep.log" "$regctl" registry set --tls disabled "$relay"
-}
+prep_regctl() { regctl_home "$1" "$src" "$relay"; }
 script_regctl() {
   echo "export HOME='$1/home'"
   each_ref "'$regctl' image copy %s %s"
@@ -356,20 +134,10 @@ script_regsync() {
   echo "'$regsync' once --abort-on-error -v warn -c '$1/regsync.yml'"
 }
 
-available_skopeo() { command -v skopeo >/dev/null 2>&1 || { echo "not installed"; return 1; }; }
 script_skopeo() {
   each_ref "skopeo copy --all --preserve-digests --src-tls-verify=false --dest-tls-verify=false -q docker://%s docker://%s"
 }
 
-available_skopeo-sync() { available_skopeo; }
-prep_skopeo-sync() {
-  {
-    echo "$src:"
-    echo "  tls-verify: false"
-    echo "  images:"
-    sed 's|^\(.*\):\(.*\)$|    \1: ["\2"]|' "$work/refs"
-  } >"$1/sync.yml"
-}
 script_skopeo-sync() {
   # skopeo sync keeps only the last path component of a repository: bench/imgK -> DEST/imgK
   echo "skopeo sync --all --preserve-digests --src yaml --dest docker --dest-tls-verify=false '$1/sync.yml' '$relay/mirror/bench'"
@@ -383,23 +151,13 @@ label_skopeo="skopeo copy --all, per image"
 label_skopeo_sync="skopeo sync --all"
 
 # --- runs ----------------------------------------------------------------------------------------
+# rows.tsv: NAME LABEL WALL_S BYTES REQUESTS RSS_KB TLS_PROBES APPROXIMATED STATUS
 
 : >"$work/rows.tsv"
-row() { # NAME LABEL WALL_S BYTES REQUESTS RSS_KB TLS_PROBES APPROXIMATED STATUS
-  local IFS=$'\t'
-  echo "$*" >>"$work/rows.tsv"
-}
 
 run_tool() { # NAME
-  local name=$1 label_var dir target target_pid status rc=0 why
-  label_var=label_${name//-/_}
-  local label=${!label_var}
-  dir=$work/run-$name
-  mkdir -p "$dir"
-  if ! why=$("available_$name"); then
-    row "$name" "$label" - - - - - - "$why"
-    return
-  fi
+  local name=$1 label dir target target_pid status rc=0
+  row_available "$name" || return 0
   start_registry "$dir/target"
   target=$reg_host target_pid=$reg_pid
   start_relay "$target" "$dir"
@@ -409,33 +167,18 @@ run_tool() { # NAME
     "script_$name" "$dir" >"$dir/run.sh"
   )
   say "bench: $label -> $relay (TARGET $target)"
-  /usr/bin/time -v -o "$dir/time" timeout "$run_timeout" bash "$dir/run.sh" >"$dir/log" 2>&1 || rc=$?
+  timed "$dir" run || rc=$?
   stop_pid "$relay_pid" # on TERM it writes relay.json and exits
 
   status=ok
-  if [ "$rc" -ne 0 ]; then
-    status="FAILED (exit $rc)"
-    say "bench: $label failed (exit $rc); the end of its output:"
-    tail -n 15 "$dir/log" >&2
-  fi
-  local ref want got bad=0 i=0
-  while read -r ref; do
-    i=$((i + 1))
-    want=$(sed -n "${i}p" "$work/source.digests")
-    got=$("$crane" digest --insecure "$target/mirror/$ref" 2>/dev/null) || got=
-    [ "$got" = "$want" ] || bad=$((bad + 1))
-  done <"$work/refs"
-  if [ "$bad" -gt 0 ]; then
-    [ "$status" = ok ] && status="FAILED ($bad of $images digests missing or different)" ||
-      status="$status, $bad of $images digests missing or different"
-  fi
+  [ "$rc" -eq 0 ] || status=$(failure "$rc" "$label" "" "$dir/run.log")
+  status=$(digest_status "$status" "$target/mirror")
   stop_pid "$target_pid"
   rm -rf "$dir/target/data"
 
   local wall rss bytes requests tls approx
-  wall=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; print s }' "$dir/time")
-  rss=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$dir/time")
-  [ -s "$dir/self-rss" ] && rss=$(cat "$dir/self-rss")
+  wall=$(wall_of "$dir/run.time")
+  rss=$(rss_of "$dir" run)
   if [ -s "$dir/relay.json" ]; then
     read -r bytes requests tls approx < <(python3 -c 'import json, sys
 d = json.load(open(sys.argv[1]))
@@ -454,23 +197,8 @@ done
 
 # --- report --------------------------------------------------------------------------------------
 
-report() {
-  python3 - "$work/rows.tsv" "$work/source.json" "$images" "$scale" "$(nproc)" <<'EOF'
-import json, sys
-
-rows_file, source_file, images, scale, cores = sys.argv[1:]
-src = json.load(open(source_file))
-MB = 1e6
-rows = [line.rstrip("\n").split("\t") for line in open(rows_file) if line.strip()]
-
-def num(x):
-    try:
-        return float(x)
-    except ValueError:
-        return None
-
-ref = next((r for r in rows if r[0] == "purser" and r[8] == "ok"), None)
-
+report() { # bench_python gives src, MB, rows, num and ref (purser's row when it is ok)
+  bench_python <<'EOF'
 def ratio(r, col):
     a, b = num(r[col]), num(ref[col]) if ref else None
     return f"{a / b:.2f}" if a is not None and b else "-"
@@ -515,5 +243,4 @@ for n in notes:
     print("  " + n)
 EOF
 }
-report
-if [ -n "$out_file" ]; then report >"$out_file"; fi
+print_report
