@@ -44,6 +44,16 @@ pub fn blob_digest(path: &str) -> Option<Digest> {
     Digest::parse(&format!("{algorithm}:{hex}")).ok()
 }
 
+/// Whether a tag belongs to a subject rather than naming an image: a `sha256-<hex>`
+/// referrers fallback tag, or a cosign `sha256-<hex>.sig` / `.att` / `.sbom` tag.
+#[must_use]
+pub fn is_referrer_tag(tag: &str) -> bool {
+    tag.strip_prefix("sha256-").is_some_and(|rest| {
+        let hex = rest.split('.').next().unwrap_or(rest);
+        hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())
+    })
+}
+
 /// The name an index entry is known by: the containerd name when it is set, else the OCI
 /// ref name. Either may be a full reference or (other tools) a bare tag.
 #[must_use]

@@ -88,7 +88,7 @@ pub struct ImageRow {
     pub state: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "super::is_zero")]
     pub referrers: usize,
     /// Only heuristics found it, and the source registry has it.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -104,10 +104,6 @@ pub struct UnresolvedRow {
     pub reason: String,
     /// Where the reference was found.
     pub found_at: Vec<String>,
-}
-
-fn is_zero(n: &usize) -> bool {
-    *n == 0
 }
 
 #[derive(Serialize, Debug)]

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
+use purser::bundle::layout::is_referrer_tag;
 use purser::chart_artifact::CONFIG_MEDIA_TYPE;
 use purser::lock::{ChartId, Lock, LockedImage};
 use purser::plan::{Manifest, parse_manifest};
@@ -51,15 +52,6 @@ pub struct ImportArgs {
     pub output: Option<PathBuf>,
     #[command(flatten)]
     pub registry: RegistryArgs,
-}
-
-/// A `sha256-<hex>` fallback tag or a cosign `.sig`/`.att`/`.sbom` tag: carried with its
-/// subject, not an image of its own.
-fn is_referrer_tag(tag: &str) -> bool {
-    tag.strip_prefix("sha256-").is_some_and(|rest| {
-        let hex = rest.split('.').next().unwrap_or(rest);
-        hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())
-    })
 }
 
 pub async fn run(args: ImportArgs) -> Result<(CopyReport, bool), String> {

@@ -12,6 +12,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use futures_util::StreamExt;
+use purser::bundle::layout::is_referrer_tag;
 use purser::chart_artifact::{CHART_LAYER_MEDIA_TYPE, CONFIG_MEDIA_TYPE};
 use purser::digest::Digest;
 use purser::plan::{Manifest, Repository, parse_manifest};
@@ -101,10 +102,6 @@ pub struct Inspection {
     /// `index.json` entries not named by a full reference.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unnamed: Vec<String>,
-}
-
-fn is_referrer_tag(tag: &str) -> bool {
-    tag.starts_with("sha256-")
 }
 
 /// Every manifest and blob under `root` (referrers and cosign tags included).

@@ -507,7 +507,8 @@ struct VerifyReport {
     requests: u64,
 }
 
-fn is_zero(n: &usize) -> bool {
+/// For `skip_serializing_if` on counts.
+pub(crate) fn is_zero(n: &usize) -> bool {
     *n == 0
 }
 
