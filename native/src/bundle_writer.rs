@@ -36,10 +36,11 @@ pub struct BundleWriter<'a, S> {
 
 /// Buffer between the network and the disk.
 const BUFFER: usize = 1 << 20;
-/// Blobs fetched ahead of the one being written.
-pub const READ_AHEAD: usize = 4;
+/// Blobs fetched ahead of the one being written (more buys no time on a local registry and
+/// costs memory: 4 x 8 chunks peaked at 35 MiB, 2 x 4 at 23 MiB for the same 2 s export).
+pub const READ_AHEAD: usize = 2;
 /// Chunks buffered per blob fetched ahead.
-pub const CHANNEL: usize = 8;
+pub const CHANNEL: usize = 4;
 
 /// A blob being fetched ahead: its chunks as they arrive.
 type Ahead = mpsc::Receiver<Result<Bytes, StoreError>>;
