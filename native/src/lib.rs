@@ -19,3 +19,4 @@ pub mod progress;
 pub mod registry;
 pub mod render;
 pub mod store;
+pub mod trust;
