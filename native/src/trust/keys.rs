@@ -363,3 +363,44 @@ mod tests {
         assert!(matches!(err, KeyError::Malformed { .. }), "{err}");
     }
 }
+
+/// Keys cosign made (native/tests/fixtures/cosign, see its README.md): they open with the
+/// right password only, and sign what their public half verifies.
+#[cfg(test)]
+mod cosign_fixtures {
+    use super::*;
+
+    fn fixture(name: &str) -> String {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/cosign")
+            .join(name);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    #[test]
+    fn cosign_keys_open_and_match_their_public_keys() {
+        for (key, password, public) in [
+            ("cosign.key", &b"test"[..], "cosign.pub"),
+            ("other.key", &b"test"[..], "other.pub"),
+            ("empty-password.key", &b""[..], "empty-password.pub"),
+            ("legacy-cosign-pem.key", &b"test"[..], "cosign.pub"),
+        ] {
+            let signing = SigningKey::from_pem(&fixture(key), password)
+                .unwrap_or_else(|e| panic!("{key}: {e}"));
+            let verifying = VerifyingKey::from_pem(&fixture(public)).unwrap();
+            assert_eq!(signing.public(), &verifying, "{key} and {public}");
+            let sig = signing.sign(b"hello").unwrap();
+            assert!(verifying.verify(b"hello", &sig), "{key}");
+        }
+        assert_eq!(
+            SigningKey::from_pem(&fixture("cosign.key"), b"wrong").unwrap_err(),
+            KeyError::WrongPassword
+        );
+        let other = VerifyingKey::from_pem(&fixture("other.pub")).unwrap();
+        let sig = SigningKey::from_pem(&fixture("cosign.key"), b"test")
+            .unwrap()
+            .sign(b"hello")
+            .unwrap();
+        assert!(!other.verify(b"hello", &sig));
+    }
+}

@@ -171,3 +171,45 @@ mod tests {
         assert!(err.0.contains("critical.type"), "{err}");
     }
 }
+
+/// A `.sig` cosign v2 wrote (native/tests/fixtures/cosign/legacy-v2): its signature verifies
+/// over the payload with `cosign.pub` and not with `other.pub`, and the payload names the
+/// signed image's digest.
+#[cfg(test)]
+mod cosign_fixtures {
+    use super::*;
+    use crate::trust::keys::VerifyingKey;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/cosign")
+            .join(name);
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    #[test]
+    fn a_cosign_v2_signature_verifies_with_its_key_only() {
+        let manifest = fixture("legacy-v2/sig-manifest-1.json");
+        let signatures = signatures_in(&manifest, purser::plan::OCI_MANIFEST).unwrap();
+        assert_eq!(signatures.len(), 1);
+        let s = &signatures[0];
+        let payload = fixture("legacy-v2/payload.json");
+        assert_eq!(Digest::sha256(&payload), s.payload.digest);
+        let key = |name: &str| {
+            VerifyingKey::from_pem(&String::from_utf8(fixture(name)).unwrap()).unwrap()
+        };
+        assert!(key("cosign.pub").verify(&payload, &s.signature));
+        assert!(!key("other.pub").verify(&payload, &s.signature));
+        let mut tampered = payload.clone();
+        tampered[10] ^= 1;
+        assert!(!key("cosign.pub").verify(&tampered, &s.signature));
+        let claim = parse_payload(&payload).unwrap();
+        assert_eq!(
+            claim.digest,
+            Digest::sha256(&fixture("subjects/image.json"))
+        );
+        // The payload purser would write for the same image: cosign reads the same claim.
+        let ours = super::payload(&claim.docker_reference, &claim.digest);
+        assert_eq!(parse_payload(&ours).unwrap(), claim);
+    }
+}
