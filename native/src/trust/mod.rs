@@ -1,7 +1,9 @@
 //! Trust: cosign signatures checked on the way in and made on the way out (issue 10). So far
 //! the keys ([`keys`]: `cosign.key` and `cosign.pub` read, ECDSA P-256 signing and
-//! verification) and cosign's legacy `.sig` format ([`simple_signing`]); the Sigstore bundle
-//! format, the policy and the wiring into copy and export build on them.
+//! verification), cosign's legacy `.sig` format ([`simple_signing`]) and the Sigstore bundle
+//! v0.3 it writes by default ([`sigstore_bundle`]), each read, verified with a key and made;
+//! the policy, keyless verification and the wiring into copy and export build on them.
 
 pub mod keys;
+pub mod sigstore_bundle;
 pub mod simple_signing;
