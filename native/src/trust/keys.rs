@@ -369,13 +369,7 @@ mod tests {
 #[cfg(test)]
 mod cosign_fixtures {
     use super::*;
-
-    fn fixture(name: &str) -> String {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/cosign")
-            .join(name);
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-    }
+    use crate::trust::{fixture, fixture_key};
 
     #[test]
     fn cosign_keys_open_and_match_their_public_keys() {
@@ -385,19 +379,20 @@ mod cosign_fixtures {
             ("empty-password.key", &b""[..], "empty-password.pub"),
             ("legacy-cosign-pem.key", &b"test"[..], "cosign.pub"),
         ] {
-            let signing = SigningKey::from_pem(&fixture(key), password)
+            let signing = SigningKey::from_pem(&String::from_utf8_lossy(&fixture(key)), password)
                 .unwrap_or_else(|e| panic!("{key}: {e}"));
-            let verifying = VerifyingKey::from_pem(&fixture(public)).unwrap();
+            let verifying = fixture_key(public);
             assert_eq!(signing.public(), &verifying, "{key} and {public}");
             let sig = signing.sign(b"hello").unwrap();
             assert!(verifying.verify(b"hello", &sig), "{key}");
         }
         assert_eq!(
-            SigningKey::from_pem(&fixture("cosign.key"), b"wrong").unwrap_err(),
+            SigningKey::from_pem(&String::from_utf8_lossy(&fixture("cosign.key")), b"wrong")
+                .unwrap_err(),
             KeyError::WrongPassword
         );
-        let other = VerifyingKey::from_pem(&fixture("other.pub")).unwrap();
-        let sig = SigningKey::from_pem(&fixture("cosign.key"), b"test")
+        let other = fixture_key("other.pub");
+        let sig = SigningKey::from_pem(&String::from_utf8_lossy(&fixture("cosign.key")), b"test")
             .unwrap()
             .sign(b"hello")
             .unwrap();

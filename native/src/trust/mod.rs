@@ -7,3 +7,19 @@
 pub mod keys;
 pub mod sigstore_bundle;
 pub mod simple_signing;
+
+/// A file of native/tests/fixtures/cosign (real cosign output; its README.md says how each
+/// was made).
+#[cfg(test)]
+fn fixture(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/cosign")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A public key of the fixtures.
+#[cfg(test)]
+fn fixture_key(name: &str) -> keys::VerifyingKey {
+    keys::VerifyingKey::from_pem(&String::from_utf8_lossy(&fixture(name))).unwrap()
+}

@@ -292,29 +292,19 @@ pub fn sign(key: &SigningKey, digest: &Digest) -> Result<Vec<u8>, KeyError> {
 #[cfg(test)]
 mod cosign_fixtures {
     use super::*;
-
-    fn fixture(name: &str) -> Vec<u8> {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/cosign")
-            .join(name);
-        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-    }
-
-    fn public(name: &str) -> VerifyingKey {
-        VerifyingKey::from_pem(&String::from_utf8(fixture(name)).unwrap()).unwrap()
-    }
+    use crate::trust::{fixture, fixture_key};
 
     #[test]
     fn cosign_bundles_verify_with_their_key_for_their_digest_only() {
         let image = Digest::sha256(&fixture("subjects/image.json"));
         let index = Digest::sha256(&fixture("subjects/index.json"));
-        let key = public("cosign.pub");
+        let key = fixture_key("cosign.pub");
         for name in ["bundle-v3/image-bundle.json", "bundle-v2/bundle.json"] {
             let b = parse(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(b.verify_with_key(&key, &image), Ok(()), "{name}");
             assert!(
                 matches!(
-                    b.verify_with_key(&public("other.pub"), &image),
+                    b.verify_with_key(&fixture_key("other.pub"), &image),
                     Err(BundleError::BadSignature { .. })
                 ),
                 "{name}"
@@ -349,8 +339,14 @@ mod cosign_fixtures {
         let digest = Digest::sha256(b"some manifest");
         let bytes = sign(&key, &digest).unwrap();
         let b = parse(&bytes).unwrap();
-        assert_eq!(b.verify_with_key(&public("cosign.pub"), &digest), Ok(()));
-        assert!(b.verify_with_key(&public("other.pub"), &digest).is_err());
+        assert_eq!(
+            b.verify_with_key(&fixture_key("cosign.pub"), &digest),
+            Ok(())
+        );
+        assert!(
+            b.verify_with_key(&fixture_key("other.pub"), &digest)
+                .is_err()
+        );
         // The same shape as cosign's own.
         let ours: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         let theirs: serde_json::Value =

@@ -178,14 +178,7 @@ mod tests {
 #[cfg(test)]
 mod cosign_fixtures {
     use super::*;
-    use crate::trust::keys::VerifyingKey;
-
-    fn fixture(name: &str) -> Vec<u8> {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/cosign")
-            .join(name);
-        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-    }
+    use crate::trust::{fixture, fixture_key};
 
     #[test]
     fn a_cosign_v2_signature_verifies_with_its_key_only() {
@@ -195,9 +188,7 @@ mod cosign_fixtures {
         let s = &signatures[0];
         let payload = fixture("legacy-v2/payload.json");
         assert_eq!(Digest::sha256(&payload), s.payload.digest);
-        let key = |name: &str| {
-            VerifyingKey::from_pem(&String::from_utf8(fixture(name)).unwrap()).unwrap()
-        };
+        let key = fixture_key;
         assert!(key("cosign.pub").verify(&payload, &s.signature));
         assert!(!key("other.pub").verify(&payload, &s.signature));
         let mut tampered = payload.clone();

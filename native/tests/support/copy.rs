@@ -14,8 +14,8 @@ use tempfile::TempDir;
 use super::helm::{Helm, text};
 use super::proxy::{Mount, Seen, Upload};
 use super::seed::{
-    AMD64, Blob, OCI_MANIFEST, Pushed, Referrer, Seeder, blob_digests, child_digests, digest_tag,
-    sha256,
+    AMD64, Blob, LargeBlob, OCI_MANIFEST, Pushed, Referrer, Seeder, blob_digests, child_digests,
+    digest_tag, sha256,
 };
 
 pub const PREFIX: &str = "mirror";
@@ -763,4 +763,28 @@ pub fn trail(seen: &[Seen]) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// The checks of a run with a 1 GiB layer: purser's sampled peak RSS (KiB) under 64 MiB, and
+/// [`BIG`] at `dst` tagged to its digest with the layer whole.
+pub async fn assert_big_layer_moved(
+    dst: &Seeder,
+    image: &Pushed,
+    layer: &LargeBlob,
+    peaks: &[(&str, u64)],
+) {
+    for (what, kib) in peaks {
+        assert!(*kib > 0, "no RSS sample of the purser {what}");
+        assert!(
+            *kib < 64 * 1024,
+            "purser {what} peaked at {} MiB with a 1 GiB layer (limit 64 MiB)",
+            kib / 1024
+        );
+    }
+    assert_tag_at(dst, &BIG, &image.digest, "moved").await;
+    assert_eq!(
+        dst.blob_sha256(&BIG.target_repo(), &layer.digest).await,
+        Some((layer.digest.clone(), layer.size)),
+        "the layer at the target hashes to its digest"
+    );
 }
