@@ -42,17 +42,10 @@ pub struct CopyArgs {
     pub select: SelectArgs,
     #[command(flatten)]
     pub place: PlaceArgs,
-    /// Where charts go: REGISTRY/PATH (chart NAME:VERSION lands at REGISTRY/PATH/NAME);
-    /// default: the --to prefix plus /charts.
-    #[arg(long, value_name = "REGISTRY/PATH")]
-    pub chart_to: Option<String>,
-    /// Copy only these platforms (os/arch[/variant], repeatable); the index digest then
-    /// changes, and the lock records both.
-    #[arg(long, value_name = "PLATFORM")]
-    pub platform: Vec<String>,
-    /// Leave signatures, SBOMs, attestations and other referrers behind.
-    #[arg(long)]
-    pub no_referrers: bool,
+    #[command(flatten)]
+    pub chart_to: ChartToArgs,
+    #[command(flatten)]
+    pub carry: CarryArgs,
     /// Exit 0 even when images are missing upstream (they are reported and left out).
     #[arg(long)]
     pub allow_missing: bool,
@@ -70,6 +63,51 @@ pub struct CopyArgs {
     pub lock: Option<PathBuf>,
     #[command(flatten)]
     pub registry: RegistryArgs,
+}
+
+/// Which platforms and referrers of each image go along (copy, export).
+#[derive(Args)]
+pub struct CarryArgs {
+    /// Only these platforms (os/arch[/variant], repeatable); the index is narrowed, its
+    /// digest changes, and the lock records both.
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Vec<String>,
+    /// Leave signatures, SBOMs, attestations and other referrers behind.
+    #[arg(long)]
+    pub no_referrers: bool,
+}
+
+impl CarryArgs {
+    /// How the copy engine walks the sources.
+    pub(super) fn plan_options(&self, registry: &RegistryArgs) -> PlanOptions {
+        PlanOptions {
+            platforms: self.platform.clone(),
+            no_referrers: self.no_referrers,
+            concurrency: registry.concurrency.max(1),
+        }
+    }
+}
+
+/// Where charts land in a registry (copy, import).
+#[derive(Args)]
+pub struct ChartToArgs {
+    /// Where charts go: REGISTRY/PATH (chart NAME:VERSION lands at REGISTRY/PATH/NAME);
+    /// default: the --to prefix plus /charts.
+    #[arg(long, value_name = "REGISTRY/PATH")]
+    pub chart_to: Option<String>,
+}
+
+impl ChartToArgs {
+    /// `--chart-to`, else `charts` under `to`.
+    pub(super) fn target(
+        &self,
+        to: &purser::destination::Target,
+    ) -> Result<purser::destination::Target, String> {
+        Ok(match &self.chart_to {
+            Some(t) => purser::destination::Target::parse(t, "--chart-to")?,
+            None => charts_under(to),
+        })
+    }
 }
 
 /// One image's outcome.
@@ -180,10 +218,7 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
         Some(path) => Some(read_lock(path)?),
         None => None,
     };
-    let chart_to = match &args.chart_to {
-        Some(t) => purser::destination::Target::parse(t, "--chart-to")?,
-        None => charts_under(&rules.to),
-    };
+    let chart_to = args.chart_to.target(&rules.to)?;
     let loaded = load(
         &args.charts,
         &args.release,
@@ -199,11 +234,7 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
     let source_client = args.registry.client()?;
     let target_client = args.registry.target_client()?;
     let options = TransferOptions {
-        plan: PlanOptions {
-            platforms: args.platform.clone(),
-            no_referrers: args.no_referrers,
-            concurrency: args.registry.concurrency.max(1),
-        },
+        plan: args.carry.plan_options(&args.registry),
         attempts: args.registry.retries.max(1),
         dry_run: args.dry_run,
         quiet: args.json,
@@ -242,7 +273,7 @@ pub(super) fn read_lock(path: &std::path::Path) -> Result<Lock, String> {
 }
 
 /// Where charts go by default: the `--to` prefix plus `/charts`.
-pub(super) fn charts_under(to: &purser::destination::Target) -> purser::destination::Target {
+fn charts_under(to: &purser::destination::Target) -> purser::destination::Target {
     let mut t = to.clone();
     t.prefix = if t.prefix.is_empty() {
         "charts".to_owned()

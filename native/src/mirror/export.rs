@@ -24,7 +24,7 @@ use purser::reference::Reference;
 use purser::report::Stamp;
 use serde::Serialize;
 
-use super::copy::{Carried, UnresolvedRow, add_archive_chart, load, read_lock};
+use super::copy::{Carried, CarryArgs, UnresolvedRow, add_archive_chart, load, read_lock};
 use super::{RegistryArgs, SelectArgs};
 use crate::bundle_writer::BundleWriter;
 use crate::copy::{self, ImageRequest, LocalBlobs, PlanOptions, Walked};
@@ -48,13 +48,8 @@ pub struct ExportArgs {
     pub render: RenderFlags,
     #[command(flatten)]
     pub select: SelectArgs,
-    /// Export only these platforms (os/arch[/variant], repeatable); the index is narrowed and
-    /// its digest changes, the lock records both.
-    #[arg(long, value_name = "PLATFORM")]
-    pub platform: Vec<String>,
-    /// Leave signatures, SBOMs, attestations and other referrers behind.
-    #[arg(long)]
-    pub no_referrers: bool,
+    #[command(flatten)]
+    pub carry: CarryArgs,
     /// Cut the bundle into parts of at most SIZE bytes (K, M, G, T suffixes: powers of 1024),
     /// at blob boundaries; each part is a tar of its own, the first holds the index.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
@@ -193,11 +188,7 @@ pub async fn run(args: ExportArgs) -> Result<ExportReport, String> {
     let (requests, mut unresolved) = loaded.requests(|r| Ok(r.clone()), source_lock.as_ref())?;
     let client = args.registry.client()?;
     let source = Arc::new(RegistryStore::source(client.clone()));
-    let options = PlanOptions {
-        platforms: args.platform.clone(),
-        no_referrers: args.no_referrers,
-        concurrency: args.registry.concurrency.max(1),
-    };
+    let options = args.carry.plan_options(&args.registry);
     let omit = match &args.since {
         Some(path) => Some(since(path, source.clone(), &options).await?),
         None => None,

@@ -19,7 +19,7 @@ use purser::plan::{Manifest, parse_manifest};
 use purser::report::Stamp;
 
 use super::copy::{
-    Carried, CopyReport, Job, LoadedChart, TransferOptions, chart_destination, charts_under,
+    Carried, ChartToArgs, CopyReport, Job, LoadedChart, TransferOptions, chart_destination,
     transfer, write_lock,
 };
 use super::{PlaceArgs, RegistryArgs};
@@ -34,10 +34,8 @@ pub struct ImportArgs {
     pub bundles: Vec<PathBuf>,
     #[command(flatten)]
     pub place: PlaceArgs,
-    /// Where charts go: REGISTRY/PATH (chart NAME:VERSION lands at REGISTRY/PATH/NAME);
-    /// default: the --to prefix plus /charts.
-    #[arg(long, value_name = "REGISTRY/PATH")]
-    pub chart_to: Option<String>,
+    #[command(flatten)]
+    pub chart_to: ChartToArgs,
     /// Leave signatures, SBOMs, attestations and other referrers in the bundle.
     #[arg(long)]
     pub no_referrers: bool,
@@ -56,10 +54,7 @@ pub struct ImportArgs {
 
 pub async fn run(args: ImportArgs) -> Result<(CopyReport, bool), String> {
     let rules = args.place.rules()?;
-    let chart_to = match &args.chart_to {
-        Some(t) => purser::destination::Target::parse(t, "--chart-to")?,
-        None => charts_under(&rules.to),
-    };
+    let chart_to = args.chart_to.target(&rules.to)?;
     let bundle = BundleStore::open(&args.bundles)?;
     if bundle.named.is_empty() {
         let names: Vec<String> = bundle
