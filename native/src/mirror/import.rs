@@ -13,9 +13,7 @@ use std::sync::Arc;
 
 use clap::Args;
 use purser::bundle::layout::is_referrer_tag;
-use purser::chart_artifact::CONFIG_MEDIA_TYPE;
 use purser::lock::{ChartId, Lock, LockedImage};
-use purser::plan::{Manifest, parse_manifest};
 use purser::report::Stamp;
 
 use super::copy::{
@@ -92,16 +90,7 @@ pub async fn run(args: ImportArgs) -> Result<(CopyReport, bool), String> {
         if entry.reference.tag().is_some_and(is_referrer_tag) {
             continue;
         }
-        let manifest = bundle.manifest(&entry.descriptor.digest);
-        let chart = manifest.and_then(|m| match parse_manifest(&m.bytes, &m.media_type) {
-            Ok(Manifest::Image {
-                config: Some(c),
-                annotations,
-                ..
-            }) if c.media_type == CONFIG_MEDIA_TYPE => Some(annotations),
-            _ => None,
-        });
-        match chart {
+        match bundle.chart_annotations(&entry.descriptor.digest) {
             Some(annotations) => {
                 let last = entry
                     .reference

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use clap::Args;
 use futures_util::StreamExt;
 use purser::bundle::layout::is_referrer_tag;
-use purser::chart_artifact::{CHART_LAYER_MEDIA_TYPE, CONFIG_MEDIA_TYPE};
+use purser::chart_artifact::CHART_LAYER_MEDIA_TYPE;
 use purser::digest::Digest;
 use purser::plan::{Manifest, Repository, parse_manifest};
 use serde::Serialize;
@@ -213,17 +213,7 @@ pub fn inspect(bundle: &BundleStore) -> Inspection {
             &e.descriptor.digest,
         );
         let size = tree.manifests.values().sum::<u64>() + tree.blobs.values().sum::<u64>();
-        let chart = bundle.manifest(&e.descriptor.digest).and_then(|m| {
-            match parse_manifest(&m.bytes, &m.media_type) {
-                Ok(Manifest::Image {
-                    config: Some(c),
-                    annotations,
-                    ..
-                }) if c.media_type == CONFIG_MEDIA_TYPE => Some(annotations),
-                _ => None,
-            }
-        });
-        match chart {
+        match bundle.chart_annotations(&e.descriptor.digest) {
             Some(a) => charts.push(ChartRow {
                 name: a
                     .get("org.opencontainers.image.title")

@@ -422,6 +422,20 @@ impl BundleStore {
             .map(|(d, p)| (d, p.size, self.parts[p.part].path.as_path()))
     }
 
+    /// The annotations of the manifest `digest` when it is a Helm chart (its config is a
+    /// Helm chart config): title and version name the chart.
+    pub fn chart_annotations(&self, digest: &Digest) -> Option<BTreeMap<String, String>> {
+        let m = self.manifests.get(digest)?;
+        match parse_manifest(&m.bytes, &m.media_type) {
+            Ok(Manifest::Image {
+                config: Some(c),
+                annotations,
+                ..
+            }) if c.media_type == purser::chart_artifact::CONFIG_MEDIA_TYPE => Some(annotations),
+            _ => None,
+        }
+    }
+
     /// The referrers of `subject` found in the bundle.
     pub fn referrers_of(&self, subject: &Digest) -> &[Descriptor] {
         self.referrers.get(subject).map_or(&[], Vec::as_slice)
