@@ -3,8 +3,11 @@
 //! verification), cosign's legacy `.sig` format ([`simple_signing`]) and the Sigstore bundle
 //! v0.3 it writes by default ([`sigstore_bundle`]), each read, verified with a key and made;
 //! the policy, keyless verification and the wiring into copy and export build on them.
+//! Helm's own chart signatures, `.prov` files, are checked against an OpenPGP keyring by
+//! [`provenance`].
 
 pub mod keys;
+pub mod provenance;
 pub mod sigstore_bundle;
 pub mod simple_signing;
 
