@@ -4,12 +4,18 @@
 //! v0.3 it writes by default ([`sigstore_bundle`]), each read, verified with a key and made;
 //! the policy, keyless verification and the wiring into copy and export build on them.
 //! Helm's own chart signatures, `.prov` files, are checked against an OpenPGP keyring by
-//! [`provenance`].
+//! [`provenance`]. Keyless (Sigstore public-good) signatures are checked against a
+//! `trusted_root.json` by [`keyless`], on [`trusted_root`], [`certificate`] (Fulcio's X.509)
+//! and [`rekor`] (the transparency log's promises and proofs).
 
+pub mod certificate;
+pub mod keyless;
 pub mod keys;
 pub mod provenance;
+pub mod rekor;
 pub mod sigstore_bundle;
 pub mod simple_signing;
+pub mod trusted_root;
 
 /// A file of native/tests/fixtures/cosign (real cosign output; its README.md says how each
 /// was made).

@@ -2,7 +2,11 @@
 //! statement naming the signed digest, stored as an OCI 1.1 referrer of the image. [`parse`]
 //! reads a bundle, [`Bundle::verify_with_key`] checks a key-signed one (the DSSE signature
 //! over [`pae`], the payload type, the subject digest, the predicate type), [`sign`] makes one
-//! as cosign v3 does for key signing without a transparency log. Facts and real examples:
+//! as cosign v3 does for key signing without a transparency log. For keyless verification
+//! (`super::keyless`) a bundle also gives its content ([`Bundle::content`]: the DSSE
+//! envelope, or a `messageSignature` over an artifact digest), its leaf certificate and its
+//! Rekor entries ([`VerificationMaterial::leaf_certificate`],
+//! [`VerificationMaterial::transparency_log_entries`]). Facts and real examples:
 //! native/tests/fixtures/cosign/FORMATS.md, section 4.
 
 use std::fmt;
@@ -79,7 +83,21 @@ struct RawBundle {
     #[serde(default)]
     dsse_envelope: Option<Envelope>,
     #[serde(default)]
-    message_signature: Option<serde_json::Value>,
+    message_signature: Option<RawMessageSignature>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawMessageSignature {
+    #[serde(default)]
+    message_digest: Option<RawMessageDigest>,
+    signature: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+struct RawMessageDigest {
+    algorithm: String,
+    digest: String,
 }
 
 /// What the bundle carries to verify it with.
@@ -95,6 +113,181 @@ pub struct VerificationMaterial {
     pub x509_certificate_chain: Option<serde_json::Value>,
     #[serde(default)]
     pub tlog_entries: Vec<serde_json::Value>,
+}
+
+/// One Rekor entry of `verificationMaterial.tlogEntries`, decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlogEntry {
+    pub log_index: i64,
+    /// `logId.keyId`, decoded.
+    pub log_id: Vec<u8>,
+    /// `kindVersion`: `hashedrekord` / `0.0.1`, `dsse` / `0.0.1`, ...
+    pub kind: String,
+    pub version: String,
+    pub integrated_time: i64,
+    /// `inclusionPromise.signedEntryTimestamp`, decoded, when present.
+    pub signed_entry_timestamp: Option<Vec<u8>>,
+    /// `canonicalizedBody`, decoded: the entry as Rekor stored it (JSON).
+    pub canonicalized_body: Vec<u8>,
+    /// `inclusionProof`, when present.
+    pub inclusion_proof: Option<InclusionProof>,
+}
+
+/// `inclusionProof` of a tlog entry: a Merkle audit path and the signed checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InclusionProof {
+    pub log_index: i64,
+    pub tree_size: i64,
+    pub root_hash: Vec<u8>,
+    pub hashes: Vec<Vec<u8>>,
+    /// `checkpoint.envelope`: the signed note text.
+    pub checkpoint: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawTlogEntry {
+    log_index: Int64,
+    log_id: RawLogId,
+    kind_version: RawKindVersion,
+    integrated_time: Int64,
+    #[serde(default)]
+    inclusion_promise: Option<RawPromise>,
+    canonicalized_body: String,
+    #[serde(default)]
+    inclusion_proof: Option<RawInclusionProof>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawLogId {
+    key_id: String,
+}
+
+#[derive(Deserialize)]
+struct RawKindVersion {
+    kind: String,
+    version: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawPromise {
+    signed_entry_timestamp: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawInclusionProof {
+    log_index: Int64,
+    root_hash: String,
+    tree_size: Int64,
+    #[serde(default)]
+    hashes: Vec<String>,
+    #[serde(default)]
+    checkpoint: Option<RawCheckpoint>,
+}
+
+#[derive(Deserialize)]
+struct RawCheckpoint {
+    envelope: String,
+}
+
+/// A protobuf int64: protojson writes it as a string, and reads a number too.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Int64 {
+    Text(String),
+    Number(i64),
+}
+
+impl Int64 {
+    fn value(&self, what: &str) -> Result<i64, BundleError> {
+        match self {
+            Int64::Number(n) => Ok(*n),
+            Int64::Text(t) => t
+                .parse()
+                .map_err(|_| BundleError::Malformed(format!("{what}: {t:?} is not an integer"))),
+        }
+    }
+}
+
+impl VerificationMaterial {
+    /// The signing certificate's DER: `certificate.rawBytes`, or the first of
+    /// `x509CertificateChain.certificates` (bundles before v0.3); `None` for a key-signed
+    /// bundle.
+    pub fn leaf_certificate(&self) -> Result<Option<Vec<u8>>, BundleError> {
+        let raw = match (&self.certificate, &self.x509_certificate_chain) {
+            (Some(cert), _) => &cert["rawBytes"],
+            (None, Some(chain)) => &chain["certificates"][0]["rawBytes"],
+            (None, None) => return Ok(None),
+        };
+        let text = raw.as_str().ok_or_else(|| {
+            BundleError::Malformed("the certificate has no rawBytes string".to_owned())
+        })?;
+        STANDARD
+            .decode(text)
+            .map(Some)
+            .map_err(|e| BundleError::Malformed(format!("certificate rawBytes: {e}")))
+    }
+
+    /// The Rekor entries, decoded.
+    pub fn transparency_log_entries(&self) -> Result<Vec<TlogEntry>, BundleError> {
+        self.tlog_entries
+            .iter()
+            .enumerate()
+            .map(|(i, value)| {
+                tlog_entry(value).map_err(|e| match e {
+                    BundleError::Malformed(d) => {
+                        BundleError::Malformed(format!("tlogEntries[{i}]: {d}"))
+                    }
+                    other => other,
+                })
+            })
+            .collect()
+    }
+}
+
+fn tlog_entry(value: &serde_json::Value) -> Result<TlogEntry, BundleError> {
+    let raw: RawTlogEntry =
+        serde_json::from_value(value.clone()).map_err(|e| BundleError::Malformed(e.to_string()))?;
+    let b64 = |what: &str, text: &str| {
+        STANDARD
+            .decode(text)
+            .map_err(|e| BundleError::Malformed(format!("{what}: {e}")))
+    };
+    let inclusion_proof = match raw.inclusion_proof {
+        None => None,
+        Some(p) => Some(InclusionProof {
+            log_index: p.log_index.value("inclusionProof.logIndex")?,
+            tree_size: p.tree_size.value("inclusionProof.treeSize")?,
+            root_hash: b64("inclusionProof.rootHash", &p.root_hash)?,
+            hashes: p
+                .hashes
+                .iter()
+                .map(|h| b64("inclusionProof.hashes", h))
+                .collect::<Result<_, _>>()?,
+            checkpoint: p.checkpoint.map(|c| c.envelope).unwrap_or_default(),
+        }),
+    };
+    Ok(TlogEntry {
+        log_index: raw.log_index.value("logIndex")?,
+        log_id: b64("logId.keyId", &raw.log_id.key_id)?,
+        kind: raw.kind_version.kind,
+        version: raw.kind_version.version,
+        integrated_time: raw.integrated_time.value("integratedTime")?,
+        signed_entry_timestamp: raw
+            .inclusion_promise
+            .map(|p| {
+                b64(
+                    "inclusionPromise.signedEntryTimestamp",
+                    &p.signed_entry_timestamp,
+                )
+            })
+            .transpose()?,
+        canonicalized_body: b64("canonicalizedBody", &raw.canonicalized_body)?,
+        inclusion_proof,
+    })
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -124,6 +317,35 @@ pub struct Bundle {
     payload_type: String,
     payload: Vec<u8>,
     signature: Vec<u8>,
+    /// A `messageSignature` bundle's digest (then the fields above are empty but for
+    /// `signature`).
+    message: Option<MessageDigest>,
+}
+
+/// `messageSignature.messageDigest`: the algorithm as the bundle names it (`SHA2_256`) and
+/// the digest bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct MessageDigest {
+    algorithm: String,
+    digest: Vec<u8>,
+}
+
+/// What a bundle signs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Content<'a> {
+    /// A DSSE envelope: the signature is over [`pae`] of the exact payload.
+    Dsse {
+        payload_type: &'a str,
+        payload: &'a [u8],
+        signature: &'a [u8],
+    },
+    /// A message signature: the signature is over the artifact's bytes; the bundle names
+    /// their digest (`SHA2_256` and the raw digest; empty when absent).
+    Message {
+        algorithm: &'a str,
+        digest: &'a [u8],
+        signature: &'a [u8],
+    },
 }
 
 /// `DSSEv1 <len(type)> <type> <len(payload)> <payload>`: what a DSSE signature signs.
@@ -154,14 +376,34 @@ pub fn parse(bytes: &[u8]) -> Result<Bundle, BundleError> {
             raw.media_type
         )));
     }
-    let Some(envelope) = raw.dsse_envelope else {
-        return Err(BundleError::Unsupported(
-            if raw.message_signature.is_some() {
-                "a message signature, not a DSSE envelope".to_owned()
-            } else {
-                "no dsseEnvelope".to_owned()
-            },
-        ));
+    let b64 = |what: &str, text: &str| {
+        STANDARD
+            .decode(text)
+            .map_err(|e| BundleError::Malformed(format!("{what}: {e}")))
+    };
+    let envelope = match (raw.dsse_envelope, raw.message_signature) {
+        (Some(envelope), _) => envelope,
+        (None, Some(message)) => {
+            let (algorithm, digest) = match &message.message_digest {
+                Some(d) => (
+                    d.algorithm.clone(),
+                    b64("messageSignature.messageDigest.digest", &d.digest)?,
+                ),
+                None => (String::new(), Vec::new()),
+            };
+            return Ok(Bundle {
+                verification_material: raw.verification_material,
+                payload_type: String::new(),
+                payload: Vec::new(),
+                signature: b64("messageSignature.signature", &message.signature)?,
+                message: Some(MessageDigest { algorithm, digest }),
+            });
+        }
+        (None, None) => {
+            return Err(BundleError::Unsupported(
+                "neither a dsseEnvelope nor a messageSignature".to_owned(),
+            ));
+        }
     };
     let [signature] = envelope.signatures.as_slice() else {
         return Err(BundleError::Malformed(format!(
@@ -169,22 +411,35 @@ pub fn parse(bytes: &[u8]) -> Result<Bundle, BundleError> {
             envelope.signatures.len()
         )));
     };
-    let b64 = |what: &str, text: &str| {
-        STANDARD
-            .decode(text)
-            .map_err(|e| BundleError::Malformed(format!("{what}: {e}")))
-    };
     Ok(Bundle {
         payload: b64("dsseEnvelope.payload", &envelope.payload)?,
         signature: b64("dsseEnvelope.signatures[0].sig", &signature.sig)?,
         payload_type: envelope.payload_type,
         verification_material: raw.verification_material,
+        message: None,
     })
 }
 
 impl Bundle {
+    /// What the bundle signs, and the signature.
+    #[must_use]
+    pub fn content(&self) -> Content<'_> {
+        match &self.message {
+            Some(m) => Content::Message {
+                algorithm: &m.algorithm,
+                digest: &m.digest,
+                signature: &self.signature,
+            },
+            None => Content::Dsse {
+                payload_type: &self.payload_type,
+                payload: &self.payload,
+                signature: &self.signature,
+            },
+        }
+    }
+
     /// The in-toto statement's subject digests (`sha256:<hex>`) and predicate type.
-    fn statement(&self) -> Result<(Vec<String>, String), BundleError> {
+    pub(crate) fn statement(&self) -> Result<(Vec<String>, String), BundleError> {
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct Statement {
@@ -220,6 +475,11 @@ impl Bundle {
     /// signature over the exact payload, an in-toto payload, `digest` among the subjects, the
     /// predicate `cosign sign` writes. The key hint is not trusted (cosign ignores it too).
     pub fn verify_with_key(&self, key: &VerifyingKey, digest: &Digest) -> Result<(), BundleError> {
+        if self.message.is_some() {
+            return Err(BundleError::Unsupported(
+                "a message signature, not a DSSE envelope".to_owned(),
+            ));
+        }
         if self.payload_type != IN_TOTO {
             return Err(BundleError::Unsupported(format!(
                 "payloadType {:?}, not {IN_TOTO}",
