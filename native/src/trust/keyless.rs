@@ -882,8 +882,8 @@ mod public_good {
             verify_with(&ended),
             Err(KeylessError::Untrusted { .. })
         ));
-        // The intermediate alone, without the root that signed it, is no chain either way:
-        // the intermediate still verifies the leaf.
+        // A CA listed as its issuing certificate alone still vouches for its leaves: the
+        // trusted root's certificates are the anchors, whatever their depth.
         let mut intermediate_only = root();
         intermediate_only.certificate_authorities[1]
             .chain
@@ -1010,6 +1010,14 @@ mod public_good {
         assert!(matches!(
             dsse(&value, &exact(BEACON, GITHUB)),
             Err(KeylessError::Transparency(_))
+        ));
+        // A message-signature bundle is read, and refused by the key verification, which
+        // reads DSSE envelopes only.
+        let message = parse(&fixture("message/bundle.sigstore.json")).unwrap();
+        let key = crate::trust::fixture_key("cosign.pub");
+        assert!(matches!(
+            message.verify_with_key(&key, &a_txt()),
+            Err(BundleError::Unsupported(_))
         ));
         // A bundle cosign signed with a key has no certificate.
         let keyed = parse(&crate::trust::fixture("bundle-v3/image-bundle.json")).unwrap();

@@ -653,6 +653,103 @@ mod tests {
         assert_eq!(unhex("é0"), None);
     }
 
+    /// The leaf certificate and signature of a bundle fixture.
+    fn signer(name: &str) -> (Cert, Vec<u8>) {
+        let bundle = parse(&fixture(name)).unwrap();
+        let leaf = bundle
+            .verification_material
+            .leaf_certificate()
+            .unwrap()
+            .unwrap();
+        let signature = match bundle.content() {
+            crate::trust::sigstore_bundle::Content::Dsse { signature, .. }
+            | crate::trust::sigstore_bundle::Content::Message { signature, .. } => {
+                signature.to_vec()
+            }
+        };
+        (Cert::from_der(&leaf).unwrap(), signature)
+    }
+
+    #[test]
+    fn a_body_must_record_this_signature_certificate_and_hash() {
+        const A_TXT: &str = "a0cfc71271d6e278e57cd332ff957c3f7043fdda354c4cbb190a30d56efa01bf";
+        let dsse = entry("dsse/bundle.sigstore.json");
+        let (dsse_leaf, dsse_sig) = signer("dsse/bundle.sigstore.json");
+        let payload = parse(&fixture("dsse/bundle.sigstore.json")).unwrap();
+        let payload_sha256 = match payload.content() {
+            crate::trust::sigstore_bundle::Content::Dsse { payload, .. } => sha256(payload),
+            crate::trust::sigstore_bundle::Content::Message { .. } => unreachable!(),
+        };
+        let as_dsse = |signature: &[u8], leaf: &Cert, hash: &str| {
+            check_body(
+                &dsse,
+                Expected::Dsse {
+                    signature,
+                    leaf,
+                    payload_sha256: hash,
+                },
+            )
+        };
+        assert_eq!(as_dsse(&dsse_sig, &dsse_leaf, &payload_sha256), Ok(()));
+        let (message_leaf, message_sig) = signer("message/bundle.sigstore.json");
+        let mismatch = |r: Result<(), RekorError>| matches!(r, Err(RekorError::Mismatch(_)));
+        assert!(mismatch(as_dsse(&dsse_sig, &dsse_leaf, A_TXT)));
+        assert!(mismatch(as_dsse(&message_sig, &dsse_leaf, &payload_sha256)));
+        assert!(mismatch(as_dsse(&dsse_sig, &message_leaf, &payload_sha256)));
+        assert!(mismatch(check_body(
+            &dsse,
+            Expected::HashedRekord {
+                signature: &dsse_sig,
+                leaf: &dsse_leaf,
+                artifact_sha256: A_TXT,
+            },
+        )));
+
+        let hashed = entry("message/bundle.sigstore.json");
+        let as_hashed = |signature: &[u8], leaf: &Cert, hash: &str| {
+            check_body(
+                &hashed,
+                Expected::HashedRekord {
+                    signature,
+                    leaf,
+                    artifact_sha256: hash,
+                },
+            )
+        };
+        assert_eq!(as_hashed(&message_sig, &message_leaf, A_TXT), Ok(()));
+        assert!(mismatch(as_hashed(
+            &message_sig,
+            &message_leaf,
+            &payload_sha256
+        )));
+        assert!(mismatch(as_hashed(&dsse_sig, &message_leaf, A_TXT)));
+        assert!(mismatch(as_hashed(&message_sig, &dsse_leaf, A_TXT)));
+        // The kind the entry declares must be the body's.
+        let mut relabelled = hashed.clone();
+        relabelled.kind = "dsse".to_owned();
+        assert!(mismatch(check_body(
+            &relabelled,
+            Expected::HashedRekord {
+                signature: &message_sig,
+                leaf: &message_leaf,
+                artifact_sha256: A_TXT,
+            },
+        )));
+        let mut garbage = hashed.clone();
+        garbage.canonicalized_body = b"{}".to_vec();
+        assert!(matches!(
+            check_body(
+                &garbage,
+                Expected::HashedRekord {
+                    signature: &message_sig,
+                    leaf: &message_leaf,
+                    artifact_sha256: A_TXT,
+                },
+            ),
+            Err(RekorError::Malformed(_))
+        ));
+    }
+
     #[test]
     fn merkle_paths_of_small_trees() {
         // A tree of 3 leaves a, b, c: root = node(node(a, b), c).
