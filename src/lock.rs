@@ -77,6 +77,27 @@ pub struct LockedImage {
     /// A `likely` image its registry was asked about and holds.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub confirmed: bool,
+    /// The source's signatures a signature policy accepted (`helm mirror copy --verify`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signatures: Vec<VerifiedSignature>,
+}
+
+/// Who signed which digest, as a signature policy verified it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifiedSignature {
+    /// The digest signed (at the source).
+    pub digest: String,
+    /// `sigstore-bundle` (an OCI referrer) or `simple-signing` (cosign's `.sig` tag).
+    pub format: String,
+    /// A key-signed signature: the sha256 of the key's SubjectPublicKeyInfo, hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// A keyless signature: the certificate's subject (e-mail or URI) and OIDC issuer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
 }
 
 /// A `likely` image its registry says does not exist (or will not show): not locked, not
@@ -151,6 +172,7 @@ impl Lock {
                 missing: None,
                 confidence: (image.confidence == Confidence::Likely).then_some(Confidence::Likely),
                 confirmed: false,
+                signatures: Vec::new(),
             })
             .collect();
         Lock {

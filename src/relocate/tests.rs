@@ -57,6 +57,7 @@ fn lock(entries: &[(&str, Option<&str>, &[&str])]) -> Lock {
                 missing: None,
                 confidence: None,
                 confirmed: false,
+                signatures: Vec::new(),
             })
             .collect(),
         unresolved: Vec::new(),

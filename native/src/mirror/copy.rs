@@ -21,6 +21,7 @@ use purser::reference::Reference;
 use purser::report::Stamp;
 use serde::Serialize;
 
+use super::signatures::{self, Checked, SignFlags, VerifyFlags};
 use super::{PlaceArgs, RegistryArgs, SelectArgs, write_atomically};
 use crate::copy::{self, BlobOutcome, Executor, ImageRequest, LocalBlobs, PlanOptions, Walked};
 use crate::progress::Progress;
@@ -61,6 +62,10 @@ pub struct CopyArgs {
     /// Copy exactly the digests this images-lock pins (and skip asking the sources).
     #[arg(long, value_name = "FILE")]
     pub lock: Option<PathBuf>,
+    #[command(flatten)]
+    pub verify: VerifyFlags,
+    #[command(flatten)]
+    pub sign: SignFlags,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -131,6 +136,15 @@ pub struct ImageRow {
     /// Only heuristics found it, and the source registry has it.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub confirmed: bool,
+    /// What `--verify`'s policy made of the source's signatures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<String>,
+    /// The source signatures the policy accepted (they go into the lock).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub signatures: Vec<purser::lock::VerifiedSignature>,
+    /// What `--sign-key` did at the target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed: Option<String>,
 }
 
 /// A likely image the source registry says does not exist: left out of the plan.
@@ -155,6 +169,12 @@ pub struct ChartRow {
     pub state: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// What `--verify`'s policy (or `--keyring`, for a chart archive) made of its signature.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<String>,
+    /// What `--sign-key` did at the target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed: Option<String>,
 }
 
 #[derive(Serialize, Debug, Default)]
@@ -219,7 +239,7 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
         None => None,
     };
     let chart_to = args.chart_to.target(&rules.to)?;
-    let loaded = load(
+    let mut loaded = load(
         &args.charts,
         &args.release,
         &args.render,
@@ -231,8 +251,26 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
         |r| rules.place(r).map_err(|e| e.to_string()),
         source_lock.as_ref(),
     )?;
+    let verifier = args.verify.verifier()?;
+    let signer = args.sign.signer(images::environment().now_unix)?;
     let source_client = args.registry.client()?;
     let target_client = args.registry.target_client()?;
+    let source = Arc::new(RegistryStore::source(source_client.clone()));
+    let (requests, mut checked) = match &verifier {
+        Some(v) => {
+            let mut checked =
+                signatures::check(v, source.as_ref(), requests, args.registry.concurrency).await;
+            (std::mem::take(&mut checked.kept), checked)
+        }
+        None => (requests, Checked::default()),
+    };
+    if let Some(keyring) = args.verify.keyring()? {
+        loaded.charts = signatures::check_provenance(
+            &mut checked,
+            std::mem::take(&mut loaded.charts),
+            &keyring,
+        );
+    }
     let options = TransferOptions {
         plan: args.carry.plan_options(&args.registry),
         attempts: args.registry.retries.max(1),
@@ -247,16 +285,15 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
         charts: &loaded.charts,
         images: &loaded.images,
     };
-    let (mut report, plan) = transfer(
-        Arc::new(RegistryStore::source(source_client.clone())),
-        &target_client,
-        job,
-        &options,
-    )
-    .await;
+    let (mut report, plan) = transfer(source, &target_client, job, &options).await;
     report.requests.source = source_client.stats().requests();
+    checked.apply(&mut report, &chart_names(&loaded.charts));
     if args.dry_run {
         return Ok((report, true));
+    }
+    if let Some(signer) = &signer {
+        let target = RegistryStore::target(target_client.clone());
+        signatures::sign_report(signer, &target, &mut report).await;
     }
     let mut lock = loaded.lock;
     if let Some(path) = &args.output {
@@ -480,6 +517,19 @@ impl Loaded {
     }
 }
 
+/// Each chart's name and version by where it goes (canonical).
+pub(super) fn chart_names(charts: &[LoadedChart]) -> HashMap<String, (String, String)> {
+    charts
+        .iter()
+        .map(|c| {
+            (
+                c.destination.canonical(),
+                (c.id.name.clone(), c.id.version.clone()),
+            )
+        })
+        .collect()
+}
+
 /// What one transfer moves.
 pub(super) struct Job<'a> {
     pub requests: Vec<ImageRequest>,
@@ -543,6 +593,8 @@ pub(super) async fn transfer<S: Store>(
             digest: Some(artifact.manifest_digest.to_string()),
             state: "copied",
             message: None,
+            verified: None,
+            signed: None,
         };
         match target.manifest_head(&repo, tag).await {
             Ok(Some(d)) if d == artifact.manifest_digest => {
@@ -730,6 +782,8 @@ pub(super) async fn transfer<S: Store>(
                 digest: row.digest,
                 state: row.state,
                 message: row.message,
+                verified: row.verified,
+                signed: None,
             });
         } else {
             images.push(row);
@@ -827,6 +881,9 @@ fn row(
         message: None,
         referrers: 0,
         confirmed: request.likely && matches!(walked, Walked::Planned | Walked::Present { .. }),
+        verified: None,
+        signatures: Vec::new(),
+        signed: None,
     };
     match walked {
         Walked::Present {
@@ -920,6 +977,7 @@ async fn fill_lock(
             continue;
         };
         entry.confirmed = row.confirmed;
+        entry.signatures = row.signatures.clone();
         entry.mirror = Some(row.destination.clone());
         entry.source_digest = row.source_digest.clone();
         match row.state {
@@ -957,14 +1015,15 @@ async fn fill_lock(
 }
 
 impl ImageRow {
-    /// `STATE SOURCE -> DESTINATION (why)`.
+    /// `STATE SOURCE -> DESTINATION (why)`, then what the policy and the signer did.
     fn line(&self) -> String {
         format!(
-            "{:8} {} -> {}{}",
+            "{:8} {} -> {}{}{}",
             self.state,
             self.source,
             self.destination,
-            why(&self.message)
+            why(&self.message),
+            trust_notes(&self.verified, &self.signed)
         )
     }
 }
@@ -977,17 +1036,31 @@ impl UnresolvedRow {
 }
 
 impl ChartRow {
-    /// `STATE chart NAME VERSION -> DESTINATION (why)`.
+    /// `STATE chart NAME VERSION -> DESTINATION (why)`, then what the policy and the
+    /// signer did.
     fn line(&self) -> String {
         format!(
-            "{:8} chart {} {} -> {}{}",
+            "{:8} chart {} {} -> {}{}{}",
             self.state,
             self.name,
             self.version,
             self.destination,
-            why(&self.message)
+            why(&self.message),
+            trust_notes(&self.verified, &self.signed)
         )
     }
+}
+
+/// `\n         verified: …` and `\n         signed: …` lines under a report line.
+fn trust_notes(verified: &Option<String>, signed: &Option<String>) -> String {
+    let mut out = String::new();
+    if let Some(v) = verified {
+        out.push_str(&format!("\n         verified: {v}"));
+    }
+    if let Some(s) = signed {
+        out.push_str(&format!("\n         signed at the target: {s}"));
+    }
+    out
 }
 
 /// `  (message)` after a report line, when there is one.
@@ -1011,12 +1084,16 @@ pub fn print(report: &CopyReport) {
     }
     let count = |s: &str| report.images.iter().filter(|r| r.state == s).count();
     eprintln!(
-        "{} images: {} copied, {} present, {} missing, {} failed{}; {} unique blobs ({} uploaded, {} mounted, {} present), {} of {} bytes sent; {} requests to the target",
+        "{} images: {} copied, {} present, {} missing, {} failed{}{}; {} unique blobs ({} uploaded, {} mounted, {} present), {} of {} bytes sent; {} requests to the target",
         report.images.len(),
         count("copied"),
         count("present"),
         count("missing"),
         count("failed"),
+        match count("refused") {
+            0 => String::new(),
+            n => format!(", {n} refused by the signature policy"),
+        },
         match report.unresolved.len() {
             0 => String::new(),
             n => format!(" ({n} unresolved likely left out)"),

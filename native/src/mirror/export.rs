@@ -25,6 +25,7 @@ use purser::report::Stamp;
 use serde::Serialize;
 
 use super::copy::{Carried, CarryArgs, UnresolvedRow, add_archive_chart, load, read_lock};
+use super::signatures::{self, Checked, VerifyFlags};
 use super::{RegistryArgs, SelectArgs};
 use crate::bundle_writer::BundleWriter;
 use crate::copy::{self, ImageRequest, LocalBlobs, PlanOptions, Walked};
@@ -32,6 +33,7 @@ use crate::images;
 use crate::progress::Progress;
 use crate::render::RenderFlags;
 use crate::store::{BundleStore, Empty, RegistryStore};
+use crate::trust::verify::Verdict;
 
 #[derive(Args)]
 pub struct ExportArgs {
@@ -67,6 +69,8 @@ pub struct ExportArgs {
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub verify: VerifyFlags,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -115,6 +119,9 @@ pub struct ExportedImage {
     pub referrers: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// What `--verify`'s policy made of its signatures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<String>,
 }
 
 /// What `helm mirror export` wrote.
@@ -186,8 +193,28 @@ pub async fn run(args: ExportArgs) -> Result<ExportReport, String> {
         }
     }
     let (requests, mut unresolved) = loaded.requests(|r| Ok(r.clone()), source_lock.as_ref())?;
+    let verifier = args.verify.verifier()?;
     let client = args.registry.client()?;
     let source = Arc::new(RegistryStore::source(client.clone()));
+    let (requests, checked) = match &verifier {
+        Some(v) => {
+            let mut checked =
+                signatures::check(v, source.as_ref(), requests, args.registry.concurrency).await;
+            (std::mem::take(&mut checked.kept), checked)
+        }
+        None => (requests, Checked::default()),
+    };
+    if let Some(keyring) = args.verify.keyring()? {
+        let mut checked = Checked::default();
+        loaded.charts = signatures::check_provenance(
+            &mut checked,
+            std::mem::take(&mut loaded.charts),
+            &keyring,
+        );
+        if let Some(Err(why)) = checked.provenance.into_values().find(Result::is_err) {
+            return Err(format!("{why}; no bundle written"));
+        }
+    }
     let options = args.carry.plan_options(&args.registry);
     let omit = match &args.since {
         Some(path) => Some(since(path, source.clone(), &options).await?),
@@ -270,6 +297,7 @@ pub async fn run(args: ExportArgs) -> Result<ExportReport, String> {
             platforms: Vec::new(),
             referrers: 0,
             message: walked_message(walked).map(str::to_owned),
+            verified: checked.verdicts.get(&source).map(Verdict::summary),
         };
         match walked {
             Walked::Planned => {
@@ -298,6 +326,18 @@ pub async fn run(args: ExportArgs) -> Result<ExportReport, String> {
         }
         images.push(row);
     }
+    // What the policy refused: reported, and nothing is written.
+    for (request, digest, reason) in &checked.refused {
+        images.push(ExportedImage {
+            source: request.source.canonical(),
+            state: "refused",
+            digest: Some(digest.to_string()),
+            platforms: Vec::new(),
+            referrers: 0,
+            message: Some(reason.clone()),
+            verified: None,
+        });
+    }
     let mut report = ExportReport {
         complete: images
             .iter()
@@ -321,6 +361,9 @@ pub async fn run(args: ExportArgs) -> Result<ExportReport, String> {
     // The lock of what the bundle holds (digests as exported).
     let mut lock = loaded.lock;
     lock_digests(&mut lock, &plan, &report);
+    for entry in &mut lock.images {
+        entry.signatures = checked.signatures_of(&entry.image).to_vec();
+    }
     files.insert(0, (LOCK_FILE.to_owned(), lock.to_yaml().into_bytes()));
 
     let layout = Layout::from_plan(&plan).map_err(|e| e.to_string())?;
@@ -534,6 +577,9 @@ pub fn print(report: &ExportReport) {
                 .map(|m| format!("  ({m})"))
                 .unwrap_or_default()
         );
+        if let Some(v) = &i.verified {
+            eprintln!("         verified: {v}");
+        }
     }
     for c in &report.charts {
         eprintln!("exported chart {} {}", c.name, c.version);
@@ -545,15 +591,17 @@ pub fn print(report: &ExportReport) {
         );
     }
     if !report.complete {
+        let count = |s: &str| report.images.iter().filter(|i| i.state == s).count();
+        let refused = count("refused");
         eprintln!(
-            "no bundle written: {} of {} images could not be read (--allow-missing leaves \
+            "no bundle written: of {} images, {} could not be read{} (--allow-missing leaves \
              missing ones out)",
-            report
-                .images
-                .iter()
-                .filter(|i| i.state != "exported")
-                .count(),
-            report.images.len()
+            report.images.len(),
+            report.images.len() - count("exported") - refused,
+            match refused {
+                0 => String::new(),
+                n => format!(" and {n} were refused by the signature policy"),
+            }
         );
         return;
     }

@@ -18,12 +18,13 @@ use purser::report::Stamp;
 
 use super::copy::{
     Carried, ChartToArgs, CopyReport, Job, LoadedChart, TransferOptions, chart_destination,
-    transfer, write_lock,
+    chart_names, transfer, write_lock,
 };
+use super::signatures::{self, Checked, SignFlags, VerifyFlags};
 use super::{PlaceArgs, RegistryArgs};
 use crate::copy::{ImageRequest, PlanOptions};
 use crate::images;
-use crate::store::BundleStore;
+use crate::store::{BundleStore, RegistryStore};
 
 #[derive(Args)]
 pub struct ImportArgs {
@@ -47,12 +48,18 @@ pub struct ImportArgs {
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     #[command(flatten)]
+    pub verify: VerifyFlags,
+    #[command(flatten)]
+    pub sign: SignFlags,
+    #[command(flatten)]
     pub registry: RegistryArgs,
 }
 
 pub async fn run(args: ImportArgs) -> Result<(CopyReport, bool), String> {
     let rules = args.place.rules()?;
     let chart_to = args.chart_to.target(&rules.to)?;
+    let verifier = args.verify.verifier()?;
+    let signer = args.sign.signer(images::environment().now_unix)?;
     let bundle = BundleStore::open(&args.bundles)?;
     if bundle.named.is_empty() {
         let names: Vec<String> = bundle
@@ -148,15 +155,29 @@ pub async fn run(args: ImportArgs) -> Result<(CopyReport, bool), String> {
         strict: true,
     };
     let lock_text = bundle.lock.clone();
+    let bundle = Arc::new(bundle);
+    let (requests, checked) = match &verifier {
+        Some(v) => {
+            let mut checked =
+                signatures::check(v, bundle.as_ref(), requests, args.registry.concurrency).await;
+            (std::mem::take(&mut checked.kept), checked)
+        }
+        None => (requests, Checked::default()),
+    };
     let job = Job {
         requests: requests.clone(),
         unresolved: Vec::new(),
         charts: &charts,
         images: &[],
     };
-    let (report, plan) = transfer(Arc::new(bundle), &target_client, job, &options).await;
+    let (mut report, plan) = transfer(bundle, &target_client, job, &options).await;
+    checked.apply(&mut report, &chart_names(&charts));
     if args.dry_run {
         return Ok((report, true));
+    }
+    if let Some(signer) = &signer {
+        let target = RegistryStore::target(target_client.clone());
+        signatures::sign_report(signer, &target, &mut report).await;
     }
     if let Some(path) = &args.output {
         let mut lock = match &lock_text {
@@ -199,6 +220,7 @@ fn lock_of(requests: &[ImageRequest], charts: &[LoadedChart]) -> Lock {
             missing: None,
             confidence: None,
             confirmed: false,
+            signatures: Vec::new(),
         });
     }
     lock

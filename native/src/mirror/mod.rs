@@ -15,6 +15,8 @@ mod copy;
 mod export;
 mod import;
 mod inspect;
+mod signatures;
+mod verify_signatures;
 
 use crate::confirm;
 use crate::progress::Progress;
@@ -52,6 +54,9 @@ pub enum MirrorCommand {
     /// List a bundle's charts, images, platforms, sizes, signatures and referrers, and
     /// whether it is complete; extract a chart from it.
     Inspect(inspect::InspectArgs),
+    /// Check every image's and chart's cosign signatures (and chart archives' Helm
+    /// provenance) against a signature policy, copying nothing (exit 1 if any is refused).
+    VerifySignatures(verify_signatures::VerifySignaturesArgs),
 }
 
 /// Which images of the chart, and how to reach registries.
@@ -254,6 +259,7 @@ pub fn run(command: MirrorCommand) -> Result<ExitCode, String> {
             MirrorCommand::Export(args) => export_command(args).await,
             MirrorCommand::Import(args) => import_command(args).await,
             MirrorCommand::Inspect(args) => inspect::run(args).await,
+            MirrorCommand::VerifySignatures(args) => verify_signatures_command(args).await,
         }
     })
 }
@@ -871,6 +877,26 @@ async fn export_command(args: export::ExportArgs) -> Result<ExitCode, String> {
         export::print(&report);
     }
     Ok(if report.complete {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+async fn verify_signatures_command(
+    args: verify_signatures::VerifySignaturesArgs,
+) -> Result<ExitCode, String> {
+    let json = args.json;
+    let report = verify_signatures::run(args).await?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("report serialises")
+        );
+    } else {
+        verify_signatures::print(&report);
+    }
+    Ok(if report.passed {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

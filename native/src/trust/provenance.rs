@@ -55,7 +55,10 @@ pub enum ProvenanceError {
     /// The signed text is not `Chart.yaml`, `...`, and a YAML `files:` map.
     MalformedBody(String),
     /// The signed `files:` map has no entry for the archive's file name.
-    ArchiveNotListed { archive: String, listed: Vec<String> },
+    ArchiveNotListed {
+        archive: String,
+        listed: Vec<String>,
+    },
     /// The archive's digest is not the one signed.
     DigestMismatch {
         archive: String,
@@ -69,7 +72,10 @@ impl fmt::Display for ProvenanceError {
         match self {
             Self::KeyringUnreadable(why) => write!(f, "the keyring cannot be read: {why}"),
             Self::NotClearSigned(why) => {
-                write!(f, "the provenance file is not a PGP clear-signed message: {why}")
+                write!(
+                    f,
+                    "the provenance file is not a PGP clear-signed message: {why}"
+                )
             }
             Self::UnknownIssuer { key_ids } => write!(
                 f,
@@ -82,7 +88,10 @@ impl fmt::Display for ProvenanceError {
                  was changed?): {reason}"
             ),
             Self::KeyRevoked { key_id } => {
-                write!(f, "the provenance file is signed by key {key_id}, which is revoked")
+                write!(
+                    f,
+                    "the provenance file is signed by key {key_id}, which is revoked"
+                )
             }
             Self::KeyExpired { key_id, at } => write!(
                 f,
@@ -295,9 +304,15 @@ fn verify_document(
     };
     match signature.typ() {
         Some(SignatureType::Binary | SignatureType::Text) => {}
-        other => return Err(bad(format!("a signature of type {other:?}, not over a document"))),
+        other => {
+            return Err(bad(format!(
+                "a signature of type {other:?}, not over a document"
+            )));
+        }
     }
-    signature.verify(key, signed).map_err(|e| bad(e.to_string()))
+    signature
+        .verify(key, signed)
+        .map_err(|e| bad(e.to_string()))
 }
 
 /// The key's user ID and its self-signature: the primary user ID among those whose newest
@@ -560,7 +575,10 @@ mod tests {
             })
         );
         let message = err.unwrap_err().to_string();
-        assert!(message.contains(TINY_DIGEST) && message.contains(found), "{message}");
+        assert!(
+            message.contains(TINY_DIGEST) && message.contains(found),
+            "{message}"
+        );
     }
 
     #[test]
@@ -585,18 +603,30 @@ mod tests {
         let edited = prov.replace(&TINY_DIGEST[7..], &"0".repeat(64));
         assert_ne!(prov, edited);
         let err = tiny(edited.as_bytes(), "pubring.gpg").unwrap_err();
-        assert!(matches!(err, ProvenanceError::BadSignature { .. }), "{err:?}");
+        assert!(
+            matches!(err, ProvenanceError::BadSignature { .. }),
+            "{err:?}"
+        );
     }
 
     #[test]
     fn a_prov_that_is_not_a_pgp_message_is_refused() {
-        let err = tiny(b"apiVersion: v2\nname: tiny\nversion: 0.1.0\n", "pubring.gpg");
-        assert!(matches!(err, Err(ProvenanceError::NotClearSigned(_))), "{err:?}");
+        let err = tiny(
+            b"apiVersion: v2\nname: tiny\nversion: 0.1.0\n",
+            "pubring.gpg",
+        );
+        assert!(
+            matches!(err, Err(ProvenanceError::NotClearSigned(_))),
+            "{err:?}"
+        );
         // nor is text before the signed message (nothing outside the signature is trusted)
         let mut prov = b"files:\n  tiny-0.1.0.tgz: sha256:00\n".to_vec();
         prov.extend(tiny_prov());
         let err = tiny(&prov, "pubring.gpg");
-        assert!(matches!(err, Err(ProvenanceError::NotClearSigned(_))), "{err:?}");
+        assert!(
+            matches!(err, Err(ProvenanceError::NotClearSigned(_))),
+            "{err:?}"
+        );
     }
 
     #[test]
