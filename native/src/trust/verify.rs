@@ -363,3 +363,127 @@ fn file_name(p: &Path) -> String {
         |n| n.to_string_lossy().into_owned(),
     )
 }
+
+/// A policy's verdicts on real signatures: cosign's key-signed bundle (native/tests/fixtures/
+/// cosign) and the public-good instance's keyless `.sig` and DSSE bundle
+/// (native/tests/fixtures/sigstore-public), read through a policy file as users write it.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trust::keyless::fixture as public_good;
+    use crate::trust::{fixture, sigstore_bundle, simple_signing::signatures_in};
+
+    const RELEASE: &str = "https://github.com/salrashid123/go-bazel-github-workflow/.github/workflows/release.yaml@refs/tags/v0.0.28";
+    const IMAGE: &str = "sha256:8c0d347ab4b606c93ba087efc5c0e6e58154b052b0eb1d658a313cdaeff93d71";
+
+    /// A verifier of `rules` (YAML list items), with the fixtures' keys and trusted root.
+    fn verifier(rules: &str) -> Verifier {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let policy = tempfile::Builder::new().suffix(".yaml").tempfile().unwrap();
+        std::fs::write(
+            policy.path(),
+            format!(
+                "apiVersion: purser.dev/v1\nkind: SignaturePolicy\ntrustedRoot: {}\nrules:\n{rules}",
+                dir.join("sigstore-public/trusted_root.json").display()
+            )
+            .replace("KEYS", &dir.join("cosign").display().to_string()),
+        )
+        .unwrap();
+        Verifier::load(policy.path()).unwrap()
+    }
+
+    fn decide(v: &Verifier, digest: &Digest, found: &[Found]) -> Verdict {
+        let rule = v.policy.rule_for("x/y").unwrap();
+        v.decide(rule, digest, found)
+    }
+
+    fn keyless_sig() -> Found {
+        let manifest = public_good("legacy/sig-manifest.json");
+        let signature = signatures_in(&manifest, purser::plan::OCI_MANIFEST)
+            .unwrap()
+            .remove(0);
+        Found::Legacy {
+            signature,
+            payload: Ok(public_good("legacy/payload.json")),
+        }
+    }
+
+    #[test]
+    fn a_keyless_signature_counts_for_its_identity_only() {
+        let digest = Digest::parse(IMAGE).unwrap();
+        let v = verifier(&format!(
+            "  - match: '**'\n    keyless:\n      - issuer: https://token.actions.githubusercontent.com\n        subject: {RELEASE}\n"
+        ));
+        let verdict = decide(&v, &digest, &[keyless_sig()]);
+        let Verdict::Verified { signatures, .. } = &verdict else {
+            panic!("{verdict:?}");
+        };
+        assert_eq!(signatures[0].subject.as_deref(), Some(RELEASE));
+        assert_eq!(signatures[0].format, LEGACY_FORMAT);
+
+        let v = verifier(
+            "  - match: '**'\n    keyless:\n      - issuerRegExp: ^https://token\\.actions\\.githubusercontent\\.com$\n        subjectRegExp: ^https://github\\.com/someone-else/\n",
+        );
+        let Verdict::Refused { reason, .. } = decide(&v, &digest, &[keyless_sig()]) else {
+            panic!("another identity accepted");
+        };
+        assert!(reason.contains("someone-else"), "{reason}");
+        // The same signature for another digest.
+        let other = Digest::sha256(b"another image");
+        assert!(!decide(&v, &other, &[keyless_sig()]).passes());
+        // A keyless signature where the rule names only keys does not count.
+        let v = verifier("  - match: '**'\n    keys: [KEYS/cosign.pub]\n");
+        let Verdict::Refused { reason, .. } = decide(&v, &digest, &[keyless_sig()]) else {
+            panic!("keyless accepted by a key rule");
+        };
+        assert!(reason.contains("names no keyless identity"), "{reason}");
+    }
+
+    #[test]
+    fn a_keyless_attestation_is_not_a_signature() {
+        let bundle = sigstore_bundle::parse(&public_good("dsse/bundle.sigstore.json")).unwrap();
+        let a_txt = Digest::sha256(&public_good("a.txt"));
+        let v = verifier(
+            "  - match: '**'\n    keyless:\n      - issuer: https://token.actions.githubusercontent.com\n        subjectRegExp: ^https://github\\.com/sigstore-conformance/\n",
+        );
+        let found = [Found::Bundle {
+            referrer: Digest::sha256(b"referrer"),
+            bundle: Ok(bundle),
+        }];
+        let Verdict::Refused { reason, .. } = decide(&v, &a_txt, &found) else {
+            panic!("an SLSA provenance accepted as a signature");
+        };
+        assert!(reason.contains("slsa.dev/provenance"), "{reason}");
+    }
+
+    #[test]
+    fn key_rules_accept_their_key_and_say_what_else_they_found() {
+        let image = Digest::sha256(&fixture("subjects/image.json"));
+        let bundle = || Found::Bundle {
+            referrer: Digest::sha256(b"referrer"),
+            bundle: Ok(sigstore_bundle::parse(&fixture("bundle-v3/image-bundle.json")).unwrap()),
+        };
+        let v = verifier("  - match: '**'\n    keys: [KEYS/other.pub, KEYS/cosign.pub]\n");
+        let verdict = decide(&v, &image, &[bundle()]);
+        assert!(
+            matches!(&verdict, Verdict::Verified { signatures, .. } if signatures[0].format == BUNDLE_FORMAT),
+            "{verdict:?}"
+        );
+        let v = verifier("  - match: '**'\n    keys: [KEYS/other.pub]\n");
+        let Verdict::Refused { reason, .. } = decide(&v, &image, &[bundle()]) else {
+            panic!("another key accepted");
+        };
+        assert!(
+            reason.contains("signed by another key (not other.pub)"),
+            "{reason}"
+        );
+        assert!(reason.contains(image.as_str()), "{reason}");
+        let Verdict::Refused { reason, .. } = decide(&v, &image, &[]) else {
+            panic!("unsigned accepted");
+        };
+        assert!(reason.contains("no signature"), "{reason}");
+        let v = verifier("  - match: '**'\n    mode: if-signed\n    keys: [KEYS/other.pub]\n");
+        assert!(matches!(decide(&v, &image, &[]), Verdict::Unsigned { .. }));
+        assert!(!decide(&v, &image, &[bundle()]).passes());
+    }
+}
