@@ -12,9 +12,12 @@
 #      or the HELM_DATA_HOME, HELM_CONFIG_HOME and HELM_CACHE_HOME exported by the caller);
 #      PURSER_SKIP_PLUGIN_INSTALL=1 skips this step
 #   5. the registries and tools the native tests and benchmarks run: Debian's docker-registry,
-#      htpasswd and openssl, .purser/bin/oci-registry and .purser/bin/crane; with
-#      PURSER_BENCH_PEERS=1 also skopeo, regctl and regsync (the copy benchmark's peers)
-#      (scripts/setup-registries.sh); PURSER_SKIP_REGISTRIES=1 skips this step
+#      htpasswd, openssl and skopeo, .purser/bin/oci-registry, crane, regctl, and cosign
+#      (v3.1.3) and cosign-v2 (v2.6.5) for the trust tests; with PURSER_BENCH_PEERS=1 also
+#      regsync (a copy benchmark peer) (scripts/setup-registries.sh); PURSER_SKIP_REGISTRIES=1
+#      skips this step. Its Go builds (minutes the first time) start in the background before
+#      step 1 (`setup-registries.sh --go-only`, log in .purser/logs), overlapping steps 1 to 4;
+#      step 5 waits for them and fails with their log if they failed
 #   6. a Kubernetes API server and etcd built with go into .purser/bin, for the tests that need
 #      a cluster (scripts/setup-kube.sh); PURSER_SKIP_KUBE=1 skips this step
 #   7. .purser/bin/yaml-oracle, go-built from tests/yaml-oracle: Helm's YAML reader for
@@ -29,6 +32,40 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$PURSER_ROOT"
 mkdir -p "$PURSER_LOCAL/bin"
+
+# --- 5., started first: the registries' Go builds, in the background ---------------------------
+
+registries_pid=
+registries_log=$PURSER_LOCAL/logs/setup-registries-go.log
+
+start_registries_go_builds() {
+  [ "${PURSER_SKIP_REGISTRIES:-}" != 1 ] || return 0
+  mkdir -p "$PURSER_LOCAL/logs"
+  say "registries: Go-built tools set up in the background (log: $registries_log)"
+  "$PURSER_ROOT/scripts/setup-registries.sh" --go-only >"$registries_log" 2>&1 </dev/null &
+  registries_pid=$!
+}
+
+# Stops the background builds when this script ends before waiting for them (a failure, ^C).
+stop_registries_go_builds() {
+  [ -z "$registries_pid" ] || kill -TERM "$registries_pid" 2>/dev/null || true
+}
+trap stop_registries_go_builds EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+setup_registries() {
+  if [ -n "$registries_pid" ]; then
+    local pid=$registries_pid
+    registries_pid=
+    if ! wait "$pid"; then
+      cat "$registries_log" >&2
+      die "registries: the background scripts/setup-registries.sh --go-only failed (its output is above, and in $registries_log)"
+    fi
+    cat "$registries_log" >&2
+  fi
+  "$PURSER_ROOT/scripts/setup-registries.sh"
+}
 
 # --- 1. Helm ---------------------------------------------------------------------------------
 
@@ -247,6 +284,7 @@ install_plugin() { # NAME: install .purser/plugins/NAME unless it is installed a
   say "plugin: $name installed in $data_home/plugins"
 }
 
+start_registries_go_builds
 ensure_helm
 ensure_wasm_toolchain
 build
@@ -262,7 +300,7 @@ fi
 if [ "${PURSER_SKIP_REGISTRIES:-}" = 1 ]; then
   say "registries: skipped (PURSER_SKIP_REGISTRIES=1)"
 else
-  "$PURSER_ROOT/scripts/setup-registries.sh"
+  setup_registries
 fi
 if [ "${PURSER_SKIP_KUBE:-}" = 1 ]; then
   say "kube: skipped (PURSER_SKIP_KUBE=1)"

@@ -7,6 +7,7 @@
 //! - [`seed`]: pushes test content with plain registry API calls and remembers the bytes.
 //! - [`FaultProxy`]: an HTTP proxy in front of a registry that injects faults and counts.
 //! - [`DockerConfig`]: a temporary docker config.json and credential helper.
+//! - [`cosign`]: the real cosign v3 and v2, run offline, for the trust tests.
 //!
 //! Binaries come from `scripts/setup.sh` (`scripts/setup-registries.sh`).
 #![allow(dead_code, unused_imports)] // each test crate uses a part
@@ -14,6 +15,7 @@
 pub mod bundle;
 pub mod certs;
 pub mod copy;
+pub mod cosign;
 pub mod helm;
 pub mod http;
 pub mod proxy;
