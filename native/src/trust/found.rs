@@ -74,12 +74,13 @@ pub async fn signatures_of<S: Store>(
 ) -> Result<Vec<Found>, StoreError> {
     let mut out = Vec::new();
     for d in referrers(store, repo, digest).await? {
-        // The artifact type is on the descriptor when the index was built from manifests
-        // that carry one; a descriptor without it is read to find out.
-        if d.artifact_type
-            .as_deref()
-            .is_some_and(|t| !t.starts_with("application/vnd.dev.sigstore.bundle"))
-        {
+        // Other referrers (SBOMs, attestations of other tools) are passed over by their
+        // artifact type. cosign v2 lists its bundles in a fallback index with the empty
+        // config's type, so that one, and none, are read to find out.
+        if d.artifact_type.as_deref().is_some_and(|t| {
+            !t.starts_with("application/vnd.dev.sigstore.bundle")
+                && t != "application/vnd.oci.empty.v1+json"
+        }) {
             continue;
         }
         let Some(m) = store.manifest_get(repo, d.digest.as_str()).await? else {

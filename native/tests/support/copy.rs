@@ -303,9 +303,15 @@ impl Job {
     /// Chart `name` running `images` from the registry `source`, copied to `TARGET/PREFIX`;
     /// `--plain-http` for both.
     pub fn new(name: &str, images: &[Image], source: &str, target: &str) -> Job {
+        Job::running(name, &chart_images(source, images), source, target)
+    }
+
+    /// Chart `name` running `images` (container name, reference), copied to
+    /// `TARGET/PREFIX`; `--plain-http` for `source` and `target`.
+    pub fn running(name: &str, images: &[(String, String)], source: &str, target: &str) -> Job {
         let helm = Helm::with_plugins(&["mirror", "relocate"]);
         let dir = tempfile::tempdir().unwrap();
-        let chart = chart(&helm, dir.path(), name, &chart_images(source, images));
+        let chart = chart(&helm, dir.path(), name, images);
         Job {
             helm,
             dir,
