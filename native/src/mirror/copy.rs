@@ -293,7 +293,7 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
     }
     if let Some(signer) = &signer {
         let target = RegistryStore::target(target_client.clone());
-        signatures::sign_report(signer, &target, &mut report).await;
+        signatures::sign_report(signer, &target, &mut report, args.registry.concurrency).await;
     }
     let mut lock = loaded.lock;
     if let Some(path) = &args.output {

@@ -177,7 +177,7 @@ pub async fn run(args: ImportArgs) -> Result<(CopyReport, bool), String> {
     }
     if let Some(signer) = &signer {
         let target = RegistryStore::target(target_client.clone());
-        signatures::sign_report(signer, &target, &mut report).await;
+        signatures::sign_report(signer, &target, &mut report, args.registry.concurrency).await;
     }
     if let Some(path) = &args.output {
         let mut lock = match &lock_text {

@@ -276,8 +276,14 @@ impl Checked {
 }
 
 /// Signs every image and chart the report says is at the target (copied or present) with
-/// `signer`; each row says what was signed, and a failure makes the report incomplete.
-pub async fn sign_report<S: Store>(signer: &Signer, target: &S, report: &mut CopyReport) {
+/// `signer`, `concurrency` at once; each row says what was signed, and a failure makes the
+/// report incomplete.
+pub async fn sign_report<S: Store>(
+    signer: &Signer,
+    target: &S,
+    report: &mut CopyReport,
+    concurrency: usize,
+) {
     let mut jobs: Vec<(bool, usize, String, String)> = Vec::new();
     for (i, r) in report.images.iter().enumerate() {
         if matches!(r.state, "copied" | "present")
@@ -293,18 +299,26 @@ pub async fn sign_report<S: Store>(signer: &Signer, target: &S, report: &mut Cop
             jobs.push((true, i, c.destination.clone(), d.clone()));
         }
     }
+    let outcomes: Vec<_> = futures_util::stream::iter(jobs.into_iter().map(
+        |(chart, i, destination, digest)| async move {
+            let outcome = async {
+                let r = purser::reference::Reference::parse(&destination)
+                    .map_err(|e| format!("{destination}: {}", e.reason()))?;
+                let d = Digest::parse(&digest).map_err(|e| format!("{destination}: {e}"))?;
+                signer
+                    .sign(target, &Repository::from_reference(&r), &d)
+                    .await
+                    .map_err(|e| format!("signing {destination}@{d}: {e}"))
+            }
+            .await;
+            (chart, i, outcome)
+        },
+    ))
+    .buffer_unordered(concurrency.max(1))
+    .collect()
+    .await;
     let mut failed = false;
-    for (chart, i, destination, digest) in jobs {
-        let outcome = async {
-            let r = purser::reference::Reference::parse(&destination)
-                .map_err(|e| format!("{destination}: {}", e.reason()))?;
-            let d = Digest::parse(&digest).map_err(|e| format!("{destination}: {e}"))?;
-            signer
-                .sign(target, &Repository::from_reference(&r), &d)
-                .await
-                .map_err(|e| format!("signing {destination}@{d}: {e}"))
-        }
-        .await;
+    for (chart, i, outcome) in outcomes {
         let (signed, message) = match outcome {
             Ok(done) => {
                 let new = done.iter().filter(|s| s.new).count();
