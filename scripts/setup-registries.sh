@@ -21,6 +21,9 @@
 #
 # `--go-only` does steps 2 to 5 only (no apt-get): scripts/setup.sh starts it in the background
 # before its own builds, so that the Go builds overlap them, and runs this script again later.
+# PURSER_REGISTRIES_DEMO_ONLY=1 (scripts/demo.sh sets it) sets up only what the demo runs:
+# .purser/bin/oci-registry and crane (steps 2 and the crane of 3); no apt-get, regctl, skopeo or
+# cosign. A later run without it completes the rest.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$PURSER_ROOT"
@@ -189,6 +192,12 @@ wait_go_tools() { # every background build, or fail with the log of one that fai
 }
 
 started=$SECONDS
+if [ "${PURSER_REGISTRIES_DEMO_ONLY:-}" = 1 ]; then
+  ensure_oci_registry
+  ensure_go_tool crane github.com/google/go-containerregistry "$CRANE_VERSION"
+  say "registries: the demo's oci-registry and crane ready ($((SECONDS - started))s; PURSER_REGISTRIES_DEMO_ONLY=1)"
+  exit 0
+fi
 # cosign v3 and v2 first, as one background chain: they take longest and build while the rest
 # is set up; one after the other, v2 reuses the build cache of the many modules it shares with
 # v3 (on two cores, two cold builds side by side would only compete).

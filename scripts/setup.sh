@@ -15,9 +15,10 @@
 #      htpasswd, openssl and skopeo, .purser/bin/oci-registry, crane, regctl, and cosign
 #      (v3.1.3) and cosign-v2 (v2.6.5) for the trust tests; with PURSER_BENCH_PEERS=1 also
 #      regsync (a copy benchmark peer) (scripts/setup-registries.sh); PURSER_SKIP_REGISTRIES=1
-#      skips this step. Its Go builds (minutes the first time) start in the background before
-#      step 1 (`setup-registries.sh --go-only`, log in .purser/logs), overlapping steps 1 to 4;
-#      step 5 waits for them and fails with their log if they failed
+#      skips this step, PURSER_REGISTRIES_DEMO_ONLY=1 (scripts/demo.sh) narrows it to
+#      oci-registry and crane. Its Go builds (minutes the first time) start in the background
+#      before step 1 (`setup-registries.sh --go-only`, log in .purser/logs), overlapping steps 1
+#      to 4; step 5 waits for them and fails with their log if they failed
 #   6. a Kubernetes API server and etcd built with go into .purser/bin, for the tests that need
 #      a cluster (scripts/setup-kube.sh); PURSER_SKIP_KUBE=1 skips this step
 #   7. .purser/bin/yaml-oracle, go-built from tests/yaml-oracle: Helm's YAML reader for
