@@ -331,7 +331,7 @@ pub async fn run(args: ExportArgs) -> Result<ExportReport, String> {
         images.push(ExportedImage {
             source: request.source.canonical(),
             state: "refused",
-            digest: Some(digest.to_string()),
+            digest: digest.as_ref().map(ToString::to_string),
             platforms: Vec::new(),
             referrers: 0,
             message: Some(reason.clone()),

@@ -79,8 +79,8 @@ impl SignFlags {
 #[derive(Default)]
 pub struct Checked {
     pub kept: Vec<ImageRequest>,
-    /// Refused: the request, the digest checked, why.
-    pub refused: Vec<(ImageRequest, Digest, String)>,
+    /// Refused: the request, the digest checked (when it could be read), why.
+    pub refused: Vec<(ImageRequest, Option<Digest>, String)>,
     /// By canonical source reference.
     pub verdicts: HashMap<String, Verdict>,
     /// Source (canonical) by destination (canonical), for chart rows.
@@ -106,28 +106,40 @@ pub async fn check<S: Store>(
     requests: Vec<ImageRequest>,
     concurrency: usize,
 ) -> Checked {
-    let verdicts: Vec<(ImageRequest, Option<(Digest, Verdict)>)> =
+    let verdicts: Vec<_> =
         futures_util::stream::iter(requests.into_iter().map(|request| async move {
             let repo = Repository::from_reference(&request.source);
+            let name = policy_name(&request.source);
             let digest = match &request.locked {
-                Some(d) => Some(d.clone()),
+                Some(d) => Ok(Some(d.clone())),
                 None => {
-                    let name = request
+                    let reference = request
                         .source
                         .digest()
                         .or(request.source.tag())
                         .unwrap_or("latest");
-                    store.manifest_head(&repo, name).await.ok().flatten()
+                    store.manifest_head(&repo, reference).await
                 }
             };
             let verdict = match digest {
-                Some(d) => {
-                    let v = verifier
-                        .check(store, &repo, &policy_name(&request.source), &d)
-                        .await;
-                    Some((d, v))
+                Ok(Some(d)) => {
+                    let v = verifier.check(store, &repo, &name, &d).await;
+                    Some((Some(d), v))
                 }
-                None => None,
+                // Not there: the plan reports it missing.
+                Ok(None) => None,
+                // Unreadable now: what the policy checks is not copied unchecked.
+                Err(e) => verifier.rule_index(&name).map(|rule| {
+                    (
+                        None,
+                        Verdict::Refused {
+                            rule,
+                            reason: format!(
+                                "its digest cannot be read to check its signatures: {e}"
+                            ),
+                        },
+                    )
+                }),
             };
             (request, verdict)
         }))
@@ -242,7 +254,7 @@ impl Checked {
                     name: name.clone(),
                     version: version.clone(),
                     destination,
-                    digest: Some(digest.to_string()),
+                    digest: digest.as_ref().map(ToString::to_string),
                     state: "refused",
                     message: Some(reason.clone()),
                     verified: None,
@@ -252,7 +264,7 @@ impl Checked {
                     source: request.source.canonical(),
                     destination,
                     digest: None,
-                    source_digest: Some(digest.to_string()),
+                    source_digest: digest.as_ref().map(ToString::to_string),
                     state: "refused",
                     message: Some(reason.clone()),
                     referrers: 0,

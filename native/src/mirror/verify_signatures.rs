@@ -119,7 +119,7 @@ fn report(
         let row = match (checked.verdicts.get(&subject), refused) {
             (_, Some((_, digest, reason))) => VerdictRow {
                 subject,
-                digest: Some(digest.to_string()),
+                digest: digest.as_ref().map(ToString::to_string),
                 state: "refused",
                 detail: reason.clone(),
                 signatures: Vec::new(),

@@ -148,6 +148,16 @@ impl Verifier {
         })
     }
 
+    /// The rule that checks `name` (a repository with its registry), unless none matches or
+    /// it says `skip`.
+    #[must_use]
+    pub fn rule_index(&self, name: &str) -> Option<usize> {
+        self.policy
+            .rule_for(name)
+            .filter(|r| r.mode != Mode::Skip)
+            .map(|r| r.index)
+    }
+
     /// Where the policy came from.
     #[must_use]
     pub fn source(&self) -> &str {
