@@ -143,7 +143,10 @@ impl ChartArtifact {
             media_type: OCI_MANIFEST,
             config: (&config_descriptor).into(),
             layers: layers.iter().map(ManifestDescriptor::from).collect(),
-            annotations: annotations(&metadata, &rfc3339_utc(raw.chart_yaml_mtime)),
+            annotations: annotations(
+                &metadata,
+                &crate::lock::rfc3339(i64::try_from(raw.chart_yaml_mtime).unwrap_or(i64::MAX)),
+            ),
         });
         Ok(ChartArtifact {
             name: metadata.name.to_owned(),
@@ -597,28 +600,6 @@ fn go_json<T: Serialize>(value: &T) -> Vec<u8> {
     out.into_bytes()
 }
 
-/// `seconds` since the Unix epoch as RFC 3339 in UTC: `2024-05-01T12:00:00Z`.
-fn rfc3339_utc(seconds: u64) -> String {
-    let days = seconds / 86_400;
-    let rest = seconds % 86_400;
-    // Howard Hinnant's civil_from_days, for days since 1970-01-01 (never negative here).
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rest / 3_600,
-        rest % 3_600 / 60,
-        rest % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -860,9 +841,9 @@ notAHelmField: 1
 
     #[test]
     fn rfc3339_dates() {
-        assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339_utc(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339_utc(4_102_444_799), "2099-12-31T23:59:59Z");
+        assert_eq!(crate::lock::rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(crate::lock::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(crate::lock::rfc3339(4_102_444_799), "2099-12-31T23:59:59Z");
     }
 
     #[test]

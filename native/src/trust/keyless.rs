@@ -39,7 +39,8 @@ use super::certificate::{Cert, CertError};
 use super::rekor::{self, Expected, RekorError};
 use super::sigstore_bundle::{Bundle, BundleError, Content, IN_TOTO, TlogEntry, pae};
 use super::simple_signing::{LegacySignature, parse_payload};
-use super::trusted_root::{TrustedRoot, format_time};
+use super::trusted_root::TrustedRoot;
+use purser::lock::rfc3339 as format_time;
 
 /// How a subject or an issuer is matched.
 #[derive(Clone, Debug)]

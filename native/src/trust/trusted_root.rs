@@ -305,29 +305,6 @@ pub fn rfc3339(s: &str) -> Option<i64> {
     Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset)
 }
 
-/// `2024-12-16T18:42:56Z` for a time in seconds since the Unix epoch.
-#[must_use]
-pub fn format_time(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
 fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
@@ -431,9 +408,9 @@ mod tests {
             1_734_374_576,
             -86_400,
         ] {
-            assert_eq!(rfc3339(&format_time(t)), Some(t), "{t}");
+            assert_eq!(rfc3339(&purser::lock::rfc3339(t)), Some(t), "{t}");
         }
-        assert_eq!(format_time(1_734_374_576), "2024-12-16T18:42:56Z");
+        assert_eq!(purser::lock::rfc3339(1_734_374_576), "2024-12-16T18:42:56Z");
     }
 
     #[test]
