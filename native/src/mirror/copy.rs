@@ -21,7 +21,7 @@ use purser::reference::Reference;
 use purser::report::Stamp;
 use serde::Serialize;
 
-use super::signatures::{self, Checked, SignFlags, VerifyFlags};
+use super::signatures::{self, SignFlags, VerifyFlags};
 use super::{PlaceArgs, RegistryArgs, SelectArgs, write_atomically};
 use crate::copy::{self, BlobOutcome, Executor, ImageRequest, LocalBlobs, PlanOptions, Walked};
 use crate::progress::Progress;
@@ -256,14 +256,13 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
     let source_client = args.registry.client()?;
     let target_client = args.registry.target_client()?;
     let source = Arc::new(RegistryStore::source(source_client.clone()));
-    let (requests, mut checked) = match &verifier {
-        Some(v) => {
-            let mut checked =
-                signatures::check(v, source.as_ref(), requests, args.registry.concurrency).await;
-            (std::mem::take(&mut checked.kept), checked)
-        }
-        None => (requests, Checked::default()),
-    };
+    let (requests, mut checked) = signatures::let_through(
+        verifier.as_ref(),
+        source.as_ref(),
+        requests,
+        args.registry.concurrency,
+    )
+    .await;
     if let Some(keyring) = args.verify.keyring()? {
         loaded.charts = signatures::check_provenance(
             &mut checked,

@@ -196,14 +196,13 @@ pub async fn run(args: ExportArgs) -> Result<ExportReport, String> {
     let verifier = args.verify.verifier()?;
     let client = args.registry.client()?;
     let source = Arc::new(RegistryStore::source(client.clone()));
-    let (requests, checked) = match &verifier {
-        Some(v) => {
-            let mut checked =
-                signatures::check(v, source.as_ref(), requests, args.registry.concurrency).await;
-            (std::mem::take(&mut checked.kept), checked)
-        }
-        None => (requests, Checked::default()),
-    };
+    let (requests, checked) = signatures::let_through(
+        verifier.as_ref(),
+        source.as_ref(),
+        requests,
+        args.registry.concurrency,
+    )
+    .await;
     if let Some(keyring) = args.verify.keyring()? {
         let mut checked = Checked::default();
         loaded.charts = signatures::check_provenance(

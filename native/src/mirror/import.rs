@@ -20,7 +20,7 @@ use super::copy::{
     Carried, ChartToArgs, CopyReport, Job, LoadedChart, TransferOptions, chart_destination,
     chart_names, transfer, write_lock,
 };
-use super::signatures::{self, Checked, SignFlags, VerifyFlags};
+use super::signatures::{self, SignFlags, VerifyFlags};
 use super::{PlaceArgs, RegistryArgs};
 use crate::copy::{ImageRequest, PlanOptions};
 use crate::images;
@@ -156,14 +156,13 @@ pub async fn run(args: ImportArgs) -> Result<(CopyReport, bool), String> {
     };
     let lock_text = bundle.lock.clone();
     let bundle = Arc::new(bundle);
-    let (requests, checked) = match &verifier {
-        Some(v) => {
-            let mut checked =
-                signatures::check(v, bundle.as_ref(), requests, args.registry.concurrency).await;
-            (std::mem::take(&mut checked.kept), checked)
-        }
-        None => (requests, Checked::default()),
-    };
+    let (requests, checked) = signatures::let_through(
+        verifier.as_ref(),
+        bundle.as_ref(),
+        requests,
+        args.registry.concurrency,
+    )
+    .await;
     let job = Job {
         requests: requests.clone(),
         unresolved: Vec::new(),

@@ -209,6 +209,22 @@ pub fn check_provenance(
     kept
 }
 
+/// The requests `verifier` (if any) lets through, and what it made of all of them.
+pub async fn let_through<S: Store>(
+    verifier: Option<&Verifier>,
+    store: &S,
+    requests: Vec<ImageRequest>,
+    concurrency: usize,
+) -> (Vec<ImageRequest>, Checked) {
+    match verifier {
+        Some(v) => {
+            let mut checked = check(v, store, requests, concurrency).await;
+            (std::mem::take(&mut checked.kept), checked)
+        }
+        None => (requests, Checked::default()),
+    }
+}
+
 impl Checked {
     /// The verdicts into the report's rows; refused requests as `refused` rows (charts among
     /// them, `chart_destinations`, as chart rows); the report is incomplete if any was
