@@ -44,6 +44,10 @@
 #   PURSER_PACKAGE_ARCHES   linux architectures to build and ship (default "amd64 arm64")
 #   PURSER_PACKAGE_TARGET   cargo target dir (default target/package)
 #   PURSER_DIST             output directory (default dist)
+#   PURSER_PACKAGE_BINARY   pack this purser instead of the static builds (one architecture in
+#                           PURSER_PACKAGE_ARCHES; not checked for static linking): how the
+#                           tests package the build they just made, in seconds. Not a release.
+#   PURSER_PACKAGE_WASM     pack this plugin.wasm instead of the target/package build
 #   SOURCE_DATE_EPOCH       archive mtime (default: the commit date of HEAD)
 #   PURSER_SIGN_KEY         signing key name (a user id or part of it, as `helm plugin package
 #                           --key`); with PURSER_KEYRING, .prov files are made, else not
@@ -88,8 +92,20 @@ triple_of() {
   esac
 }
 
-binary_of() { echo "$TARGET_DIR/$(triple_of "$1")/release/purser"; }
-WASM=$TARGET_DIR/wasm32-wasip1/release/purser_wasm.wasm
+binary_of() {
+  if [ -n "${PURSER_PACKAGE_BINARY:-}" ]; then
+    echo "$PURSER_PACKAGE_BINARY"
+  else
+    echo "$TARGET_DIR/$(triple_of "$1")/release/purser"
+  fi
+}
+WASM=${PURSER_PACKAGE_WASM:-$TARGET_DIR/wasm32-wasip1/release/purser_wasm.wasm}
+if [ -n "${PURSER_PACKAGE_BINARY:-}" ]; then
+  [ "$mode" = pack ] || die "PURSER_PACKAGE_BINARY is for \`scripts/package.sh pack\` only"
+  [ "$(echo "$ARCHES" | wc -w)" = 1 ] || die "PURSER_PACKAGE_BINARY needs one architecture in PURSER_PACKAGE_ARCHES, not: $ARCHES"
+  [ -x "$PURSER_PACKAGE_BINARY" ] || die "PURSER_PACKAGE_BINARY=$PURSER_PACKAGE_BINARY is not an executable file"
+  say "pack: $PURSER_PACKAGE_BINARY as the linux/$ARCHES binary (a test package, not a release)"
+fi
 
 ensure_target() {
   rustc --print sysroot >/dev/null 2>&1 || die "rustc not found (rustup's toolchain is needed)"
@@ -137,6 +153,7 @@ build_native() { # $1: amd64|arm64
 
 check_static() { # $1: arch
   local bin description
+  [ -z "${PURSER_PACKAGE_BINARY:-}" ] || return 0
   bin=$(binary_of "$1")
   [ -f "$bin" ] || die "no $bin (run scripts/package.sh build)"
   if command -v file >/dev/null 2>&1; then

@@ -30,6 +30,7 @@ use support::copy::{
     check_lock_images, check_report_images, code, lock_entry, report, report_chart, report_image,
     report_of_success, seed_legacy, seed_single, stderr, trail, uploads_by_digest, yaml,
 };
+use support::gpg::GpgKey;
 use support::helm::{Helm, text};
 use support::seed::{Pushed, blob_digests, blob_sizes, child_digests, sha256};
 use support::{DockerConfig, FaultProxy, Flavour, PASSWORD, Registry, USER};
@@ -628,68 +629,6 @@ async fn oci_chart_copied_as_is() {
 }
 
 // --- 6. provenance ------------------------------------------------------------------------------
-
-/// A throw-away GPG home with one key; its gpg-agent is stopped on Drop.
-struct GpgKey {
-    home: tempfile::TempDir,
-    /// The secret keyring in the legacy format Helm reads.
-    secring: PathBuf,
-    pubring: PathBuf,
-}
-
-impl GpgKey {
-    fn generate(uid: &str) -> GpgKey {
-        let home = tempfile::Builder::new().prefix("gpg-").tempdir().unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
-        let key = GpgKey {
-            secring: home.path().join("secring.gpg"),
-            pubring: home.path().join("pubring.gpg"),
-            home,
-        };
-        let out = key.gpg(&[
-            "--passphrase",
-            "",
-            "--quick-gen-key",
-            uid,
-            "default",
-            "default",
-            "never",
-        ]);
-        assert!(out.status.success(), "gpg --quick-gen-key: {}", text(&out));
-        for (what, path) in [
-            ("--export-secret-keys", &key.secring),
-            ("--export", &key.pubring),
-        ] {
-            let out = key.gpg(&[what]);
-            assert!(
-                out.status.success() && !out.stdout.is_empty(),
-                "gpg {what}: {}",
-                text(&out)
-            );
-            std::fs::write(path, &out.stdout).unwrap();
-        }
-        key
-    }
-
-    fn gpg(&self, args: &[&str]) -> Output {
-        Command::new("/usr/bin/gpg")
-            .env("GNUPGHOME", self.home.path())
-            .args(["--batch", "--yes"])
-            .args(args)
-            .output()
-            .expect("run gpg")
-    }
-}
-
-impl Drop for GpgKey {
-    fn drop(&mut self) {
-        let _ = Command::new("gpgconf")
-            .env("GNUPGHOME", self.home.path())
-            .args(["--kill", "gpg-agent"])
-            .output();
-    }
-}
 
 const PROVENANCE: &str = "application/vnd.cncf.helm.chart.provenance.v1.prov";
 
