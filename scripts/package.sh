@@ -12,6 +12,11 @@
 #                                        with plugin.yaml at the archive root (Helm 3 needs it
 #                                        there), images.sh, bin/purser-linux-{amd64,arm64} and
 #                                        bin/purser, a sh script that runs the one for `uname -m`
+#   dist/mirror-legacy-VERSION.tgz       Helm 3 legacy plugin `mirror` (native/plugins/mirror-legacy):
+#                                        the same layout, with mirror.sh. Helm 3 installs these
+#                                        from a directory (extract, then `helm plugin install
+#                                        DIR`) or an http(s) URL served as application/gzip;
+#                                        it reads no .prov
 #   dist/purser-VERSION-linux-{amd64,arm64}.tar.gz
 #                                        purser-VERSION-linux-ARCH/purser (+ README.md, LICENSE
 #                                        when the repository has them)
@@ -230,8 +235,28 @@ fi
 echo "purser: this plugin has no binary for $(uname -s)/$(uname -m); set PURSER_BIN to a purser" >&2
 exit 127'
 
+# legacy_package NAME STAGE: dist/NAME-legacy-VERSION.tgz, the Helm 3 plugin in
+# native/plugins/NAME-legacy (plugin.yaml and its launcher NAME.sh) at the archive root, with
+# bin/purser (LAUNCHER) and bin/purser-linux-ARCH.
+legacy_package() {
+  local name=$1 src=native/plugins/$1-legacy dir=$2/$1-legacy arch files
+  check_plugin_version "$src/plugin.yaml"
+  [ -f "$src/$name.sh" ] || die "$src: no $name.sh"
+  mkdir -p "$dir/bin"
+  cp "$src/plugin.yaml" "$src/$name.sh" "$dir/"
+  chmod +x "$dir/$name.sh"
+  printf '%s\n' "$LAUNCHER" >"$dir/bin/purser"
+  chmod +x "$dir/bin/purser"
+  for arch in $ARCHES; do
+    cp "$(binary_of "$arch")" "$dir/bin/purser-linux-$arch"
+  done
+  files=$(cd "$dir" && LC_ALL=C ls)
+  # shellcheck disable=SC2086 # plain file names
+  tgz "$DIST/$name-legacy-$VERSION.tgz" "$dir" $files
+}
+
 pack() {
-  local stage arch name files
+  local stage arch name
   for arch in $ARCHES; do check_static "$arch"; done
   [ "$ARCHES" = "amd64 arm64" ] || say "pack: binaries for linux/{${ARCHES// /,}} only (PURSER_PACKAGE_ARCHES)"
   [ -f "$WASM" ] || die "no $WASM (run scripts/package.sh build)"
@@ -257,19 +282,9 @@ pack() {
     tgz "$DIST/$name-$VERSION.tgz" "$stage/$name" "$name"
   done
 
-  # images-legacy (Helm 3): plugin.yaml at the root
-  check_plugin_version native/plugins/images-legacy/plugin.yaml
-  mkdir -p "$stage/legacy/bin"
-  cp native/plugins/images-legacy/plugin.yaml native/plugins/images-legacy/images.sh "$stage/legacy/"
-  chmod +x "$stage/legacy/images.sh"
-  printf '%s\n' "$LAUNCHER" >"$stage/legacy/bin/purser"
-  chmod +x "$stage/legacy/bin/purser"
-  for arch in $ARCHES; do
-    cp "$(binary_of "$arch")" "$stage/legacy/bin/purser-linux-$arch"
-  done
-  files=$(cd "$stage/legacy" && LC_ALL=C ls)
-  # shellcheck disable=SC2086 # plain file names
-  tgz "$DIST/images-legacy-$VERSION.tgz" "$stage/legacy" $files
+  # images-legacy and mirror-legacy (Helm 3): plugin.yaml at the root
+  legacy_package images "$stage"
+  legacy_package mirror "$stage"
 
   # the plain binaries
   for arch in $ARCHES; do
@@ -315,7 +330,8 @@ sign() {
     gpg_args=(--pinentry-mode loopback --passphrase-file "$PURSER_PASSPHRASE_FILE")
   fi
   for tgz in "$DIST"/images-"$VERSION".tgz "$DIST"/mirror-"$VERSION".tgz \
-    "$DIST"/relocate-"$VERSION".tgz "$DIST"/images-legacy-"$VERSION".tgz; do
+    "$DIST"/relocate-"$VERSION".tgz "$DIST"/images-legacy-"$VERSION".tgz \
+    "$DIST"/mirror-legacy-"$VERSION".tgz; do
     base=$(basename "$tgz")
     rm -rf "$work/x" "$work/helm"
     mkdir -p "$work/x" "$work/helm"
