@@ -16,14 +16,17 @@
 #      .purser/bin/cosign (cosign v3.1.3) and .purser/bin/cosign-v2 (cosign v2.6.5; the binary
 #      is named cosign too, so it is installed elsewhere and renamed). Cold, each takes minutes:
 #      they build in the background while the rest is set up, and the script waits for them
-#   5. only with PURSER_BENCH_PEERS=1 (scripts/bench-copy.sh sets it; the tests do not need
+#   5. .purser/bin/helm3: Helm v3.22.0 (go install helm.sh/helm/v3/cmd/helm; named helm, so
+#      installed elsewhere and renamed like cosign-v2), for the Helm 3 tests of the legacy
+#      plugins (native/tests/helm3.rs); built after cosign in the same background chain
+#   6. only with PURSER_BENCH_PEERS=1 (scripts/bench-copy.sh sets it; the tests do not need
 #      it): .purser/bin/regsync (regclient v0.11.7, go install), a copy benchmark peer
 #
-# `--go-only` does steps 2 to 5 only (no apt-get): scripts/setup.sh starts it in the background
+# `--go-only` does steps 2 to 6 only (no apt-get): scripts/setup.sh starts it in the background
 # before its own builds, so that the Go builds overlap them, and runs this script again later.
 # PURSER_REGISTRIES_DEMO_ONLY=1 (scripts/demo.sh sets it) sets up only what the demo runs:
-# .purser/bin/oci-registry and crane (steps 2 and the crane of 3); no apt-get, regctl, skopeo or
-# cosign. A later run without it completes the rest.
+# .purser/bin/oci-registry and crane (steps 2 and the crane of 3); no apt-get, regctl, skopeo,
+# cosign or helm3. A later run without it completes the rest.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$PURSER_ROOT"
@@ -45,6 +48,7 @@ CRANE_VERSION=v0.22.1
 REGCLIENT_VERSION=v0.11.7
 COSIGN_VERSION=v3.1.3
 COSIGN_V2_VERSION=v2.6.5
+HELM3_VERSION=v3.22.0
 
 # --- 1. Debian packages -------------------------------------------------------------------------
 
@@ -72,7 +76,7 @@ ensure_packages() {
   command -v skopeo >/dev/null 2>&1 || die "registries: apt-get left no skopeo"
 }
 
-# --- 2. to 5. Go-built tools -------------------------------------------------------------------
+# --- 2. to 6. Go-built tools -------------------------------------------------------------------
 
 go_module_version() { # BINARY MODULE: the version of MODULE a go-built binary was built from
   go version -m "$1" 2>/dev/null | awk -v m="$2" '($1 == "mod" || $1 == "dep") && $2 == m { print $3 }'
@@ -198,12 +202,13 @@ if [ "${PURSER_REGISTRIES_DEMO_ONLY:-}" = 1 ]; then
   say "registries: the demo's oci-registry and crane ready ($((SECONDS - started))s; PURSER_REGISTRIES_DEMO_ONLY=1)"
   exit 0
 fi
-# cosign v3 and v2 first, as one background chain: they take longest and build while the rest
-# is set up; one after the other, v2 reuses the build cache of the many modules it shares with
-# v3 (on two cores, two cold builds side by side would only compete).
-start_go_tools cosign \
+# cosign v3 and v2 first, then Helm 3, as one background chain: they take longest and build
+# while the rest is set up; one after the other, v2 reuses the build cache of the many modules
+# it shares with v3 (on two cores, cold builds side by side would only compete).
+start_go_tools cosign-helm3 \
   "cosign github.com/sigstore/cosign/v3 $COSIGN_VERSION cosign" \
-  "cosign github.com/sigstore/cosign/v2 $COSIGN_V2_VERSION cosign-v2"
+  "cosign github.com/sigstore/cosign/v2 $COSIGN_V2_VERSION cosign-v2" \
+  "helm helm.sh/helm/v3 $HELM3_VERSION helm3"
 [ -n "$go_only" ] || ensure_packages
 ensure_oci_registry
 ensure_go_tool crane github.com/google/go-containerregistry "$CRANE_VERSION"
