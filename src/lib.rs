@@ -17,6 +17,7 @@ pub mod inventory;
 pub mod lock;
 pub mod manifests;
 pub mod plan;
+pub mod plugin_artifact;
 pub mod reference;
 pub mod relocate;
 pub mod report;

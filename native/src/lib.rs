@@ -5,7 +5,8 @@
 //! offline bundles written by [`bundle_writer`] and read as a store; [`confirm`] reads a registry's answer about an image only heuristics found.
 //!
 //! The binary (`src/main.rs`) only parses the command line and calls [`images::run`],
-//! [`mirror::run`] or [`postrender::run`]; tests use this library directly.
+//! [`mirror::run`], [`postrender::run`] or [`plugin_push::run`]; tests use this library
+//! directly.
 
 pub mod bundle_writer;
 pub mod chart_source;
@@ -14,6 +15,7 @@ pub mod copy;
 pub mod helm;
 pub mod images;
 pub mod mirror;
+pub mod plugin_push;
 pub mod postrender;
 pub mod progress;
 pub mod registry;

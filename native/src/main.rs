@@ -2,7 +2,7 @@
 //! `helm mirror`. `purser images` renders a chart through the user's Helm and reads the chart
 //! itself; `purser mirror` resolves its images against registries.
 
-use purser_native::{images, mirror, postrender};
+use purser_native::{images, mirror, plugin_push, postrender};
 
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -35,6 +35,17 @@ enum Command {
     /// Rewrite a manifest stream (stdin to stdout) to pull from a mirror, pinned to a lock:
     /// the `relocate` post-renderer.
     PostRender(postrender::PostRenderArgs),
+    /// Publish purser's Helm 4 plugin packages (or any) to an OCI registry.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Push plugin packages (dist/) where `helm plugin install oci://REGISTRY/PATH/NAME:VERSION`
+    /// finds them: artifactType application/vnd.helm.plugin.v1+json, the package and its .prov
+    /// as layers named NAME-VERSION.tgz[.prov]. Exit 1 when any push failed.
+    Push(Box<plugin_push::PushArgs>),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +60,7 @@ fn main() -> ExitCode {
         }),
         Command::Mirror(command) => mirror::run(*command),
         Command::PostRender(args) => postrender::run(args),
+        Command::Plugin(PluginCommand::Push(args)) => plugin_push_command(*args),
     };
     match result {
         Ok(code) => code,
@@ -57,4 +69,28 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+fn plugin_push_command(args: plugin_push::PushArgs) -> Result<ExitCode, String> {
+    let json = args.json;
+    let plain_http = !args.registry.plain_http.is_empty();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the async runtime: {e}"))?;
+    let report = runtime.block_on(plugin_push::run(args))?;
+    let text = if json {
+        serde_json::to_string_pretty(&report).expect("a report serialises") + "\n"
+    } else {
+        report.text(plain_http)
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| format!("writing stdout: {e}"))?;
+    Ok(if report.complete {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use support::copy::{assert_exit, lock_entry as entry, seed_legacy, seed_single, stderr, yaml};
 use support::helm::{Helm, text};
 use support::seed::Pushed;
-use support::{Flavour, Registry, crane_copy};
+use support::{FileServer, Flavour, Registry, crane_copy};
 use tempfile::TempDir;
 
 /// A chart whose three images live in the test registry.
@@ -261,49 +261,6 @@ fn mirror_help_lists_the_commands() {
     let help = String::from_utf8_lossy(&out.stdout);
     for command in ["lock", "verify", "status"] {
         assert!(help.contains(command), "{help}");
-    }
-}
-
-/// A static file server on loopback (Python's http.server), stopped on Drop.
-struct FileServer {
-    child: std::process::Child,
-    url: String,
-}
-
-impl FileServer {
-    fn start(dir: &Path) -> FileServer {
-        let port = support::free_port();
-        let child = Command::new("python3")
-            .args([
-                "-m",
-                "http.server",
-                "--bind",
-                "127.0.0.1",
-                &port.to_string(),
-            ])
-            .current_dir(dir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start python3 -m http.server");
-        let addr = format!("127.0.0.1:{port}");
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(&addr).is_ok() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        FileServer {
-            child,
-            url: format!("http://{addr}"),
-        }
-    }
-}
-
-impl Drop for FileServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

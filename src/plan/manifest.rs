@@ -20,6 +20,10 @@ pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 /// The short-lived OCI 1.1 release-candidate artifact manifest; some registries still hold it.
 pub const OCI_ARTIFACT_MANIFEST: &str = "application/vnd.oci.artifact.manifest.v1+json";
+/// The OCI empty descriptor's media type: the config of an artifact that needs none.
+pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
+/// The OCI empty descriptor's content.
+pub const EMPTY_CONFIG: &[u8] = b"{}";
 
 /// Config media types of runnable images; any other config type makes a manifest an artifact.
 const IMAGE_CONFIGS: [&str; 2] = [

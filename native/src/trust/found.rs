@@ -79,7 +79,7 @@ pub async fn signatures_of<S: Store>(
         // config's type, so that one, and none, are read to find out.
         if d.artifact_type.as_deref().is_some_and(|t| {
             !t.starts_with("application/vnd.dev.sigstore.bundle")
-                && t != "application/vnd.oci.empty.v1+json"
+                && t != purser::plan::EMPTY_MEDIA_TYPE
         }) {
             continue;
         }

@@ -19,7 +19,8 @@ use std::path::Path;
 use bytes::Bytes;
 use purser::digest::Digest;
 use purser::plan::{
-    Descriptor, Manifest, OCI_INDEX, OCI_MANIFEST, Repository, fallback_index, parse_manifest,
+    Descriptor, EMPTY_CONFIG, EMPTY_MEDIA_TYPE, Manifest, OCI_INDEX, OCI_MANIFEST, Repository,
+    fallback_index, parse_manifest,
 };
 use serde_json::{Value, json};
 
@@ -28,10 +29,6 @@ use super::keys::SigningKey;
 use super::sigstore_bundle::{self, BUNDLE_V03, COSIGN_SIGN};
 use super::simple_signing::{self, SIGNATURE_ANNOTATION, SIMPLE_SIGNING};
 use crate::store::{Store, StoreError};
-
-/// The OCI empty descriptor's media type and content.
-const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
-const EMPTY: &[u8] = b"{}";
 
 /// Which signature format is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -181,7 +178,7 @@ impl Signer {
         let bundle = sigstore_bundle::sign(&self.key, &subject.digest)
             .map_err(|e| StoreError::message(format!("signing {}: {e}", subject.digest)))?;
         let bundle_digest = Digest::sha256(&bundle);
-        put_blob(store, repo, EMPTY.to_vec()).await?;
+        put_blob(store, repo, EMPTY_CONFIG.to_vec()).await?;
         put_blob(store, repo, bundle.clone()).await?;
         let manifest = referrer_manifest(subject, &bundle_digest, bundle.len(), &self.created);
         let digest = Digest::sha256(&manifest);
@@ -275,8 +272,8 @@ fn referrer_manifest(
         "mediaType": OCI_MANIFEST,
         "config": {
             "mediaType": EMPTY_MEDIA_TYPE,
-            "size": EMPTY.len(),
-            "digest": Digest::sha256(EMPTY).to_string(),
+            "size": EMPTY_CONFIG.len(),
+            "digest": Digest::sha256(EMPTY_CONFIG).to_string(),
             "artifactType": BUNDLE_V03,
         },
         "layers": [{

@@ -8,6 +8,8 @@
 //! - [`FaultProxy`]: an HTTP proxy in front of a registry that injects faults and counts.
 //! - [`DockerConfig`]: a temporary docker config.json and credential helper.
 //! - [`cosign`]: the real cosign v3 and v2, run offline, for the trust tests.
+//! - [`FileServer`]: a static file server (chart repositories, plugin tarball URLs).
+//! - [`packages`]: the release packages of this build, made by `scripts/package.sh pack`.
 //!
 //! Binaries come from `scripts/setup.sh` (`scripts/setup-registries.sh`).
 #![allow(dead_code, unused_imports)] // each test crate uses a part
@@ -437,4 +439,47 @@ pub fn run_measuring_peak_rss(
         stderr: std::fs::read(log).unwrap_or_default(),
     };
     (output, peak)
+}
+
+/// A static file server on loopback (Python's http.server), stopped on Drop.
+pub struct FileServer {
+    child: std::process::Child,
+    pub url: String,
+}
+
+impl FileServer {
+    pub fn start(dir: &Path) -> FileServer {
+        let port = free_port();
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+            ])
+            .current_dir(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start python3 -m http.server");
+        let addr = format!("127.0.0.1:{port}");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(&addr).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        FileServer {
+            child,
+            url: format!("http://{addr}"),
+        }
+    }
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
