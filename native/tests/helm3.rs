@@ -123,6 +123,26 @@ async fn helm3_installs_the_legacy_packages_lists_locks_and_post_renders() {
     let dist = Dist::pack();
     let work = tempfile::tempdir().unwrap();
 
+    // The legacy packages are in SHA256SUMS and signed like the others: Helm 4 (the `helm
+    // plugin verify` a release manager would run; Helm 3 has none) accepts their `.prov`.
+    let sums = std::fs::read_to_string(dist.dir.join("SHA256SUMS")).unwrap();
+    let helm4 = Helm::with_plugins(&[]);
+    for name in ["images-legacy", "mirror-legacy"] {
+        let tarball = dist.tarball(name);
+        let file = tarball.file_name().unwrap().to_str().unwrap();
+        let digest = support::seed::sha256(&std::fs::read(&tarball).unwrap());
+        let line = format!("{}  {file}", digest.trim_start_matches("sha256:"));
+        assert!(sums.lines().any(|l| l == line), "no {line:?} in:\n{sums}");
+        let out = helm4.run([
+            "plugin",
+            "verify",
+            tarball.to_str().unwrap(),
+            "--keyring",
+            dist.keyring().to_str().unwrap(),
+        ]);
+        success(&out, &format!("helm plugin verify {file}"));
+    }
+
     // --- install ------------------------------------------------------------------------------
     // images-legacy from a URL: Helm 3 asks HEAD for the media type, GETs, extracts and copies
     // it to $HELM_PLUGINS/images-legacy (the file name without -VERSION.tgz).
