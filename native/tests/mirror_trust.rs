@@ -5,7 +5,8 @@
 //!
 //! - `--verify POLICY` lets through what cosign signed with the policy's key (a v3 bundle, a
 //!   v2 `.sig`), images and an oci:// chart, and refuses an unsigned image, one signed by
-//!   another key and one whose signature names another digest; `verify-signatures` agrees.
+//!   another key and one whose signature names another digest, or whose digest cannot be
+//!   read; `verify-signatures` agrees.
 //! - `--sign-key` signs images, platform manifests and the chart at the target; cosign v3 and
 //!   v2 verify them, and reject a tampered one; the legacy format keeps other signers.
 //! - Signatures survive `export` / `import`, which verify and sign too.
@@ -23,7 +24,7 @@ use support::copy::{Job, PREFIX, report, stderr, yaml};
 use support::cosign::Cosign;
 use support::helm::{Helm, text};
 use support::seed::{AMD64, Seeder, digest_tag, sha256};
-use support::{Flavour, Registry};
+use support::{Fault, FaultProxy, Flavour, Registry, Rule};
 
 const REPO: &str = "trust/app";
 const BUNDLE_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
@@ -318,6 +319,61 @@ async fn verify_copies_what_the_policy_accepts_and_refuses_the_rest() {
     assert_eq!(code, Some(1), "{r:#}");
     assert_eq!(state(&r, "unsigned"), "unsigned", "{r:#}");
     assert_eq!(state(&r, "other"), "refused", "{r:#}");
+}
+
+/// A digest the policy would check but that cannot be read at the source is refused, not
+/// copied unchecked: the source answers every manifest HEAD (how the check reads the digest)
+/// with 403, while the GETs the copy would walk with still work.
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_refuses_an_image_whose_digest_cannot_be_read() {
+    let src = Registry::start(Flavour::Distribution);
+    let dst = Registry::start(Flavour::Distribution);
+    let keys = Keys::new();
+    let pushed = src.seeder().image(REPO, Some("app"), AMD64, false).await;
+    Cosign::v3()
+        .sign_bundle(
+            &at(&src.host, REPO, &pushed.digest),
+            &keys.key,
+            "test",
+            false,
+        )
+        .ok();
+    let proxy = FaultProxy::start(src.addr);
+    proxy.add(Rule::manifests(Fault::Status(403), usize::MAX).method("HEAD"));
+    let job = app_job("unreadable", &proxy.host, &dst.host, "app");
+    let required = policy(job.dir.path(), &proxy.host, "required", &keys.public);
+    let out = job.copy(&["--verify", required.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let r = report(&out);
+    let i = row(
+        &r,
+        "images",
+        "source",
+        &format!("{}/{REPO}:app", proxy.host),
+    );
+    assert_eq!(i["state"], "refused", "{i:#}");
+    let message = i["message"].as_str().unwrap();
+    assert!(
+        message.contains("its digest cannot be read to check its signatures"),
+        "{message}"
+    );
+    assert!(
+        dst.seeder()
+            .head_manifest(&format!("{PREFIX}/{REPO}"), "app")
+            .await
+            .is_none(),
+        "copied unchecked"
+    );
+    // The same copy with the source readable goes through: the refusal was the HEAD.
+    proxy.clear();
+    let out = job.copy(&["--verify", required.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        dst.seeder()
+            .head_manifest(&format!("{PREFIX}/{REPO}"), "app")
+            .await,
+        Some(pushed.digest.clone())
+    );
 }
 
 /// Copies two images (one multi-platform) and the chart archive with `--sign-key`, then has
