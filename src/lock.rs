@@ -11,6 +11,7 @@
 //! before.
 
 use crate::inventory::{Confidence, Image, Inventory};
+use crate::yaml;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -190,10 +191,12 @@ impl Lock {
 
     /// Reads a lock file; `source` names it in errors.
     pub fn parse(text: &str, source: &str) -> Result<Lock, LockError> {
-        let head: Head = serde_saphyr::from_str(text).map_err(|e| LockError::NotALock {
+        let not_a_lock = |detail: String| LockError::NotALock {
             source: source.to_owned(),
-            detail: e.to_string(),
-        })?;
+            detail,
+        };
+        let node = yaml::parse_one(text, 1).map_err(|e| not_a_lock(e.to_string()))?;
+        let head: Head = yaml::de::from_node(&node).map_err(|e| not_a_lock(e.to_string()))?;
         if head.kind.as_deref() != Some(KIND) || head.api_version.as_deref() != Some(API_VERSION) {
             return Err(LockError::WrongKind {
                 source: source.to_owned(),
@@ -201,14 +204,14 @@ impl Lock {
                 kind: head.kind,
             });
         }
-        serde_saphyr::from_str(text).map_err(|e| LockError::Invalid {
+        yaml::de::from_node(&node).map_err(|e| LockError::Invalid {
             source: source.to_owned(),
             detail: e.to_string(),
         })
     }
 
     pub fn to_yaml(&self) -> String {
-        serde_saphyr::to_string(self).expect("report serialises")
+        yaml::write::to_string(self).expect("a lock serialises")
     }
 
     /// The entry for a canonical reference.

@@ -57,7 +57,7 @@ pub fn render(
 }
 
 pub(crate) fn yaml<T: Serialize>(value: &T) -> String {
-    serde_saphyr::to_string(value).expect("report serialises")
+    crate::yaml::write::to_string(value).expect("report serialises")
 }
 
 /// One canonical reference per line, sorted, nothing else.

@@ -10,7 +10,9 @@ use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Span};
 use std::borrow::Cow;
 use std::fmt;
 
+pub mod de;
 mod lower_indent;
+pub mod write;
 
 /// One node of a YAML tree with the 1-based line it starts on and the text it was read from.
 #[derive(Debug, Clone, PartialEq)]
@@ -330,7 +332,16 @@ fn validate_text(text: &str, first_line: u32) -> Result<(), YamlError> {
 
 /// Parses a text that holds one document (or none: an empty text gives a null scalar).
 pub fn parse_one(text: &str, first_line: u32) -> Result<Node<'_>, YamlError> {
-    let mut docs = parse_documents(text, first_line, Budget::for_text(text))?;
+    parse_one_within(text, first_line, Budget::for_text(text))
+}
+
+/// [`parse_one`] under a budget of the caller's.
+pub fn parse_one_within(
+    text: &str,
+    first_line: u32,
+    budget: Budget,
+) -> Result<Node<'_>, YamlError> {
+    let mut docs = parse_documents(text, first_line, budget)?;
     match docs.len() {
         0 => Ok(Node {
             value: Value::Scalar(Cow::Borrowed(""), true),

@@ -68,8 +68,8 @@ pub(super) struct RawDependency {
     enabled: Option<bool>,
 }
 
-/// Parse a small YAML metadata file with budgets far below serde-saphyr's defaults: a real
-/// `Chart.yaml` is a few hundred nodes, so an alias bomb trips these within milliseconds.
+/// Parse a small YAML metadata file under tight budgets: a real `Chart.yaml` is a few hundred
+/// nodes, so an alias bomb trips these within milliseconds.
 pub(super) fn parse_yaml<T: serde::de::DeserializeOwned>(
     text: &str,
     name: &str,
@@ -78,30 +78,16 @@ pub(super) fn parse_yaml<T: serde::de::DeserializeOwned>(
 }
 
 /// A chart metadata file (`Chart.yaml`, `requirements.yaml`) read as Helm reads it (the last
-/// of duplicated keys wins), under tight budgets; the loader and the OCI artifact builder
-/// share it.
+/// of duplicated keys wins), under tight budgets (aliases count as the nodes they copy); the
+/// loader and the OCI artifact builder share it.
 pub(crate) fn parse_metadata_yaml<T: serde::de::DeserializeOwned>(
     text: &str,
-) -> Result<Option<T>, serde_saphyr::Error> {
-    let options = serde_saphyr::options! {
-        budget: serde_saphyr::budget! {
-            max_events: 200_000,
-            max_nodes: 50_000,
-            max_aliases: 1_000,
-            max_anchors: 1_000,
-            max_depth: 64,
-            max_documents: 16,
-        },
-        alias_limits: serde_saphyr::alias_limits! {
-            max_total_replayed_events: 20_000,
-            max_replay_stack_depth: 16,
-            max_alias_expansions_per_anchor: 200,
-        },
-        // Helm's YAML reader keeps the last of duplicated keys.
-        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::LastWins,
-        with_snippet: false,
+) -> Result<Option<T>, crate::yaml::de::ReadError> {
+    let budget = crate::yaml::Budget {
+        max_nodes: 50_000,
+        max_depth: 64,
     };
-    serde_saphyr::from_str_with_options(text, options)
+    crate::yaml::de::from_str(text, budget)
 }
 
 /// Helm's `sanitizeString`: whitespace becomes a space, other non-printable characters go.
