@@ -200,10 +200,10 @@ ensure_wasm_toolchain() {
 build() {
   say "build: purser (native, release)"
   cargo build --release -p purser-native >&2 || die "cargo build -p purser-native failed"
-  say "build: plugin.wasm (wasm32-wasip1, release)"
-  env ${WASM_ENV[@]+"${WASM_ENV[@]}"} "$WASM_CARGO" build --release -p purser-wasm --target wasm32-wasip1 \
+  say "build: plugin.wasm (wasm32-wasip1, profile wasm-release)"
+  env ${WASM_ENV[@]+"${WASM_ENV[@]}"} "$WASM_CARGO" build --profile wasm-release -p purser-wasm --target wasm32-wasip1 \
     ${WASM_ARGS[@]+"${WASM_ARGS[@]}"} >&2 || die "cargo build -p purser-wasm --target wasm32-wasip1 failed"
-  local module=$WASM_TARGET_DIR/wasm32-wasip1/release/purser_wasm.wasm
+  local module=$WASM_TARGET_DIR/wasm32-wasip1/wasm-release/purser_wasm.wasm
   [ -f "$module" ] || die "the build left no $module"
   if ! cmp -s "$module" plugin.wasm; then
     cp "$module" plugin.wasm.tmp && mv plugin.wasm.tmp plugin.wasm
@@ -269,7 +269,7 @@ install_plugin() { # NAME: install .purser/plugins/NAME unless it is installed a
       dir=${yaml%/plugin.yaml}
       real=$(cd "$dir" && pwd -P)
       if [ -f "$real/wasm/src/lib.rs" ] || [ -f "$real/../../../wasm/src/lib.rs" ] ||
-        grep -qs purser "$real/images.sh" || [ "${PURSER_REPLACE_PLUGIN:-}" = 1 ]; then
+        grep -qs purser "$real/images.sh" "$real/purser.sh" || [ "${PURSER_REPLACE_PLUGIN:-}" = 1 ]; then
         say "plugin: removing the previous $name plugin at $dir"
         if [ -L "$dir" ]; then rm -f "$dir"; else "$HELM_BIN" plugin uninstall "$name" >&2; fi
       else

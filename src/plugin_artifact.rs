@@ -229,11 +229,10 @@ fn read_metadata(package: &[u8]) -> Result<Metadata, PluginArtifactError> {
         .iter()
         .filter(|m| {
             let mut parts = m.name.split('/');
-            match (parts.next(), parts.next(), parts.next()) {
-                (Some("plugin.yaml"), None, _) => true,
-                (Some(_), Some("plugin.yaml"), None) => true,
-                _ => false,
-            }
+            matches!(
+                (parts.next(), parts.next(), parts.next()),
+                (Some("plugin.yaml"), None, _) | (Some(_), Some("plugin.yaml"), None)
+            )
         })
         .collect();
     let member = match found.as_slice() {

@@ -20,7 +20,7 @@ use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
 use support::copy::{LEGACY, MULTI, NOTHERE, SINGLE, chart, chart_images, lock_entry, yaml};
-use support::helm::{Helm, text};
+use support::helm::{Helm, feed, text};
 use support::packages::Dist;
 use support::{Flavour, Registry, repo_root};
 
@@ -229,19 +229,7 @@ async fn helm3_installs_the_legacy_packages_lists_locks_and_post_renders() {
         &helm.run(["template", "rel", tgz]),
         "helm template (Helm 3)",
     );
-    let mut piped = helm.command(["images", "-o", "list"]);
-    piped
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = piped.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(rendered.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = feed(helm.command(["images", "-o", "list"]), rendered.as_bytes());
     let stdout = success(&out, "helm template | helm images -o list");
     assert_eq!(listed(&stdout), expected, "from the rendered stream");
 

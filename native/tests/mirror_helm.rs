@@ -5,7 +5,7 @@ mod support;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use support::copy::{assert_exit, lock_entry as entry, seed_legacy, seed_single, stderr, yaml};
 use support::helm::{Helm, text};
 use support::seed::Pushed;

@@ -17,7 +17,7 @@ use std::process::{Command, Output};
 use serde_json::Value;
 use support::copy::{SINGLE, seed_single};
 use support::gpg::GpgKey;
-use support::helm::{Helm, purser_bin, text};
+use support::helm::{Helm, feed, purser_bin, text};
 use support::packages::{Dist, SIGNER};
 use support::seed::sha256;
 use support::{FileServer, Flavour, Registry, tool};
@@ -219,14 +219,7 @@ async fn pushed_to_a_registry_installed_verified_and_working() {
         "helm template: {}",
         text(&rendered)
     );
-    let mut images_cmd = helm.command(["images", "-o", "list"]);
-    images_cmd
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = images_cmd.spawn().unwrap();
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), &rendered.stdout).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = feed(helm.command(["images", "-o", "list"]), &rendered.stdout);
     assert!(out.status.success(), "helm images: {}", text(&out));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),

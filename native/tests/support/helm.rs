@@ -127,6 +127,23 @@ pub fn purser_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_purser"))
 }
 
+/// Runs `cmd` with `input` on its stdin; its output.
+pub fn feed(mut cmd: Command, input: &[u8]) -> Output {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the command");
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    // A command that exits without reading all of it is the caller's to judge by its output.
+    let _ = stdin.write_all(input);
+    drop(stdin);
+    child.wait_with_output().expect("wait for the command")
+}
+
 /// Status, stdout and stderr, for assertion messages.
 pub fn text(out: &Output) -> String {
     format!(
