@@ -10,10 +10,11 @@
 #   dist/relocate-VERSION.tgz            Helm 4 plugin `relocate`: the same, for post-render
 #   dist/images-legacy-VERSION.tgz       Helm 3 legacy plugin `images` (native/plugins/images-legacy)
 #                                        with plugin.yaml at the archive root (Helm 3 needs it
-#                                        there), images.sh, bin/purser-linux-{amd64,arm64} and
+#                                        there), purser.sh (native/plugins/purser.sh, the
+#                                        launcher), bin/purser-linux-{amd64,arm64} and
 #                                        bin/purser, a sh script that runs the one for `uname -m`
 #   dist/mirror-legacy-VERSION.tgz       Helm 3 legacy plugin `mirror` (native/plugins/mirror-legacy):
-#                                        the same layout, with mirror.sh. Helm 3 installs these
+#                                        the same layout. Helm 3 installs these
 #                                        from a directory (extract, then `helm plugin install
 #                                        DIR`) or an http(s) URL served as application/gzip;
 #                                        it reads no .prov
@@ -236,15 +237,14 @@ echo "purser: this plugin has no binary for $(uname -s)/$(uname -m); set PURSER_
 exit 127'
 
 # legacy_package NAME STAGE: dist/NAME-legacy-VERSION.tgz, the Helm 3 plugin in
-# native/plugins/NAME-legacy (plugin.yaml and its launcher NAME.sh) at the archive root, with
-# bin/purser (LAUNCHER) and bin/purser-linux-ARCH.
+# native/plugins/NAME-legacy (plugin.yaml) and the launcher both share (native/plugins/purser.sh)
+# at the archive root, with bin/purser (LAUNCHER) and bin/purser-linux-ARCH.
 legacy_package() {
   local name=$1 src=native/plugins/$1-legacy dir=$2/$1-legacy arch files
   check_plugin_version "$src/plugin.yaml"
-  [ -f "$src/$name.sh" ] || die "$src: no $name.sh"
   mkdir -p "$dir/bin"
-  cp "$src/plugin.yaml" "$src/$name.sh" "$dir/"
-  chmod +x "$dir/$name.sh"
+  cp "$src/plugin.yaml" native/plugins/purser.sh "$dir/"
+  chmod +x "$dir/purser.sh"
   printf '%s\n' "$LAUNCHER" >"$dir/bin/purser"
   chmod +x "$dir/bin/purser"
   for arch in $ARCHES; do

@@ -269,7 +269,7 @@ install_plugin() { # NAME: install .purser/plugins/NAME unless it is installed a
       dir=${yaml%/plugin.yaml}
       real=$(cd "$dir" && pwd -P)
       if [ -f "$real/wasm/src/lib.rs" ] || [ -f "$real/../../../wasm/src/lib.rs" ] ||
-        grep -qs purser "$real/images.sh" || [ "${PURSER_REPLACE_PLUGIN:-}" = 1 ]; then
+        grep -qs purser "$real/images.sh" "$real/purser.sh" || [ "${PURSER_REPLACE_PLUGIN:-}" = 1 ]; then
         say "plugin: removing the previous $name plugin at $dir"
         if [ -L "$dir" ]; then rm -f "$dir"; else "$HELM_BIN" plugin uninstall "$name" >&2; fi
       else
