@@ -12,12 +12,15 @@
 #   PURSER_BENCH_RUNS=N          runs of each throughput timing, best one counts (default 5)
 #   PURSER_BENCH_HELM_IMAGES=BIN a helm-images binary to compare with; otherwise
 #                                .purser/bench-bin/helm-images, built by `go install` if missing
+#   PURSER_BENCH_ONLY=ratio      only what `| helm images` adds to `helm template` (parts 1, 4,
+#                                and the start-up rows of 3): no big.yaml, no helm-images
 #
 # What it measures:
 #   1. the corpus: every chart under ../shared/charts with a Chart.yaml, `helm template release`
 #   2. core throughput, native: `purser images -o list < big.yaml` (the corpus repeated to 50 MB)
 #   3. core throughput, WASM: `helm images -o list < big.yaml`, start-up cost, peak RSS
-#   4. what `| helm images` adds to `helm template`, per chart, summed over the corpus
+#   4. what `| helm images` adds to `helm template`, per chart, summed over the corpus, and the
+#      median over the charts of (template | images) / (template alone), beside plugin.wasm's size
 #   5. wall time per corpus: helm-images, `purser images ./chart`, `helm template | helm images`
 #
 # Helm runs with temporary HELM_DATA_HOME, HELM_CONFIG_HOME and HELM_CACHE_HOME: the caller's
@@ -31,6 +34,8 @@ cd "$PURSER_ROOT"
 bench_args "$caller_dir" "${BASH_SOURCE[0]}" "$@"
 
 reps=${PURSER_BENCH_REPS:-3}
+only=${PURSER_BENCH_ONLY:-}
+case $only in '' | ratio) ;; *) die "PURSER_BENCH_ONLY=$only: the only choice is ratio" ;; esac
 runs=${PURSER_BENCH_RUNS:-5}
 corpus_dir=$PURSER_ROOT/../shared/charts
 target_mb=50
@@ -110,7 +115,8 @@ else
   "$PURSER_ROOT/scripts/setup.sh"
 fi
 purser=${CARGO_TARGET_DIR:-$PURSER_ROOT/target}/release/purser
-[ -x "$purser" ] || die "no native purser at $purser: run scripts/setup.sh"
+[ -n "$only" ] || [ -x "$purser" ] || die "no native purser at $purser: run scripts/setup.sh"
+module_bytes=$(wc -c <plugin.wasm | tr -d ' ')
 "$HELM_BIN" plugin list 2>/dev/null | grep -q '^images[[:space:]]' || die "the images plugin is not installed in $HELM_DATA_HOME"
 
 # a go-built Helm reports only v4.2 itself; its module version is exact
@@ -188,9 +194,7 @@ row "helm template, once over the corpus" "$(secs "$(calc '%.6f' "($e - $s) / 1e
 
 # big.yaml: the corpus repeated to >= 50 MB; tiny.yaml: one pod
 copies=$(((target_mb * 1000000 + corpus_bytes - 1) / corpus_bytes))
-for ((i = 0; i < copies; i++)); do cat "$work/corpus.yaml"; done >"$work/big.yaml"
-big_bytes=$(wc -c <"$work/big.yaml")
-big_mb=$(calc '%.6f' "$big_bytes / 1e6")
+[ -n "$only" ] || for ((i = 0; i < copies; i++)); do cat "$work/corpus.yaml"; done >"$work/big.yaml"
 cat >"$work/tiny.yaml" <<'EOF'
 apiVersion: v1
 kind: Pod
@@ -206,6 +210,9 @@ q() { printf '%q' "$1"; }
 
 # --- 2. core throughput, native -------------------------------------------------------------------
 
+if [ -z "$only" ]; then
+big_bytes=$(wc -c <"$work/big.yaml")
+big_mb=$(calc '%.6f' "$big_bytes / 1e6")
 say "bench: native core on $(calc '%.1f' "$big_mb") MB ($copies copies of the corpus)"
 best_of "$runs" 1 "$(q "$purser") images -o list < $(q "$big") > /dev/null"
 native_big=$best
@@ -223,6 +230,7 @@ row "native core" "$native_mbs MB/s" "(target >= 200)"
 row "start-up (tiny input)" "$(ms "$native_tiny")"
 row "native core, net of start-up" "$native_net_mbs MB/s"
 row "peak RSS" "$native_rss MiB"
+fi
 
 # --- 3. core throughput, WASM -------------------------------------------------------------------
 
@@ -245,10 +253,16 @@ done
 wasm_cold=$(calc '%.6f' "$cold_best / 1e9")
 best_of "$runs" 2 "$(q "$HELM_BIN") images -o list < $(q "$tiny") > /dev/null"
 wasm_tiny=$best
-best_of "$runs" 1 "$(q "$HELM_BIN") images -o list < $(q "$big") > /dev/null"
-wasm_big=$best
 best_of "$runs" 2 "$(q "$HELM_BIN") version > /dev/null"
 helm_start=$best
+if [ -n "$only" ]; then
+  section "3. start-up of helm images (Helm's extism runtime, best of $runs; PURSER_BENCH_ONLY=$only)"
+  row "start-up, warm (tiny input; plugin.wasm compiled)" "$(ms "$wasm_tiny")" \
+    "(of which Helm itself, helm version: $(ms "$helm_start"))"
+  row "start-up, cold (first call: compiles plugin.wasm)" "$(ms "$wasm_cold")" "$cold_note"
+else
+best_of "$runs" 1 "$(q "$HELM_BIN") images -o list < $(q "$big") > /dev/null"
+wasm_big=$best
 rss_of "$HELM_BIN" images -o list <"$big"
 wasm_rss=$rss
 rss_of "$HELM_BIN" images -o list <"$tiny"
@@ -267,6 +281,7 @@ row "WASM core, net of warm start-up" "$wasm_net_mbs MB/s"
 row "peak RSS, big.yaml (whole helm process)" "$wasm_rss MiB" "(plugin.yaml caps WASM memory at $wasm_limit_mib MiB; run succeeded)"
 row "peak RSS, tiny.yaml" "$wasm_tiny_rss MiB"
 row "WASM vs native core (net of start-up)" "$(calc '%.1fx' "$native_net_mbs / $wasm_net_mbs") slower"
+fi
 
 # --- 4. what helm images adds to helm template -----------------------------------------------------
 
@@ -325,7 +340,14 @@ if [ "$have_corpus" = 1 ]; then
   done
   median_added=$(for ((i = 0; i < n; i++)); do echo $((t_pipeline[i] - t_template[i])); done |
     sort -n | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) / 1e9 }')
+  # per chart: (template | images) / (template alone); median, lowest and highest
+  ratios=$(for ((i = 0; i < n; i++)); do calc '%.6f\n' "${t_pipeline[i]} / ${t_template[i]}"; done | sort -n)
+  ratio_median=$(awk '{ v[NR] = $1 } END { printf "%.3f", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }' <<<"$ratios")
+  ratio_low=$(head -n 1 <<<"$ratios")
+  ratio_high=$(tail -n 1 <<<"$ratios")
   section "4. helm template | helm images vs helm template, $n charts (per chart best of $reps, summed)"
+  row "(template | images) / template alone, median over charts" "$(calc '%.3f' "$ratio_median")" \
+    "(target <= 1.10; range $(calc '%.3f' "$ratio_low")-$(calc '%.3f' "$ratio_high"); plugin.wasm $module_bytes bytes)"
   row "helm template > /dev/null" "$(secs "$tpl_s")"
   row "helm template | helm images -o list > /dev/null" "$(secs "$pipe_s")"
   row "helm images adds" "$added_pct%" "(target < 5%; $(ms "$added_s") over $n charts)"
@@ -347,6 +369,7 @@ fi
 
 peer_bin=${PURSER_BENCH_HELM_IMAGES:-}
 peer_why=
+[ -z "$only" ] || peer_why="skipped (PURSER_BENCH_ONLY=$only)"
 peer_from=
 if [ -n "$peer_bin" ]; then
   [ -x "$peer_bin" ] || peer_why="PURSER_BENCH_HELM_IMAGES=$peer_bin is not an executable"
@@ -373,8 +396,9 @@ if [ -z "$peer_why" ] && command -v go >/dev/null 2>&1; then
   [ "$peer_version" != "(devel)" ] || peer_version="built from source"
 fi
 
-section "5. side by side with helm-images (github.com/nikhilsbhat/helm-images${peer_version:+, $peer_version})"
-if [ -n "$peer_why" ]; then
+[ -n "$only" ] ||
+  section "5. side by side with helm-images (github.com/nikhilsbhat/helm-images${peer_version:+, $peer_version})"
+if [ -n "$peer_why" ] && [ -z "$only" ]; then
   note "helm-images not measured: $peer_why"
   note "build it from source and pass PURSER_BENCH_HELM_IMAGES=/path/to/helm-images to compare"
 fi
