@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::chart::{self, ChartError, Limits};
 use crate::digest::Digest;
-use crate::plan::{Descriptor, OCI_MANIFEST};
+use crate::plan::{Descriptor, OCI_MANIFEST, annotation};
 
 /// The media type of the chart metadata config blob.
 pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.cncf.helm.config.v1+json";
@@ -43,14 +43,6 @@ pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.cncf.helm.config.v1+json";
 pub const CHART_LAYER_MEDIA_TYPE: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
 /// The media type of the provenance file layer.
 pub const PROVENANCE_LAYER_MEDIA_TYPE: &str = "application/vnd.cncf.helm.chart.provenance.v1.prov";
-
-const ANNOTATION_TITLE: &str = "org.opencontainers.image.title";
-const ANNOTATION_VERSION: &str = "org.opencontainers.image.version";
-const ANNOTATION_DESCRIPTION: &str = "org.opencontainers.image.description";
-const ANNOTATION_URL: &str = "org.opencontainers.image.url";
-const ANNOTATION_SOURCE: &str = "org.opencontainers.image.source";
-const ANNOTATION_AUTHORS: &str = "org.opencontainers.image.authors";
-const ANNOTATION_CREATED: &str = "org.opencontainers.image.created";
 
 /// A chart ready to push: every blob's descriptor and the manifest's bytes. The blobs' bytes
 /// are `config`, the archive and the provenance file.
@@ -556,16 +548,16 @@ fn annotations(meta: &HelmMetadata<'_>, created: &str) -> BTreeMap<String, Strin
         .collect::<Vec<_>>()
         .join(", ");
     let own = [
-        (ANNOTATION_DESCRIPTION, meta.description.as_str()),
-        (ANNOTATION_TITLE, meta.name),
-        (ANNOTATION_VERSION, meta.version),
-        (ANNOTATION_URL, meta.home.as_str()),
-        (ANNOTATION_CREATED, created),
+        (annotation::DESCRIPTION, meta.description.as_str()),
+        (annotation::TITLE, meta.name),
+        (annotation::VERSION, meta.version),
+        (annotation::URL, meta.home.as_str()),
+        (annotation::CREATED, created),
         (
-            ANNOTATION_SOURCE,
+            annotation::SOURCE,
             meta.sources.first().map_or("", String::as_str),
         ),
-        (ANNOTATION_AUTHORS, authors.as_str()),
+        (annotation::AUTHORS, authors.as_str()),
     ];
     let mut out: BTreeMap<String, String> = own
         .into_iter()
@@ -573,7 +565,7 @@ fn annotations(meta: &HelmMetadata<'_>, created: &str) -> BTreeMap<String, Strin
         .map(|(key, value)| (key.to_owned(), value.to_owned()))
         .collect();
     for (key, value) in meta.annotations {
-        if key != ANNOTATION_TITLE && key != ANNOTATION_VERSION {
+        if key != annotation::TITLE && key != annotation::VERSION {
             out.insert(key.clone(), value.clone());
         }
     }
@@ -728,13 +720,13 @@ notAHelmField: 1
         assert_eq!(artifact_type.as_deref(), Some(CONFIG_MEDIA_TYPE));
         assert_eq!(subject, None);
         let expected: BTreeMap<String, String> = [
-            (ANNOTATION_AUTHORS, "Ann (ann@example.com), Bob"),
-            (ANNOTATION_CREATED, "2023-11-14T22:13:20Z"),
-            (ANNOTATION_DESCRIPTION, "A <demo> & more chart"),
-            (ANNOTATION_SOURCE, "https://github.com/example/demo"),
-            (ANNOTATION_TITLE, "demo"),
-            (ANNOTATION_URL, "https://override.example"),
-            (ANNOTATION_VERSION, "1.2.3+build.1"),
+            (annotation::AUTHORS, "Ann (ann@example.com), Bob"),
+            (annotation::CREATED, "2023-11-14T22:13:20Z"),
+            (annotation::DESCRIPTION, "A <demo> & more chart"),
+            (annotation::SOURCE, "https://github.com/example/demo"),
+            (annotation::TITLE, "demo"),
+            (annotation::URL, "https://override.example"),
+            (annotation::VERSION, "1.2.3+build.1"),
             ("team", "web"),
         ]
         .into_iter()

@@ -37,7 +37,7 @@ pub use builder::PlanBuilder;
 pub use index::{fallback_index, filter_index, referrers_of};
 pub use manifest::{
     DOCKER_LIST, DOCKER_MANIFEST, Descriptor, EMPTY_CONFIG, EMPTY_MEDIA_TYPE, Manifest,
-    OCI_ARTIFACT_MANIFEST, OCI_INDEX, OCI_MANIFEST, Platform, is_index, parse_manifest,
+    OCI_ARTIFACT_MANIFEST, OCI_INDEX, OCI_MANIFEST, Platform, annotation, is_index, parse_manifest,
 };
 
 /// A repository in a registry: `registry/path`, e.g. `127.0.0.1:5000/team/app`.

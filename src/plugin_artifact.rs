@@ -27,7 +27,7 @@ use serde::Serialize;
 
 use crate::bundle::tar::{self, TarError};
 use crate::digest::Digest;
-use crate::plan::{Descriptor, EMPTY_CONFIG, EMPTY_MEDIA_TYPE, OCI_MANIFEST};
+use crate::plan::{Descriptor, EMPTY_CONFIG, EMPTY_MEDIA_TYPE, OCI_MANIFEST, annotation};
 use crate::yaml;
 
 /// The artifact type of a Helm plugin.
@@ -36,10 +36,6 @@ pub const ARTIFACT_TYPE: &str = "application/vnd.helm.plugin.v1+json";
 pub const PACKAGE_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 /// The media type of the provenance layer (Helm pulls no other type).
 pub const PROVENANCE_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar";
-
-const ANNOTATION_TITLE: &str = "org.opencontainers.image.title";
-const ANNOTATION_VERSION: &str = "org.opencontainers.image.version";
-const ANNOTATION_DESCRIPTION: &str = "org.opencontainers.image.description";
 
 /// Most bytes a package may expand to (a plugin with static binaries for a few platforms).
 const MAX_UNPACKED: u64 = 1 << 30;
@@ -153,7 +149,7 @@ impl PluginArtifact {
         }
         let titled = |media_type: &str, bytes: &[u8], title: String| {
             let mut d = Descriptor::new(media_type, Digest::sha256(bytes), len(bytes));
-            d.annotations.insert(ANNOTATION_TITLE.to_owned(), title);
+            d.annotations.insert(annotation::TITLE.to_owned(), title);
             d
         };
         let config = Descriptor::new(EMPTY_MEDIA_TYPE, Digest::sha256(EMPTY_CONFIG), 2);
@@ -161,11 +157,11 @@ impl PluginArtifact {
         let provenance =
             provenance.map(|p| titled(PROVENANCE_MEDIA_TYPE, p, format!("{file_name}.prov")));
         let mut annotations = BTreeMap::from([
-            (ANNOTATION_TITLE, metadata.name.clone()),
-            (ANNOTATION_VERSION, metadata.version.clone()),
+            (annotation::TITLE, metadata.name.clone()),
+            (annotation::VERSION, metadata.version.clone()),
         ]);
         if let Some(description) = &metadata.description {
-            annotations.insert(ANNOTATION_DESCRIPTION, description.clone());
+            annotations.insert(annotation::DESCRIPTION, description.clone());
         }
         let manifest = serde_json::to_vec(&Manifest {
             schema_version: 2,
@@ -406,15 +402,15 @@ mod tests {
         assert_eq!(layers[0]["mediaType"], PACKAGE_MEDIA_TYPE);
         assert_eq!(layers[0]["digest"], sum.as_str());
         assert_eq!(
-            layers[0]["annotations"][ANNOTATION_TITLE],
+            layers[0]["annotations"][annotation::TITLE],
             "mirror-1.2.0+build.3.tgz"
         );
         assert_eq!(layers[1]["mediaType"], PROVENANCE_MEDIA_TYPE);
         assert_eq!(
-            layers[1]["annotations"][ANNOTATION_TITLE],
+            layers[1]["annotations"][annotation::TITLE],
             "mirror-1.2.0+build.3.tgz.prov"
         );
-        assert_eq!(m["annotations"][ANNOTATION_DESCRIPTION], "Copy charts");
+        assert_eq!(m["annotations"][annotation::DESCRIPTION], "Copy charts");
         assert_eq!(a.manifest_digest, Digest::sha256(&a.manifest));
         // Deterministic.
         assert_eq!(PluginArtifact::build(&package, Some(&prov)).unwrap(), a);

@@ -20,6 +20,17 @@ pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 /// The short-lived OCI 1.1 release-candidate artifact manifest; some registries still hold it.
 pub const OCI_ARTIFACT_MANIFEST: &str = "application/vnd.oci.artifact.manifest.v1+json";
+/// The pre-defined OCI annotation keys (image-spec `annotations.md`) purser writes and reads.
+pub mod annotation {
+    pub const TITLE: &str = "org.opencontainers.image.title";
+    pub const VERSION: &str = "org.opencontainers.image.version";
+    pub const DESCRIPTION: &str = "org.opencontainers.image.description";
+    pub const URL: &str = "org.opencontainers.image.url";
+    pub const SOURCE: &str = "org.opencontainers.image.source";
+    pub const AUTHORS: &str = "org.opencontainers.image.authors";
+    pub const CREATED: &str = "org.opencontainers.image.created";
+}
+
 /// The OCI empty descriptor's media type: the config of an artifact that needs none.
 pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
 /// The OCI empty descriptor's content.

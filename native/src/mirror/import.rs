@@ -108,11 +108,11 @@ pub async fn run(args: ImportArgs) -> Result<(CopyReport, bool), String> {
                     .to_owned();
                 let id = ChartId {
                     name: annotations
-                        .get("org.opencontainers.image.title")
+                        .get(purser::plan::annotation::TITLE)
                         .cloned()
                         .unwrap_or(last),
                     version: annotations
-                        .get("org.opencontainers.image.version")
+                        .get(purser::plan::annotation::VERSION)
                         .cloned()
                         .or_else(|| entry.reference.tag().map(str::to_owned))
                         .unwrap_or_default(),

@@ -216,11 +216,11 @@ pub fn inspect(bundle: &BundleStore) -> Inspection {
         match bundle.chart_annotations(&e.descriptor.digest) {
             Some(a) => charts.push(ChartRow {
                 name: a
-                    .get("org.opencontainers.image.title")
+                    .get(purser::plan::annotation::TITLE)
                     .cloned()
                     .unwrap_or_default(),
                 version: a
-                    .get("org.opencontainers.image.version")
+                    .get(purser::plan::annotation::VERSION)
                     .cloned()
                     .unwrap_or_default(),
                 reference: e.name.clone(),

@@ -284,7 +284,7 @@ fn referrer_manifest(
         "annotations": {
             "dev.sigstore.bundle.content": "dsse-envelope",
             "dev.sigstore.bundle.predicateType": COSIGN_SIGN,
-            "org.opencontainers.image.created": created,
+            (purser::plan::annotation::CREATED): created,
         },
         "subject": {
             "mediaType": subject.media_type,
