@@ -14,7 +14,7 @@
 #   --out FILE       also write the table to FILE (plain text)
 #
 #   PURSER_BENCH_SKIP_SETUP=1   do not run scripts/setup.sh (use the builds that are there)
-#   PURSER_BENCH_PURSER=BIN     the purser to measure (default target/release/purser)
+#   PURSER_BENCH_PURSER=BIN     the purser to measure (default target/release/purser, built by set-up)
 #   PURSER_BENCH_TOOLS="..."    the rows to run, in order (default: purser skopeo-sync skopeo
 #                               regctl)
 #   PURSER_BENCH_TIMEOUT=S      give up on one tool's export or import after S seconds (900)
@@ -53,6 +53,8 @@
 #                 imgK.tar` per image (regclient v0.11.7)
 set -euo pipefail
 caller_dir=$(pwd)
+# Benchmarks measure what ships: the release profile (scripts/env.sh).
+export PURSER_PROFILE=${PURSER_PROFILE:-release}
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$PURSER_ROOT"
 

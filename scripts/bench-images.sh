@@ -28,6 +28,8 @@
 # is also named `images`, so it gets Helm homes of its own.
 set -euo pipefail
 caller_dir=$(pwd)
+# Benchmarks measure what ships: the release profile (scripts/env.sh).
+export PURSER_PROFILE=${PURSER_PROFILE:-release}
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$PURSER_ROOT"
 
@@ -114,7 +116,7 @@ else
   say "bench: scripts/setup.sh (Helm homes in $work/helm)"
   "$PURSER_ROOT/scripts/setup.sh"
 fi
-purser=${CARGO_TARGET_DIR:-$PURSER_ROOT/target}/release/purser
+purser=$PURSER_BUILD/purser
 [ -n "$only" ] || [ -x "$purser" ] || die "no native purser at $purser: run scripts/setup.sh"
 module_bytes=$(wc -c <plugin.wasm | tr -d ' ')
 "$HELM_BIN" plugin list 2>/dev/null | grep -q '^images[[:space:]]' || die "the images plugin is not installed in $HELM_DATA_HOME"

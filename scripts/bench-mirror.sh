@@ -11,6 +11,8 @@
 #   - a loop of `skopeo inspect --raw` (Debian) and a loop of `crane digest` over the same images
 # and prints wall times and ratios. A benchmark, not a test: it reports, it does not judge.
 set -euo pipefail
+# Benchmarks measure what ships: the release profile (scripts/env.sh).
+export PURSER_PROFILE=${PURSER_PROFILE:-release}
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$PURSER_ROOT"
 
@@ -31,7 +33,7 @@ if ! command -v skopeo >/dev/null 2>&1; then
     say "bench: skopeo could not be installed; its column is skipped"
 fi
 crane=$PURSER_LOCAL/bin/crane
-purser=$PURSER_ROOT/target/release/purser
+purser=$PURSER_BUILD/purser
 [ -x "$crane" ] || die "no $crane: run scripts/setup.sh (scripts/setup-registries.sh builds it)"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/purser-bench-mirror.XXXXXX")

@@ -20,6 +20,8 @@
 #      post-renderer and a pass-through one (`cat`), for the corpus's biggest chart
 set -euo pipefail
 caller_dir=$(pwd)
+# Benchmarks measure what ships: the release profile (scripts/env.sh).
+export PURSER_PROFILE=${PURSER_PROFILE:-release}
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$PURSER_ROOT"
 
@@ -45,7 +47,7 @@ else
   # The relocate plugin still has to be in these Helm homes.
   "$HELM_BIN" plugin install "$PURSER_LOCAL/plugins/relocate" >/dev/null
 fi
-purser=$PURSER_ROOT/target/release/purser
+purser=$PURSER_BUILD/purser
 [ -x "$purser" ] || die "no $purser: run scripts/setup.sh"
 mkdir -p "$work/passthrough"
 cat >"$work/passthrough/plugin.yaml" <<'EOF'

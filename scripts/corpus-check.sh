@@ -13,4 +13,4 @@ cd "$PURSER_ROOT"
 corpus=$PURSER_ROOT/../shared/charts
 [ -d "$corpus" ] || die "no chart corpus at $corpus"
 say "corpus check: $(find "$corpus" -mindepth 2 -maxdepth 2 -name Chart.yaml | wc -l | tr -d ' ') charts in $corpus"
-cargo test --release --test corpus -- --ignored --nocapture
+cargo test --workspace --profile "$PURSER_PROFILE" --test e2e -- corpus::corpus_check --exact --nocapture

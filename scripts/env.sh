@@ -26,12 +26,30 @@ export PATH
 HELM_BIN=${HELM_BIN:-$PURSER_LOCAL/bin/helm}
 export HELM_BIN
 
+# The cargo profile this checkout builds, runs and tests with: `local` (Cargo.toml says why),
+# or `release`, what ships, which the benchmarks measure (`PURSER_PROFILE=release`).
+# PURSER_BUILD is the folder its binaries land in.
+PURSER_PROFILE=${PURSER_PROFILE:-local}
+PURSER_BUILD=${CARGO_TARGET_DIR:-$PURSER_ROOT/target}/$PURSER_PROFILE
+export PURSER_PROFILE
+
 # Never let `go install` fetch a newer Go toolchain: build with the one on the machine.
 export GOTOOLCHAIN=${GOTOOLCHAIN:-local}
 
 # Progress and failure lines, on stderr so that stdout stays the command's own output.
 say() { printf 'purser: %s\n' "$*" >&2; }
 die() { printf 'purser: error: %s\n' "$*" >&2; exit 1; }
+
+# Phase times, for the table scripts/test.sh prints at its end: `timed NAME CMD...` runs CMD
+# and, when PURSER_PHASE_LOG names a file, appends NAME and its seconds to it (as
+# `phase_took NAME SECONDS` does for a phase timed another way).
+phase_took() { [ -z "${PURSER_PHASE_LOG:-}" ] || printf '%s\t%s\n' "$1" "$2" >>"$PURSER_PHASE_LOG"; }
+timed() {
+  local name=$1 began=$SECONDS
+  shift
+  "$@"
+  phase_took "$name" $((SECONDS - began))
+}
 
 # Benchmarks: `--out FILE` (relative to where the script was started) and `-h/--help` (the
 # script's header comment). Sets out_file. Usage: bench_args "$caller_dir" "$0" "$@"

@@ -7,7 +7,8 @@
 #        debian      Debian's rustc-web, cargo-web, rust-web-src, lld-22 and wasi-libc, building
 #                    std for the target itself (RUSTC_BOOTSTRAP=1 -Zbuild-std)
 #      (PURSER_WASM_TOOLCHAIN=rustup|debian picks one)
-#   3. cargo build --release: the native `purser` and the wasm guest, copied to ./plugin.wasm
+#   3. cargo build --profile local (PURSER_PROFILE; Cargo.toml says why): the native `purser` in
+#      target/local, and the wasm guest (profile wasm-release), copied to ./plugin.wasm
 #   4. the `images`, `mirror` and `relocate` plugins installed into Helm (the user's Helm homes,
 #      or the HELM_DATA_HOME, HELM_CONFIG_HOME and HELM_CACHE_HOME exported by the caller);
 #      PURSER_SKIP_PLUGIN_INSTALL=1 skips this step
@@ -16,17 +17,20 @@
 #      (v3.1.3) and cosign-v2 (v2.6.5) for the trust tests; with PURSER_BENCH_PEERS=1 also
 #      regsync (a copy benchmark peer) (scripts/setup-registries.sh); PURSER_SKIP_REGISTRIES=1
 #      skips this step, PURSER_REGISTRIES_DEMO_ONLY=1 (scripts/demo.sh) narrows it to
-#      oci-registry and crane. Its Go builds (minutes the first time) start in the background
-#      before step 1 (`setup-registries.sh --go-only`, log in .purser/logs), overlapping steps 1
-#      to 4; step 5 waits for them and fails with their log if they failed
+#      oci-registry and crane
 #   6. a Kubernetes API server and etcd built with go into .purser/bin, for the tests that need
 #      a cluster (scripts/setup-kube.sh); PURSER_SKIP_KUBE=1 skips this step
 #   7. .purser/bin/yaml-oracle, go-built from tests/yaml-oracle: Helm's YAML reader for
 #      tests/yaml_differential.rs (skipped with a message when there is no Go)
 #
+# Every Go build (1., 5. but its apt-get, 6., 7.) starts in the background first and runs while
+# the Rust builds (2., 3.) do; each is waited for only where it is needed, and a failed one fails
+# set-up with its log (.purser/logs/setup-NAME.log). With PURSER_PHASE_LOG set (scripts/test.sh
+# sets it) each phase's time is recorded there.
+#
 # The plugins are installed from .purser/plugins/images (links to ./plugin.yaml and
 # ./plugin.wasm), .purser/plugins/mirror and .purser/plugins/relocate (links to
-# native/plugins/NAME/plugin.yaml and target/release/purser as bin/purser): Helm links a local
+# native/plugins/NAME/plugin.yaml and target/local/purser as bin/purser): Helm links a local
 # folder instead of copying it, so every later build is live, and the link is named after the
 # folder, so it is `images` whatever this checkout is called.
 set -euo pipefail
@@ -34,37 +38,68 @@ set -euo pipefail
 cd "$PURSER_ROOT"
 mkdir -p "$PURSER_LOCAL/bin"
 
-# --- 5., started first: the registries' Go builds, in the background ---------------------------
+# --- Go builds, started first, in the background ---------------------------------------------
+# Helm (1.), the registries' Go tools (5.), kube-apiserver and etcd (6.) and the YAML oracle (7.)
+# build with Go while the Rust builds (2., 3.) run: nothing waits for them until it needs them.
+# Each job logs to .purser/logs/setup-NAME.log; a failed one fails set-up with its log.
 
-registries_pid=
-registries_log=$PURSER_LOCAL/logs/setup-registries-go.log
+bg_names=()
+bg_pids=()
+bg_began=()
 
-start_registries_go_builds() {
-  [ "${PURSER_SKIP_REGISTRIES:-}" != 1 ] || return 0
+bg_start() { # NAME CMD...: run CMD in the background, logging to .purser/logs/setup-NAME.log
+  local name=$1
+  shift
   mkdir -p "$PURSER_LOCAL/logs"
-  say "registries: Go-built tools set up in the background (log: $registries_log)"
-  "$PURSER_ROOT/scripts/setup-registries.sh" --go-only >"$registries_log" 2>&1 </dev/null &
-  registries_pid=$!
+  "$@" >"$PURSER_LOCAL/logs/setup-$name.log" 2>&1 </dev/null &
+  bg_names+=("$name")
+  bg_pids+=($!)
+  bg_began+=("$SECONDS")
+}
+
+bg_wait() { # NAME: wait for that job; print its lines, or its whole log and fail
+  local i log waited=$SECONDS
+  for i in ${bg_pids[@]+"${!bg_pids[@]}"}; do
+    [ "${bg_names[i]}" = "$1" ] && [ -n "${bg_pids[i]}" ] || continue
+    log=$PURSER_LOCAL/logs/setup-$1.log
+    if ! wait "${bg_pids[i]}"; then
+      bg_pids[i]=
+      cat "$log" >&2
+      die "set-up: $1, built in the background, failed (its output is above, and in $log)"
+    fi
+    bg_pids[i]=
+    grep '^purser: ' "$log" >&2 || true
+    phase_took "set-up: $1 (background, from the start)" $((SECONDS - bg_began[i]))
+    phase_took "set-up: waiting for $1" $((SECONDS - waited))
+    return 0
+  done
 }
 
 # Stops the background builds when this script ends before waiting for them (a failure, ^C).
-stop_registries_go_builds() {
-  [ -z "$registries_pid" ] || kill -TERM "$registries_pid" 2>/dev/null || true
+stop_background() {
+  local pid
+  for pid in ${bg_pids[@]+"${bg_pids[@]}"}; do
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || continue
+    pkill -TERM -P "$pid" 2>/dev/null || true
+    kill -TERM "$pid" 2>/dev/null || true
+  done
 }
-trap stop_registries_go_builds EXIT
+trap stop_background EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-setup_registries() {
-  if [ -n "$registries_pid" ]; then
-    local pid=$registries_pid
-    registries_pid=
-    if ! wait "$pid"; then
-      cat "$registries_log" >&2
-      die "registries: the background scripts/setup-registries.sh --go-only failed (its output is above, and in $registries_log)"
-    fi
-    cat "$registries_log" >&2
+start_background_builds() {
+  bg_start helm ensure_helm
+  if [ "${PURSER_SKIP_REGISTRIES:-}" != 1 ]; then
+    say "registries: Go-built tools set up in the background (log: $PURSER_LOCAL/logs/setup-registries.log)"
+    bg_start registries "$PURSER_ROOT/scripts/setup-registries.sh" --go-only
   fi
+  [ "${PURSER_SKIP_KUBE:-}" = 1 ] || bg_start kube "$PURSER_ROOT/scripts/setup-kube.sh"
+  bg_start yaml-oracle ensure_yaml_oracle
+}
+
+setup_registries() {
+  bg_wait registries
   "$PURSER_ROOT/scripts/setup-registries.sh"
 }
 
@@ -197,9 +232,13 @@ ensure_wasm_toolchain() {
 
 # --- 3. builds ----------------------------------------------------------------------------------
 
-build() {
-  say "build: purser (native, release)"
-  cargo build --release -p purser-native >&2 || die "cargo build -p purser-native failed"
+build_native() {
+  say "build: purser (native, profile $PURSER_PROFILE)"
+  cargo build --profile "$PURSER_PROFILE" -p purser-native >&2 ||
+    die "cargo build --profile $PURSER_PROFILE -p purser-native failed"
+}
+
+build_wasm() {
   say "build: plugin.wasm (wasm32-wasip1, profile wasm-release)"
   env ${WASM_ENV[@]+"${WASM_ENV[@]}"} "$WASM_CARGO" build --profile wasm-release -p purser-wasm --target wasm32-wasip1 \
     ${WASM_ARGS[@]+"${WASM_ARGS[@]}"} >&2 || die "cargo build -p purser-wasm --target wasm32-wasip1 failed"
@@ -243,7 +282,7 @@ stage_plugins() {
   for native in mirror relocate; do
     mkdir -p "$PURSER_LOCAL/plugins/$native/bin"
     ln -sfn "../../../native/plugins/$native/plugin.yaml" "$PURSER_LOCAL/plugins/$native/plugin.yaml"
-    ln -sfn ../../../../target/release/purser "$PURSER_LOCAL/plugins/$native/bin/purser"
+    ln -sfn "$PURSER_BUILD/purser" "$PURSER_LOCAL/plugins/$native/bin/purser"
   done
 }
 
@@ -285,11 +324,11 @@ install_plugin() { # NAME: install .purser/plugins/NAME unless it is installed a
   say "plugin: $name installed in $data_home/plugins"
 }
 
-start_registries_go_builds
-ensure_helm
-ensure_wasm_toolchain
-build
-ensure_yaml_oracle
+start_background_builds
+timed "set-up: wasm toolchain" ensure_wasm_toolchain
+timed "set-up: build purser ($PURSER_PROFILE)" build_native
+timed "set-up: build plugin.wasm" build_wasm
+bg_wait helm
 if [ "${PURSER_SKIP_PLUGIN_INSTALL:-}" = 1 ]; then
   say "plugin: install skipped (PURSER_SKIP_PLUGIN_INSTALL=1)"
 else
@@ -301,11 +340,12 @@ fi
 if [ "${PURSER_SKIP_REGISTRIES:-}" = 1 ]; then
   say "registries: skipped (PURSER_SKIP_REGISTRIES=1)"
 else
-  setup_registries
+  timed "set-up: registries" setup_registries
 fi
 if [ "${PURSER_SKIP_KUBE:-}" = 1 ]; then
   say "kube: skipped (PURSER_SKIP_KUBE=1)"
 else
-  "$PURSER_ROOT/scripts/setup-kube.sh"
+  bg_wait kube
 fi
+bg_wait yaml-oracle
 say "ready: $HELM_BIN images (try scripts/demo.sh)"

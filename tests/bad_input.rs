@@ -1,7 +1,7 @@
 //! Bad input to `helm images` (the WASM plugin under real Helm): a clear error that names the
 //! place, exit 1, never a panic, never partial output.
 
-mod support;
+use crate::support;
 
 use flate2::Compression;
 use flate2::write::GzEncoder;

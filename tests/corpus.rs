@@ -11,9 +11,10 @@
 //!   the rendered output, in any string, outside CustomResourceDefinitions, must be found (as
 //!   an image or an artifact) or be listed in [`DEEP_EXCLUSIONS`] with the reason.
 //!
-//! Prints a per-chart table. Run alone with `scripts/corpus-check.sh`.
+//! Runs with every other test (scripts/test.sh) where the corpus is there, and prints a
+//! per-chart table; `scripts/corpus-check.sh` runs it alone, with the table shown.
 
-mod support;
+use crate::support;
 
 use purser::reference::Reference;
 use serde_json::Value;
@@ -227,9 +228,7 @@ struct Row {
     annotated_missed: Vec<String>,
 }
 
-/// Ignored in the plain test run: `scripts/corpus-check.sh` runs it on its own, with its table.
 #[test]
-#[ignore = "run by scripts/corpus-check.sh"]
 fn corpus_check() {
     let Some(dir) = corpus() else {
         eprintln!("corpus check skipped: no ../shared/charts beside the repository");

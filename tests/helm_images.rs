@@ -1,7 +1,7 @@
 //! `helm images` end to end: real Helm 4 renders the fixture charts, the WASM plugin reads the
 //! stream (or the packaged chart), and every output format says exactly what it should.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use support::{Helm, purser_bin, repo_path};

@@ -1,7 +1,7 @@
 //! The Helm 4 plugin loads and runs: real Helm, the real plugin.wasm, temporary Helm homes.
 //! Needs scripts/setup.sh to have run (Helm in .purser/bin or HELM_BIN, and ./plugin.wasm).
 
-mod support;
+use crate::support;
 
 use support::Helm;
 

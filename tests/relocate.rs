@@ -11,9 +11,9 @@
 //! In both, every image the scanner finds in the output points where the naming rules say, and
 //! the output with each rewritten scalar put back as it was equals the input exactly.
 //!
-//! Needs scripts/setup.sh to have run (Helm in .purser/bin or HELM_BIN, target/release/purser).
+//! Needs scripts/setup.sh to have run (Helm in .purser/bin or HELM_BIN, target/local/purser).
 
-mod support;
+use crate::support;
 
 use purser::destination::{Rules, Target};
 use purser::inventory::{Finding, Span, Spot};

@@ -1,7 +1,7 @@
 //! `purser images CHART --all`: the chart rendered again with its switches on (real Helm 4),
 //! images named as the templates compose them, never as a values walk would guess them.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use support::{Helm, repo_path};

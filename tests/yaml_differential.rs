@@ -23,7 +23,7 @@
 //!
 //! Needs scripts/setup.sh: Helm 4 in .purser/bin/helm and the oracle in .purser/bin/yaml-oracle.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::fs;

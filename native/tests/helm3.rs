@@ -11,7 +11,7 @@
 //! `application/octet-stream` (as GitHub release downloads are) is refused by Helm 3: checked
 //! too, since the README tells users so.
 
-mod support;
+use crate::support;
 
 use std::io::{BufReader, Write};
 use std::net::TcpListener;

@@ -3,7 +3,7 @@
 //! from one real registry on loopback into a bundle file, and imports that into another:
 //! distribution 2.8 (no referrers API) and oci-registry (OCI 1.1), both ways. Nothing is mocked.
 
-mod support;
+use crate::support;
 
 use support::bundle::{export, import, inspect, s};
 use support::copy::{

@@ -11,7 +11,7 @@
 //! The tar is read and written here by hand (512-byte ustar headers), independently of the
 //! product's own reader.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

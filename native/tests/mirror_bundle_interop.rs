@@ -11,7 +11,7 @@
 //! Debian's skopeo 1.9.3 only reads `index.json` entries of OCI media types (a Docker manifest
 //! or list entry gives "no descriptor found for reference"), so skopeo is given OCI images.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::{Command, Output};

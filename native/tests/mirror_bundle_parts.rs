@@ -11,7 +11,7 @@
 //!    registry it fails naming `--since`.
 //! 4. A 1 GiB layer exported and imported in little memory.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 //! locked and copied, marked confirmed; one it does not hold is set aside as unresolved (exit
 //! 0); a certain one it does not hold, or a likely one whose registry keeps failing, fails.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};

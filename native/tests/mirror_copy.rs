@@ -10,7 +10,7 @@
 //!
 //! The first tests (`support_*`) check the seeding and the proxy themselves.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Stdio;

@@ -16,7 +16,7 @@
 //! The shared helpers (seeded content, generated charts, running the copy, checking the target)
 //! are in support/copy.rs, with mirror_copy.rs.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! `helm mirror` end to end: real Helm 4.2.4 runs the installed `mirror` plugin (the purser
 //! binary) against a real registry on loopback holding images this test pushes first.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};

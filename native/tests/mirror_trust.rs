@@ -12,7 +12,7 @@
 //! - Signatures survive `export` / `import`, which verify and sign too.
 //! - `--keyring` checks a chart archive's Helm provenance.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

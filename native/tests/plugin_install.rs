@@ -9,7 +9,7 @@
 //! The packages are made by the real `scripts/package.sh pack` from this build's binary
 //! ([`support::packages::Dist`]), signed with a throw-away GnuPG key.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::{Command, Output};

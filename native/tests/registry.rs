@@ -3,7 +3,7 @@
 //! credentials from temporary config files and helpers, and a fault-injecting proxy.
 //! No mocks: every answer comes from a real registry or a real TCP connection.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

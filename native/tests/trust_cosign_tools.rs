@@ -13,7 +13,7 @@
 //! (it fails as an attestation: "no matching attestations"); v2 reads keys v3 writes and the
 //! other way round.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use support::cosign::{Cosign, Major};

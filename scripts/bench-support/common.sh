@@ -43,7 +43,7 @@ bench_setup() { # scripts/setup.sh (unless PURSER_BENCH_SKIP_SETUP=1) and GNU ti
   fi
   crane=$PURSER_LOCAL/bin/crane
   regctl=$PURSER_LOCAL/bin/regctl
-  purser=${PURSER_BENCH_PURSER:-$PURSER_ROOT/target/release/purser}
+  purser=${PURSER_BENCH_PURSER:-$PURSER_BUILD/purser}
   support=$PURSER_ROOT/scripts/bench-support
   [ -x "$crane" ] || die "no $crane: run scripts/setup-registries.sh"
   command -v docker-registry >/dev/null 2>&1 || die "no docker-registry: run scripts/setup-registries.sh"

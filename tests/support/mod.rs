@@ -66,8 +66,9 @@ pub fn helm_bin() -> PathBuf {
     bin
 }
 
-/// The native `purser` binary: `$PURSER_BIN` when set, else the one next to this test binary's
-/// profile folder (target/release when tests run with --release), else target/release.
+/// The native `purser` binary: `$PURSER_BIN` when set, else the one in this test binary's
+/// profile folder (target/local when tests run with `--profile local`, as scripts/test.sh runs
+/// them), else target/local, where scripts/setup.sh builds it.
 pub fn purser_bin() -> PathBuf {
     if let Some(bin) = std::env::var_os("PURSER_BIN").filter(|v| !v.is_empty()) {
         return PathBuf::from(bin);
@@ -78,12 +79,12 @@ pub fn purser_bin() -> PathBuf {
         .and_then(|exe| Some(exe.parent()?.parent()?.join(&name))); // <profile>/deps/<test>
     let target_dir =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| repo_path("target"), PathBuf::from);
-    let release = target_dir.join("release").join(&name);
+    let local = target_dir.join("local").join(&name);
     beside_tests
         .filter(|bin| bin.is_file())
-        .or_else(|| release.is_file().then(|| release.clone()))
+        .or_else(|| local.is_file().then(|| local.clone()))
         .unwrap_or_else(|| {
-            panic!("no purser binary at {}: {SETUP_HINT} (it builds target/release/purser), or set PURSER_BIN", release.display())
+            panic!("no purser binary at {}: {SETUP_HINT} (it builds target/local/purser), or set PURSER_BIN", local.display())
         })
 }
 
