@@ -8,7 +8,8 @@
 #                    std for the target itself (RUSTC_BOOTSTRAP=1 -Zbuild-std)
 #      (PURSER_WASM_TOOLCHAIN=rustup|debian picks one)
 #   3. cargo build --profile local (PURSER_PROFILE; Cargo.toml says why): the native `purser` in
-#      target/local, and the wasm guest (profile wasm-release), copied to ./plugin.wasm
+#      target/local (with PURSER_BUILD_TESTS=1, as scripts/test.sh sets it, the test binaries in
+#      the same cargo run), and the wasm guest (profile wasm-release), copied to ./plugin.wasm
 #   4. the `images`, `mirror` and `relocate` plugins installed into Helm (the user's Helm homes,
 #      or the HELM_DATA_HOME, HELM_CONFIG_HOME and HELM_CACHE_HOME exported by the caller);
 #      PURSER_SKIP_PLUGIN_INSTALL=1 skips this step
@@ -233,9 +234,15 @@ ensure_wasm_toolchain() {
 # --- 3. builds ----------------------------------------------------------------------------------
 
 build_native() {
-  say "build: purser (native, profile $PURSER_PROFILE)"
-  cargo build --profile "$PURSER_PROFILE" -p purser-native >&2 ||
-    die "cargo build --profile $PURSER_PROFILE -p purser-native failed"
+  if [ "${PURSER_BUILD_TESTS:-}" = 1 ]; then # scripts/test.sh: the test binaries in the same go
+    say "build: purser and the test binaries (native, profile $PURSER_PROFILE)"
+    cargo test --workspace --profile "$PURSER_PROFILE" --no-run >&2 ||
+      die "cargo test --workspace --profile $PURSER_PROFILE --no-run failed"
+  else
+    say "build: purser (native, profile $PURSER_PROFILE)"
+    cargo build --profile "$PURSER_PROFILE" -p purser-native >&2 ||
+      die "cargo build --profile $PURSER_PROFILE -p purser-native failed"
+  fi
 }
 
 build_wasm() {
@@ -326,7 +333,7 @@ install_plugin() { # NAME: install .purser/plugins/NAME unless it is installed a
 
 start_background_builds
 timed "set-up: wasm toolchain" ensure_wasm_toolchain
-timed "set-up: build purser ($PURSER_PROFILE)" build_native
+timed "set-up: build purser${PURSER_BUILD_TESTS:+ and the test binaries} ($PURSER_PROFILE)" build_native
 timed "set-up: build plugin.wasm" build_wasm
 bg_wait helm
 if [ "${PURSER_SKIP_PLUGIN_INSTALL:-}" = 1 ]; then

@@ -2,10 +2,11 @@
 # Every test: what CI runs (through .ci/run) and what a developer runs before pushing.
 #
 #   1. scripts/setup.sh, with Helm homes in a temporary folder (the plugin install is tested
-#      there; your own Helm homes are left alone); its Go builds run beside its Rust builds
-#   2. the test binaries, built with the profile set-up built purser with (`local`: the crate
-#      graph compiles once; one end-to-end binary a crate, tests/main.rs and native/tests/main.rs)
-#   3. cargo test --workspace --profile local (arguments go to cargo test, e.g. a filter or
+#      there; your own Helm homes are left alone). Its Go builds run beside its Rust builds,
+#      and with PURSER_BUILD_TESTS=1 the test binaries build in the same cargo run as purser
+#      (profile `local`: the crate graph compiles once; one end-to-end binary a crate,
+#      tests/main.rs and native/tests/main.rs)
+#   2. cargo test --workspace --profile local (arguments go to cargo test, e.g. a filter or
 #      `-- --nocapture`); the corpus check on ../shared/charts runs with them where that folder
 #      exists (scripts/corpus-check.sh runs it alone, with its table)
 #
@@ -40,10 +41,7 @@ summary() {
 trap summary EXIT
 
 env -u HELM_PLUGINS HELM_DATA_HOME="$work/data" HELM_CONFIG_HOME="$work/config" \
-  HELM_CACHE_HOME="$work/cache" scripts/setup.sh
-
-say "test: cargo test --workspace --profile $PURSER_PROFILE --no-run $*"
-timed "build: test binaries" cargo test --workspace --profile "$PURSER_PROFILE" --no-run "$@"
+  HELM_CACHE_HOME="$work/cache" PURSER_BUILD_TESTS=1 scripts/setup.sh
 
 say "test: cargo test --workspace --profile $PURSER_PROFILE $*"
 run_began=$SECONDS
