@@ -17,7 +17,10 @@ pub(super) enum Role<'a> {
     /// `charts/<name>.tgz`: a nested chart archive; holds `<name>.tgz`.
     Archive(&'a str),
     /// `charts/<dir>/<inner>`: a file of the vendored subchart `dir`, at `inner` within it.
-    Vendored { dir: &'a str, inner: &'a str },
+    Vendored {
+        dir: &'a str,
+        inner: &'a str,
+    },
     /// Anything else (`README.md`, `files/…`, provenance files and stray files in `charts/`,
     /// names Helm skips): no chart reads it.
     Other,
