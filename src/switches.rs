@@ -15,8 +15,8 @@
 //! did not is split further the same way, so each such image is attributed to the fewest
 //! switches that showed it. The number of renders is capped.
 //!
-//! The work is split by job: [`listing`] finds the switches, [`plan`] decides the renders,
-//! [`merge`] merges their findings with the declared ones, and [`summary`] says how it went.
+//! The work is split by job: `listing` finds the switches, `plan` decides the renders,
+//! `merge` merges their findings with the declared ones, and `summary` says how it went.
 
 mod listing;
 mod merge;

@@ -8,9 +8,9 @@
 //! the same string, else double-quoted with escapes; multi-line strings as `|` blocks and
 //! plain-safe strings longer than 80 characters as `>-` blocks folded at spaces.
 //!
-//! The work is split by job: [`tree`] turns the value into a [`Tree`](tree::Tree), this file
-//! lays out its mappings and sequences, [`scalar`] writes each scalar, and [`plain`] decides
-//! which strings may go unquoted.
+//! The work is split by job: `tree` turns the value into a `Tree`, this file lays out its
+//! mappings and sequences, `scalar` writes each scalar, and `plain` decides which strings may go
+//! unquoted.
 
 mod plain;
 mod scalar;
