@@ -16,11 +16,13 @@
 //! to do; nothing panics on bad input.
 //!
 //! The work is split by job: [`archive`] reads archive bytes safely (budgets, entry types,
-//! path checks), [`assemble`] builds a [`Chart`] and its subcharts from the files read, and
-//! [`metadata`] parses `Chart.yaml` and `requirements.yaml`.
+//! path checks), `layout` says what each path in a chart is and whether any chart reads it,
+//! [`assemble`] builds a [`Chart`] and its subcharts from the files read, and [`metadata`]
+//! parses `Chart.yaml` and `requirements.yaml`.
 
 mod archive;
 mod assemble;
+mod layout;
 mod metadata;
 #[cfg(test)]
 mod test_archives;

@@ -16,7 +16,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use grammar::{
-    DEFAULT_REGISTRY, Fail, NAME_MAX, OFFICIAL_PREFIX, bad_char, looks_like_domain,
+    DEFAULT_REGISTRY, Fail, NAME_MAX, OFFICIAL_PREFIX, bad_char, looks_like_domain, name_len,
     normalise_registry, parse_spans, refine_case, repository_string, scan_digest, scan_domain,
     scan_path, scan_tag, too_long_reason,
 };
@@ -297,8 +297,7 @@ impl Reference {
             }
         };
         let (registry_out, official) = normalise_registry(registry, path.has_slash);
-        let repo_len = repository.len() + if official { OFFICIAL_PREFIX.len() } else { 0 };
-        let total = registry_out.len() + 1 + repo_len;
+        let total = name_len(&registry_out, repository.len(), official);
         if total > NAME_MAX {
             let pos = offset + repository.len().saturating_sub(total - NAME_MAX);
             return Err(Fail::new(pos, too_long_reason(total, official)).into_error(text()));

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::io::{self, Read};
 
 use super::ChartError;
-use super::assemble::is_needed;
+use super::layout::is_needed;
 
 /// Resource budgets for reading a chart. Every chart read by one call shares one budget,
 /// nested subchart archives included.

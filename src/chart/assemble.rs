@@ -1,10 +1,12 @@
-//! Building a [`Chart`] and, recursively, its subcharts from the files of one chart: which file
-//! is `Chart.yaml`, `values.yaml`, a template, a nested `charts/*.tgz` archive or a vendored
-//! `charts/<name>/` directory, as Helm's loader decides; the nesting budget; UTF-8 checks.
+//! Building a [`Chart`] and, recursively, its subcharts ([`build_chart`], [`load_archive_at`])
+//! from the files of one chart, sorted by their [`role`] (`Chart.yaml`, `values.yaml`, a
+//! template, a nested `charts/*.tgz` archive or a vendored `charts/<name>/` directory); the
+//! nesting budget; UTF-8 checks.
 
 use std::collections::BTreeMap;
 
 use super::archive::{Meter, read_archive};
+use super::layout::{Role, role};
 use super::metadata::{RawMetadata, RawRequirements, parse_yaml};
 use super::{Chart, ChartError};
 
@@ -19,35 +21,6 @@ pub(super) fn load_archive_at(
 ) -> Result<Chart, ChartError> {
     let (top, files) = read_archive(bytes, label, meter)?;
     build_chart(Some(path.unwrap_or(top)), files, meter, depth)
-}
-
-/// Names under `charts/` that Helm skips.
-fn skipped_subchart_name(name: &str) -> bool {
-    name.starts_with('_') || name.starts_with('.')
-}
-
-/// Does a chart (or one of its vendored subcharts) read this file? Mirrors [`build_chart`].
-pub(super) fn is_needed(rel: &str) -> bool {
-    let mut rest = rel;
-    loop {
-        if matches!(rest, "Chart.yaml" | "values.yaml" | "requirements.yaml")
-            || rest.starts_with("templates/")
-        {
-            return true;
-        }
-        let Some(after) = rest.strip_prefix("charts/") else {
-            return false;
-        };
-        match after.split_once('/') {
-            None => return after.ends_with(".tgz") && !skipped_subchart_name(after),
-            Some((dir, inner)) => {
-                if skipped_subchart_name(dir) {
-                    return false;
-                }
-                rest = inner;
-            }
-        }
-    }
 }
 
 /// Assemble a chart from its files (paths relative to the chart root). `path` is `None` only
@@ -65,33 +38,17 @@ pub(super) fn build_chart(
     let mut archives: Vec<(String, Vec<u8>)> = Vec::new();
     let mut vendored: BTreeMap<String, Vec<(String, Vec<u8>)>> = BTreeMap::new();
     for (rel, data) in files {
-        match rel.as_str() {
-            "Chart.yaml" => chart_yaml = Some(data),
-            "values.yaml" => values = Some(data),
-            "requirements.yaml" => requirements = Some(data),
-            _ if rel.starts_with("templates/") => templates.push((rel, data)),
-            _ => {
-                let Some(after) = rel.strip_prefix("charts/") else {
-                    continue;
-                };
-                match after.split_once('/') {
-                    None => {
-                        if after.ends_with(".tgz") && !skipped_subchart_name(after) {
-                            archives.push((after.to_string(), data));
-                        }
-                        // Other loose files in charts/ (provenance files, stray notes) are
-                        // not charts; Helm keeps .prov files aside and so do we.
-                    }
-                    Some((dir, inner)) => {
-                        if !skipped_subchart_name(dir) {
-                            vendored
-                                .entry(dir.to_string())
-                                .or_default()
-                                .push((inner.to_string(), data));
-                        }
-                    }
-                }
-            }
+        match role(&rel) {
+            Role::ChartYaml => chart_yaml = Some(data),
+            Role::Values => values = Some(data),
+            Role::Requirements => requirements = Some(data),
+            Role::Template => templates.push((rel, data)),
+            Role::Archive(name) => archives.push((name.to_string(), data)),
+            Role::Vendored { dir, inner } => vendored
+                .entry(dir.to_string())
+                .or_default()
+                .push((inner.to_string(), data)),
+            Role::Other => {}
         }
     }
 
