@@ -42,7 +42,8 @@
 //! # Files
 //!
 //! One concern a file: [`options`] (what the caller sets), `transport` (counting, retry and
-//! auth wrapped around one reqwest exchange), `status` (what a reply's status means),
+//! auth wrapped around one reqwest exchange), `exchange` (what that exchange is about: its
+//! target, reply, credentials sent), `status` (what a reply's status means),
 //! `manifest` (read manifests), `blob` (blobs: exists, stream, upload, mount), `push`
 //! (write manifests), `referrers` (the referrers API, its tag fallback, tag lists).
 
@@ -50,6 +51,7 @@ mod auth;
 mod blob;
 mod credentials;
 mod error;
+mod exchange;
 mod manifest;
 pub mod media;
 mod options;

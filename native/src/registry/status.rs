@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 
 use super::RegistryError;
-use super::transport::{Reply, Sent, Target};
+use super::exchange::{Reply, Sent, Target};
 
 pub(super) const FROM_REFERENCE: &str = "pinned by the reference";
 pub(super) const FROM_REGISTRY: &str = "the registry's Docker-Content-Digest";
