@@ -101,7 +101,7 @@ async fn every_kind_resolves(flavour: Flavour) {
     // A single OCI image: HEAD, GET and resolve agree with the bytes pushed.
     let r = reference(&reg.host, "team/app:oci");
     let head = client.head(&r).await.unwrap();
-    assert_eq!(head.digest, oci.digest);
+    assert_eq!(head.digest.as_str(), oci.digest);
     assert_eq!(head.media_type, seed::OCI_MANIFEST);
     assert_eq!(head.size, oci.bytes.len() as u64);
     let raw = client.manifest(&r).await.unwrap();
@@ -109,9 +109,9 @@ async fn every_kind_resolves(flavour: Flavour) {
         raw.bytes, oci.bytes,
         "bytes must come back exactly as pushed"
     );
-    assert_eq!(raw.digest, oci.digest);
+    assert_eq!(raw.digest.as_str(), oci.digest);
     let resolved = client.resolve(&r).await.unwrap();
-    assert_eq!(resolved.digest, oci.digest);
+    assert_eq!(resolved.digest.as_str(), oci.digest);
     assert!(!resolved.is_index);
     // A single image: its one platform, read from the config blob, with the manifest's digest.
     let one: Vec<(&str, &str, &str)> = resolved
@@ -124,7 +124,7 @@ async fn every_kind_resolves(flavour: Flavour) {
     // Docker schema 2.
     let r = reference(&reg.host, "team/app:docker");
     let resolved = client.resolve(&r).await.unwrap();
-    assert_eq!(resolved.digest, docker.digest);
+    assert_eq!(resolved.digest.as_str(), docker.digest);
     assert_eq!(resolved.media_type, seed::DOCKER_MANIFEST);
     assert_eq!(
         client.head(&r).await.unwrap().media_type,
@@ -134,7 +134,7 @@ async fn every_kind_resolves(flavour: Flavour) {
     // An OCI index: three platforms with variants, the attestation counted apart.
     let r = reference(&reg.host, "team/multi:1.0");
     let resolved = client.resolve(&r).await.unwrap();
-    assert_eq!(resolved.digest, index.digest);
+    assert_eq!(resolved.digest.as_str(), index.digest);
     assert_eq!(resolved.media_type, seed::OCI_INDEX);
     assert!(resolved.is_index);
     assert_eq!(resolved.attestations, 1);
@@ -146,7 +146,7 @@ async fn every_kind_resolves(flavour: Flavour) {
                 p.os.clone(),
                 p.architecture.clone(),
                 p.variant.clone(),
-                p.digest.clone(),
+                p.digest.to_string(),
             )
         })
         .collect();
@@ -167,7 +167,7 @@ async fn every_kind_resolves(flavour: Flavour) {
         resolved
             .platforms
             .iter()
-            .all(|p| p.digest != attestation.digest && p.media_type == seed::OCI_MANIFEST)
+            .all(|p| p.digest.as_str() != attestation.digest && p.media_type == seed::OCI_MANIFEST)
     );
 
     // A platform manifest by digest alone.
@@ -178,7 +178,7 @@ async fn every_kind_resolves(flavour: Flavour) {
     // A Docker manifest list.
     let r = reference(&reg.host, "team/multi:docker");
     let resolved = client.resolve(&r).await.unwrap();
-    assert_eq!(resolved.digest, list.digest);
+    assert_eq!(resolved.digest.as_str(), list.digest);
     assert_eq!(resolved.media_type, seed::DOCKER_LIST);
     assert_eq!(resolved.attestations, 0);
     assert_eq!(
@@ -208,7 +208,7 @@ async fn every_kind_resolves(flavour: Flavour) {
     // A non-image artifact.
     let r = reference(&reg.host, "team/artifact:v1");
     let raw = client.manifest(&r).await.unwrap();
-    assert_eq!(raw.digest, artifact.digest);
+    assert_eq!(raw.digest.as_str(), artifact.digest);
     assert_eq!(raw.media_type, seed::OCI_MANIFEST);
     let value: serde_json::Value = serde_json::from_slice(&raw.bytes).unwrap();
     assert_eq!(value["artifactType"], seed::ARTIFACT_TYPE);
@@ -246,7 +246,7 @@ async fn unchanged_tags_cost_one_head_each() {
             .head(&reference(&reg.host, &format!("bench/img{i}:1")))
             .await
             .unwrap();
-        assert_eq!(head.digest, p.digest);
+        assert_eq!(head.digest.as_str(), p.digest);
     }
     let stats = client.stats();
     assert_eq!((stats.head, stats.get, stats.retries), (5, 0, 0));
@@ -261,8 +261,8 @@ async fn basic_auth_from_config_auths_helpers_and_environment() {
     // auths: base64 user:password, keyed with a scheme (as `docker login` may write it).
     let config = DockerConfig::with_auth(&format!("http://{}", reg.host), USER, PASSWORD);
     let c = client(config_options(&config, &[&reg.host]));
-    assert_eq!(c.resolve(&r).await.unwrap().digest, pushed.digest);
-    assert_eq!(c.head(&r).await.unwrap().digest, pushed.digest);
+    assert_eq!(c.resolve(&r).await.unwrap().digest.as_str(), pushed.digest);
+    assert_eq!(c.head(&r).await.unwrap().digest.as_str(), pushed.digest);
     // 401 once, then basic auth sent up front: manifest GET, config GET (the platform), HEAD.
     assert_eq!(c.stats().requests(), 4, "{:?}", c.stats());
 
@@ -274,7 +274,7 @@ async fn basic_auth_from_config_auths_helpers_and_environment() {
         helm_registry_config: Some(helm.path.clone()),
         ..options(&[&reg.host])
     });
-    assert_eq!(c.head(&r).await.unwrap().digest, pushed.digest);
+    assert_eq!(c.head(&r).await.unwrap().digest.as_str(), pushed.digest);
 
     // credHelpers: a helper script on the helper path, asked once per host.
     let helpers = DockerConfig::new(&json!({
@@ -283,15 +283,15 @@ async fn basic_auth_from_config_auths_helpers_and_environment() {
     }));
     helpers.write_helper("purser-test", &reg.host, USER, PASSWORD);
     let c = client(config_options(&helpers, &[&reg.host]));
-    assert_eq!(c.resolve(&r).await.unwrap().digest, pushed.digest);
-    assert_eq!(c.head(&r).await.unwrap().digest, pushed.digest);
+    assert_eq!(c.resolve(&r).await.unwrap().digest.as_str(), pushed.digest);
+    assert_eq!(c.head(&r).await.unwrap().digest.as_str(), pushed.digest);
     assert_eq!(helpers.helper_calls(), vec![reg.host.clone()]);
 
     // credsStore: the same helper for every host.
     let store = DockerConfig::new(&json!({ "credsStore": "purser-test" }));
     store.write_helper("purser-test", &reg.host, USER, PASSWORD);
     let c = client(config_options(&store, &[&reg.host]));
-    assert_eq!(c.head(&r).await.unwrap().digest, pushed.digest);
+    assert_eq!(c.head(&r).await.unwrap().digest.as_str(), pushed.digest);
 
     // Environment credentials, scoped to this host, win over a wrong docker config.
     let wrong = DockerConfig::with_auth(&reg.host, USER, "not-the-password");
@@ -303,7 +303,7 @@ async fn basic_auth_from_config_auths_helpers_and_environment() {
         }),
         ..config_options(&wrong, &[&reg.host])
     });
-    assert_eq!(c.head(&r).await.unwrap().digest, pushed.digest);
+    assert_eq!(c.head(&r).await.unwrap().digest.as_str(), pushed.digest);
 }
 
 #[tokio::test]
@@ -367,8 +367,8 @@ async fn bearer_tokens_from_a_token_service() {
     // Basic credentials traded for a token at the realm.
     let config = DockerConfig::with_auth(&reg.host, USER, PASSWORD);
     let c = client(config_options(&config, &both));
-    assert_eq!(c.resolve(&r).await.unwrap().digest, pushed.digest);
-    assert_eq!(c.head(&r).await.unwrap().digest, pushed.digest);
+    assert_eq!(c.resolve(&r).await.unwrap().digest.as_str(), pushed.digest);
+    assert_eq!(c.head(&r).await.unwrap().digest.as_str(), pushed.digest);
     let stats = c.stats();
     assert_eq!(stats.token, 1, "the token is reused: {stats:?}");
     assert_eq!(
@@ -389,7 +389,7 @@ async fn bearer_tokens_from_a_token_service() {
         "auths": { reg.host.clone(): { "identitytoken": support::token::REFRESH_TOKEN } }
     }));
     let c = client(config_options(&identity, &both));
-    assert_eq!(c.head(&r).await.unwrap().digest, pushed.digest);
+    assert_eq!(c.head(&r).await.unwrap().digest.as_str(), pushed.digest);
     assert!(token.requests().iter().any(|t| t.method == "POST"));
 
     // Wrong password: the token service refuses, and says so.
@@ -432,7 +432,7 @@ async fn tls_needs_the_ca_or_an_explicit_skip() {
         ca_files: vec![ca.ca_cert.clone()],
         ..options(&[])
     });
-    assert_eq!(c.resolve(&r).await.unwrap().digest, pushed.digest);
+    assert_eq!(c.resolve(&r).await.unwrap().digest.as_str(), pushed.digest);
 
     let c = client(options(&[]));
     let error = c.resolve(&r).await.unwrap_err();
@@ -450,7 +450,7 @@ async fn tls_needs_the_ca_or_an_explicit_skip() {
         insecure: vec![reg.host.clone()],
         ..options(&[])
     });
-    assert_eq!(c.head(&r).await.unwrap().digest, pushed.digest);
+    assert_eq!(c.head(&r).await.unwrap().digest.as_str(), pushed.digest);
     let other = client(Options {
         insecure: vec!["127.0.0.2".to_owned()],
         ..options(&[])
@@ -524,7 +524,10 @@ async fn server_errors_are_retried() {
 
     p.proxy
         .add(Rule::manifests(Fault::Status(503), 2).method("GET"));
-    assert_eq!(c.resolve(&r).await.unwrap().digest, p.pushed.digest);
+    assert_eq!(
+        c.resolve(&r).await.unwrap().digest.as_str(),
+        p.pushed.digest
+    );
     let stats = c.stats();
     // Three manifest GETs (two 503s, then the manifest) and one for the config blob.
     assert_eq!((stats.get, stats.retries), (4, 2), "{stats:?}");
@@ -532,7 +535,7 @@ async fn server_errors_are_retried() {
 
     p.proxy
         .add(Rule::manifests(Fault::Status(502), 1).method("HEAD"));
-    assert_eq!(c.head(&r).await.unwrap().digest, p.pushed.digest);
+    assert_eq!(c.head(&r).await.unwrap().digest.as_str(), p.pushed.digest);
     assert_eq!(c.stats().head, 2);
     drop(p.reg);
 }
@@ -546,7 +549,7 @@ async fn head_without_a_digest_header_falls_back_to_get() {
         Rule::manifests(Fault::DropHeader("docker-content-digest"), usize::MAX).method("HEAD"),
     );
     let head = c.head(&r).await.unwrap();
-    assert_eq!(head.digest, p.pushed.digest);
+    assert_eq!(head.digest.as_str(), p.pushed.digest);
     assert_eq!(head.size, p.pushed.bytes.len() as u64);
     let stats = c.stats();
     assert_eq!((stats.head, stats.get), (1, 1), "{stats:?}");
@@ -566,7 +569,7 @@ async fn too_many_requests_waits_for_retry_after() {
     let start = Instant::now();
     let resolved = c.resolve(&r).await.unwrap();
     let waited = start.elapsed();
-    assert_eq!(resolved.digest, p.index.digest);
+    assert_eq!(resolved.digest.as_str(), p.index.digest);
     assert!(
         waited >= Duration::from_secs(1),
         "Retry-After: 1 honoured, waited {waited:?}"
@@ -583,7 +586,7 @@ async fn broken_and_slow_bodies_are_retried() {
     p.proxy
         .add(Rule::manifests(Fault::ResetMidBody, 1).method("GET"));
     let resolved = c.resolve(&r).await.unwrap();
-    assert_eq!(resolved.digest, p.index.digest);
+    assert_eq!(resolved.digest.as_str(), p.index.digest);
     assert_eq!(resolved.platforms.len(), 3);
     assert_eq!(c.stats().retries, 1);
 
@@ -594,7 +597,7 @@ async fn broken_and_slow_bodies_are_retried() {
     });
     p.proxy
         .add(Rule::manifests(Fault::Slow(Duration::from_millis(1500)), 1).method("GET"));
-    assert_eq!(c.resolve(&r).await.unwrap().digest, p.index.digest);
+    assert_eq!(c.resolve(&r).await.unwrap().digest.as_str(), p.index.digest);
     assert_eq!(c.stats().retries, 1);
 }
 
@@ -708,5 +711,8 @@ async fn digests_that_do_not_match_are_refused() {
 
     // Pinned to the right digest: fine.
     let r = p.reference(&format!("flaky/app:1@{}", p.pushed.digest));
-    assert_eq!(c.resolve(&r).await.unwrap().digest, p.pushed.digest);
+    assert_eq!(
+        c.resolve(&r).await.unwrap().digest.as_str(),
+        p.pushed.digest
+    );
 }

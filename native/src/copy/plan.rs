@@ -449,7 +449,10 @@ impl<S: Store> Walk<S> {
             None => None,
         };
         if let Some(index) = index {
-            for d in referrers_of(&index).map_err(|e| StoreError::message(e.to_string()))? {
+            let listed = referrers_of(&index).map_err(|e| {
+                StoreError::message(format!("{repo}: the referrers of {subject}: {e}"))
+            })?;
+            for d in listed {
                 descriptors.insert(d.digest.clone(), d);
             }
         }

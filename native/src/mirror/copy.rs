@@ -1002,7 +1002,7 @@ async fn fill_lock(
                         .platforms
                         .iter()
                         .map(|p| PlatformDigest {
-                            digest: p.digest.clone(),
+                            digest: p.digest.to_string(),
                             arch: p.platform(),
                         })
                         .collect();

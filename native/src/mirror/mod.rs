@@ -461,7 +461,7 @@ fn platforms(
         .platforms
         .iter()
         .map(|p| PlatformDigest {
-            digest: p.digest.clone(),
+            digest: p.digest.to_string(),
             arch: p.platform(),
         })
         .filter(|p| wanted(filter, &p.arch))
@@ -483,7 +483,7 @@ fn platforms(
             }
         )));
     }
-    Ok((resolved.digest, digests))
+    Ok((resolved.digest.to_string(), digests))
 }
 
 #[derive(Serialize)]
@@ -576,12 +576,12 @@ async fn verify(mut args: VerifyArgs) -> Result<ExitCode, String> {
     for (r, locked_digest, head) in heads {
         let image = r.canonical();
         match head {
-            Ok(d) if Some(&d.digest) == locked_digest.as_ref() => {}
+            Ok(d) if locked_digest.as_deref() == Some(d.digest.as_str()) => {}
             Ok(d) => drift.push(Drift {
                 image,
                 state: "changed",
                 locked: locked_digest,
-                registry: Some(d.digest),
+                registry: Some(d.digest.to_string()),
                 message: None,
             }),
             Err(e) if e.is_not_found() => drift.push(Drift {
@@ -791,7 +791,7 @@ async fn place(
     };
     if row.source_digest.is_none() {
         match client.head(source).await {
-            Ok(d) => row.source_digest = Some(d.digest),
+            Ok(d) => row.source_digest = Some(d.digest.to_string()),
             Err(e) => {
                 if likely && confirm::absent(&e) {
                     row.state = "unresolved";
@@ -803,12 +803,12 @@ async fn place(
     }
     match target.head(destination).await {
         Ok(d) => {
-            row.state = if Some(&d.digest) == row.source_digest.as_ref() {
+            row.state = if row.source_digest.as_deref() == Some(d.digest.as_str()) {
                 "present"
             } else {
                 "different"
             };
-            row.destination_digest = Some(d.digest);
+            row.destination_digest = Some(d.digest.to_string());
         }
         Err(e) if e.is_not_found() => row.state = "missing",
         Err(e) => row.message = Some(e.to_string()),

@@ -14,8 +14,9 @@ use futures_util::{Stream, StreamExt};
 use purser::digest::Digest;
 use reqwest::{Method, StatusCode};
 
+use super::exchange::Target;
 use super::status::check_status;
-use super::transport::{Access, Call, Target};
+use super::transport::{Access, Call};
 use super::{Client, RegistryError};
 
 /// A blob body: chunks in order, or the error that cut it short.

@@ -5,6 +5,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use purser::digest::DigestError;
+
 use super::credentials::CredentialSource;
 
 /// A failed registry operation. Every variant but `Options` and `Message` names the image
@@ -56,6 +58,16 @@ pub enum RegistryError {
         actual: String,
         /// Where `expected` came from: "the reference" or "the registry's Docker-Content-Digest".
         expected_from: &'static str,
+    },
+    /// A digest the registry sent that is not one (a `Docker-Content-Digest` header, an index
+    /// entry, a manifest's config descriptor): refused where it arrives, so no caller has to
+    /// parse it again.
+    MalformedDigest {
+        reference: String,
+        registry: String,
+        /// Where the digest was: "its Docker-Content-Digest header", "an index entry", ….
+        found_in: &'static str,
+        error: Box<DigestError>,
     },
     /// A response that is not a usable manifest: not JSON, unsupported media type, too large,
     /// a missing header.
@@ -193,6 +205,15 @@ impl fmt::Display for RegistryError {
                 f,
                 "{reference}: digest mismatch from {registry}: expected {expected} ({expected_from}), got bytes with digest {actual}; the tag may have moved, or the registry or something between is corrupting data"
             ),
+            RegistryError::MalformedDigest {
+                reference,
+                registry,
+                found_in,
+                error,
+            } => write!(
+                f,
+                "{reference}: {registry} sent a malformed digest in {found_in}: {error} (the registry, or something between, is not speaking the OCI distribution spec)"
+            ),
             RegistryError::BadResponse {
                 reference,
                 registry,
@@ -261,5 +282,18 @@ mod tests {
     fn small_enough_to_return() {
         // clippy's result_large_err limit: callers return Result<_, RegistryError> everywhere.
         assert!(std::mem::size_of::<RegistryError>() <= 128);
+    }
+
+    #[test]
+    fn malformed_digest_names_image_registry_and_place() {
+        let error = RegistryError::MalformedDigest {
+            reference: "example.com/app:1".to_owned(),
+            registry: "example.com".to_owned(),
+            found_in: "its Docker-Content-Digest header",
+            error: Box::new(purser::digest::Digest::parse("sha256:abc").unwrap_err()),
+        };
+        let text = error.to_string();
+        assert!(text.starts_with("example.com/app:1: example.com sent a malformed digest in its Docker-Content-Digest header: \"sha256:abc\""), "{text}");
+        assert!(!error.is_transient() && !error.is_not_found());
     }
 }

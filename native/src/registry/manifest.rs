@@ -1,15 +1,20 @@
 //! Reading manifests: HEAD, GET (raw bytes, digest verified) and resolving a reference to its
 //! platforms.
 
+use purser::digest::Digest;
 use purser::reference::Reference;
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, StatusCode};
 
-use super::status::{FROM_MANIFEST, FROM_REFERENCE, FROM_REGISTRY, bad, check_status, mismatch};
+use super::media::IndexError;
+use super::status::{
+    FROM_MANIFEST, FROM_REFERENCE, FROM_REGISTRY, IN_CONFIG, IN_HEADER, IN_INDEX, bad,
+    check_status, malformed, mismatch,
+};
 use super::transport::{Access, Call};
 use super::{
     Client, Descriptor, MAX_CONFIG_BYTES, PlatformManifest, RawManifest, RegistryError, Resolved,
-    algorithm, digest_of, media, sha256,
+    media,
 };
 
 impl Client {
@@ -30,10 +35,11 @@ impl Client {
             return self.head_by_get(r).await;
         }
         check_status(&t, &reply, sent)?;
+        // A header that is not a digest: the GET below says so, or computes one.
         let digest = reply
             .header("docker-content-digest")
             .map(str::trim)
-            .filter(|d| algorithm(d).is_some());
+            .and_then(|d| Digest::parse(d).ok());
         let media_type = reply
             .header(CONTENT_TYPE.as_str())
             .map(media::essence)
@@ -45,16 +51,17 @@ impl Client {
             return self.head_by_get(r).await;
         };
         if let Some(pinned) = r.digest() {
-            if algorithm(pinned) != algorithm(digest) {
+            let pinned = match Digest::parse(pinned) {
+                Ok(pinned) if pinned.algorithm() == digest.algorithm() => pinned,
                 // Another algorithm than the registry's: only the bytes can tell.
-                return self.head_by_get(r).await;
-            }
+                _ => return self.head_by_get(r).await,
+            };
             if pinned != digest {
-                return Err(mismatch(&t, pinned, digest, FROM_REFERENCE));
+                return Err(mismatch(&t, &pinned, &digest, FROM_REFERENCE));
             }
         }
         Ok(Descriptor {
-            digest: digest.to_owned(),
+            digest,
             media_type: media_type.to_owned(),
             size,
         })
@@ -78,34 +85,30 @@ impl Client {
             .header("docker-content-digest")
             .map(str::trim)
             .filter(|d| !d.is_empty());
-        if let Some(header) = header {
-            let actual = digest_of(header, &reply.body).ok_or_else(|| {
-                bad(
-                    &t,
-                    format!("Docker-Content-Digest {header:?} is not a digest purser can check"),
-                )
-            })?;
-            if actual != header {
+        let header = header
+            .map(|h| Digest::parse(h).map_err(|e| malformed(&t, IN_HEADER, e)))
+            .transpose()?;
+        if let Some(header) = &header {
+            let actual = Digest::compute(header.algorithm(), &reply.body);
+            if actual != *header {
                 return Err(mismatch(&t, header, &actual, FROM_REGISTRY));
             }
         }
         let digest = match r.digest() {
             Some(pinned) => {
-                let actual = digest_of(pinned, &reply.body).ok_or_else(|| {
+                let pinned = Digest::parse(pinned).map_err(|_| {
                     bad(
                         &t,
                         format!("the pinned digest {pinned} uses an unsupported algorithm"),
                     )
                 })?;
+                let actual = Digest::compute(pinned.algorithm(), &reply.body);
                 if actual != pinned {
-                    return Err(mismatch(&t, pinned, &actual, FROM_REFERENCE));
+                    return Err(mismatch(&t, &pinned, &actual, FROM_REFERENCE));
                 }
                 actual
             }
-            None => match header {
-                Some(header) => header.to_owned(),
-                None => sha256(&reply.body),
-            },
+            None => header.unwrap_or_else(|| Digest::sha256(&reply.body)),
         };
         // Digests first: bytes damaged in transit are a mismatch, whatever they parse as.
         let media_type = media::classify(&reply.body, reply.header(CONTENT_TYPE.as_str()))
@@ -122,7 +125,10 @@ impl Client {
         let m = self.manifest(r).await?;
         let is_index = media::is_index(&m.media_type);
         let (platforms, attestations) = if is_index {
-            media::platforms(&m.bytes).map_err(|detail| bad(&self.target_of(r), detail))?
+            media::platforms(&m.bytes).map_err(|e| match e {
+                IndexError::Unreadable(detail) => bad(&self.target_of(r), detail),
+                IndexError::Digest(e) => malformed(&self.target_of(r), IN_INDEX, e),
+            })?
         } else {
             let platform = self.image_platform(r, &m).await?;
             (platform.into_iter().collect(), 0)
@@ -147,6 +153,8 @@ impl Client {
         let Some((config_type, config_digest)) = media::image_config(&manifest.bytes) else {
             return Ok(None);
         };
+        let config_digest =
+            Digest::parse(&config_digest).map_err(|e| malformed(&t, IN_CONFIG, e))?;
         let path = format!("blobs/{config_digest}");
         let (reply, sent) = self
             .call(&t, {
@@ -156,12 +164,7 @@ impl Client {
             })
             .await?;
         check_status(&t, &reply, sent)?;
-        let actual = digest_of(&config_digest, &reply.body).ok_or_else(|| {
-            bad(
-                &t,
-                format!("config digest {config_digest} uses an unsupported algorithm"),
-            )
-        })?;
+        let actual = Digest::compute(config_digest.algorithm(), &reply.body);
         if actual != config_digest {
             return Err(mismatch(&t, &config_digest, &actual, FROM_MANIFEST));
         }

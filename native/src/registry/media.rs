@@ -6,6 +6,8 @@ use oci_client::manifest::{
     OCI_IMAGE_MEDIA_TYPE, OciImageIndex,
 };
 
+use purser::digest::{Digest, DigestError};
+
 use super::PlatformManifest;
 
 pub const OCI_MANIFEST: &str = OCI_IMAGE_MEDIA_TYPE;
@@ -97,12 +99,21 @@ fn schema1(media_type: &str) -> String {
     )
 }
 
+/// Why [`platforms`] cannot read an index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IndexError {
+    /// Not an index: what is wrong with it.
+    Unreadable(String),
+    /// An entry's digest is not a digest.
+    Digest(DigestError),
+}
+
 /// The platform entries of an index, and how many attestation manifests it holds
 /// (`vnd.docker.reference.type: attestation-manifest`, or platform unknown/unknown), which are
 /// not platforms. Entries without a platform are kept with empty os and architecture.
-pub fn platforms(bytes: &[u8]) -> Result<(Vec<PlatformManifest>, usize), String> {
-    let index: OciImageIndex =
-        serde_json::from_slice(bytes).map_err(|e| format!("the index does not parse: {e}"))?;
+pub fn platforms(bytes: &[u8]) -> Result<(Vec<PlatformManifest>, usize), IndexError> {
+    let index: OciImageIndex = serde_json::from_slice(bytes)
+        .map_err(|e| IndexError::Unreadable(format!("the index does not parse: {e}")))?;
     let mut platforms = Vec::with_capacity(index.manifests.len());
     let mut attestations = 0;
     for entry in index.manifests {
@@ -124,7 +135,7 @@ pub fn platforms(bytes: &[u8]) -> Result<(Vec<PlatformManifest>, usize), String>
             continue;
         }
         platforms.push(PlatformManifest {
-            digest: entry.digest,
+            digest: Digest::parse(&entry.digest).map_err(IndexError::Digest)?,
             media_type: entry.media_type,
             os,
             architecture,
@@ -208,9 +219,9 @@ mod tests {
     #[test]
     fn platforms_skip_attestations() {
         let index = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[
-          {"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:aa","size":1,"platform":{"os":"linux","architecture":"arm","variant":"v7"}},
-          {"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:bb","size":1,"platform":{"os":"unknown","architecture":"unknown"},"annotations":{"vnd.docker.reference.type":"attestation-manifest","vnd.docker.reference.digest":"sha256:aa"}},
-          {"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:cc","size":1,"platform":{"os":"windows","architecture":"amd64","os.version":"10.0"}}
+          {"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","size":1,"platform":{"os":"linux","architecture":"arm","variant":"v7"}},
+          {"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb","size":1,"platform":{"os":"unknown","architecture":"unknown"},"annotations":{"vnd.docker.reference.type":"attestation-manifest","vnd.docker.reference.digest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}},
+          {"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc","size":1,"platform":{"os":"windows","architecture":"amd64","os.version":"10.0"}}
         ]}"#;
         let (platforms, attestations) = platforms(index).unwrap();
         assert_eq!(attestations, 1);
@@ -218,5 +229,18 @@ mod tests {
         assert_eq!(platforms[0].architecture, "arm");
         assert_eq!(platforms[0].variant.as_deref(), Some("v7"));
         assert_eq!(platforms[1].os, "windows");
+        assert_eq!(platforms[1].digest.hex(), "c".repeat(64));
+    }
+
+    #[test]
+    fn platforms_refuse_a_malformed_entry_digest() {
+        let index = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[
+          {"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:AA","size":1,"platform":{"os":"linux","architecture":"amd64"}}
+        ]}"#;
+        assert!(matches!(
+            platforms(index),
+            Err(IndexError::Digest(DigestError::NotLowercaseHex { .. }))
+        ));
+        assert!(matches!(platforms(b"{}"), Err(IndexError::Unreadable(_))));
     }
 }

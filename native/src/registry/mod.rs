@@ -42,7 +42,8 @@
 //! # Files
 //!
 //! One concern a file: [`options`] (what the caller sets), `transport` (counting, retry and
-//! auth wrapped around one reqwest exchange), `status` (what a reply's status means),
+//! auth wrapped around one reqwest exchange), `exchange` (what that exchange is about: its
+//! target, reply, credentials sent), `status` (what a reply's status means),
 //! `manifest` (read manifests), `blob` (blobs: exists, stream, upload, mount), `push`
 //! (write manifests), `referrers` (the referrers API, its tag fallback, tag lists).
 
@@ -50,6 +51,7 @@ mod auth;
 mod blob;
 mod credentials;
 mod error;
+mod exchange;
 mod manifest;
 pub mod media;
 mod options;
@@ -61,6 +63,8 @@ mod tls;
 mod transport;
 
 use std::sync::Arc;
+
+use purser::digest::Digest;
 
 pub use blob::{BlobAccess, BlobStream, Mount};
 pub use credentials::{CredentialSource, EnvCredentials};
@@ -82,7 +86,7 @@ const MAX_TOKEN_BYTES: usize = 1 << 20;
 /// What a HEAD (or a GET, when HEAD says too little) tells about a manifest.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Descriptor {
-    pub digest: String,
+    pub digest: Digest,
     pub media_type: String,
     pub size: u64,
 }
@@ -93,13 +97,13 @@ pub struct RawManifest {
     pub bytes: Vec<u8>,
     pub media_type: String,
     /// The digest of `bytes` (verified against the registry's header and the reference).
-    pub digest: String,
+    pub digest: Digest,
 }
 
 /// A reference resolved to its manifest digest and, for an index, its platforms.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Resolved {
-    pub digest: String,
+    pub digest: Digest,
     pub media_type: String,
     /// Every platform entry of an index (attestations excluded); empty for a single manifest.
     pub platforms: Vec<PlatformManifest>,
@@ -111,7 +115,7 @@ pub struct Resolved {
 /// One platform entry of an index or manifest list.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlatformManifest {
-    pub digest: String,
+    pub digest: Digest,
     pub media_type: String,
     pub os: String,
     pub architecture: String,
@@ -223,41 +227,5 @@ impl Client {
     /// Requests sent so far by this client and its clones.
     pub fn stats(&self) -> Stats {
         self.inner.counters.snapshot()
-    }
-}
-
-/// The algorithm of a well-formed digest string.
-fn algorithm(digest: &str) -> Option<purser::digest::Algorithm> {
-    purser::digest::Digest::parse(digest)
-        .ok()
-        .map(|d| d.algorithm())
-}
-
-/// The digest of `bytes` in the algorithm `like` uses.
-fn digest_of(like: &str, bytes: &[u8]) -> Option<String> {
-    let algorithm = algorithm(like)?;
-    Some(purser::digest::Digest::compute(algorithm, bytes).to_string())
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    purser::digest::Digest::sha256(bytes).to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn digests() {
-        let empty = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-        assert_eq!(sha256(b""), empty);
-        assert_eq!(algorithm(empty), Some(purser::digest::Algorithm::Sha256));
-        assert_eq!(algorithm("sha256:abc"), None);
-        assert_eq!(digest_of(empty, b"").as_deref(), Some(empty));
-        assert!(
-            digest_of(&format!("sha512:{}", "0".repeat(128)), b"")
-                .unwrap()
-                .starts_with("sha512:cf83e1357eefb8bd")
-        );
     }
 }

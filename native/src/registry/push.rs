@@ -60,12 +60,7 @@ impl Client {
             && theirs.algorithm() == digest.algorithm()
             && theirs != digest
         {
-            return Err(mismatch(
-                &t,
-                digest.as_str(),
-                theirs.as_str(),
-                "of the bytes sent",
-            ));
+            return Err(mismatch(&t, &digest, &theirs, "of the bytes sent"));
         }
         Ok(Pushed {
             digest,

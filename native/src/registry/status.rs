@@ -1,10 +1,11 @@
 //! What a registry's reply means: the error of a non-success status, the detail a registry
 //! puts in its error body, and the errors of bad bytes.
 
+use purser::digest::{Digest, DigestError};
 use reqwest::StatusCode;
 
 use super::RegistryError;
-use super::transport::{Reply, Sent, Target};
+use super::exchange::{Reply, Sent, Target};
 
 pub(super) const FROM_REFERENCE: &str = "pinned by the reference";
 pub(super) const FROM_REGISTRY: &str = "the registry's Docker-Content-Digest";
@@ -12,16 +13,31 @@ pub(super) const FROM_MANIFEST: &str = "named by the image manifest";
 
 pub(super) fn mismatch(
     t: &Target,
-    expected: &str,
-    actual: &str,
+    expected: &Digest,
+    actual: &Digest,
     from: &'static str,
 ) -> RegistryError {
     RegistryError::DigestMismatch {
         reference: t.shown.clone(),
         registry: t.registry.to_owned(),
-        expected: expected.to_owned(),
-        actual: actual.to_owned(),
+        expected: expected.to_string(),
+        actual: actual.to_string(),
         expected_from: from,
+    }
+}
+
+/// Where a registry's digest was, for [`malformed`].
+pub(super) const IN_HEADER: &str = "its Docker-Content-Digest header";
+pub(super) const IN_INDEX: &str = "an index entry";
+pub(super) const IN_CONFIG: &str = "the image manifest's config descriptor";
+
+/// A digest the registry sent, found in `found_in`, that does not parse.
+pub(super) fn malformed(t: &Target, found_in: &'static str, error: DigestError) -> RegistryError {
+    RegistryError::MalformedDigest {
+        reference: t.shown.clone(),
+        registry: t.registry.to_owned(),
+        found_in,
+        error: Box::new(error),
     }
 }
 

@@ -6,13 +6,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use purser::reference::Reference;
-use reqwest::header::{
-    ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue,
-};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use reqwest::{Method, StatusCode};
 
 use super::auth::{self, Challenge, TokenReply};
 use super::credentials::{Credential, CredentialSource, Secret, normalize_host};
+use super::exchange::{Reply, Sent, Target};
 use super::status::{bad, error_detail, status_error, unauthorized};
 use super::{Client, MAX_MANIFEST_BYTES, MAX_TOKEN_BYTES, RegistryError, Stats, media, retry};
 
@@ -62,38 +61,6 @@ impl Counters {
             Kind::Token => &self.token,
         }
         .fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// One request target: what errors name, the repository, and where its registry is served.
-pub(super) struct Target {
-    /// What messages name: the canonical reference, or `registry/repository@digest`.
-    pub(super) shown: String,
-    /// The registry as the reference names it (`docker.io`, `localhost:5000`).
-    pub(super) registry: String,
-    pub(super) repository: String,
-    /// `scheme://host[:port]` the API is at.
-    base: String,
-    /// `host[:port]` the API is at (auth state key).
-    api_host: String,
-    insecure: bool,
-}
-
-impl Target {
-    /// `BASE/v2/REPOSITORY/PATH`.
-    pub(super) fn url(&self, path: &str) -> String {
-        format!("{}/v2/{}/{path}", self.base, self.repository)
-    }
-
-    /// An upload `Location` (absolute, or a path on the registry) as a URL.
-    pub(super) fn location(&self, location: &str) -> String {
-        if location.starts_with("http://") || location.starts_with("https://") {
-            location.to_owned()
-        } else if location.starts_with('/') {
-            format!("{}{location}", self.base)
-        } else {
-            format!("{}/{location}", self.base)
-        }
     }
 }
 
@@ -159,30 +126,6 @@ impl<'a> Call<'a> {
 
 /// Error bodies and small replies (upload sessions, tag lists) are read up to this.
 pub(super) const SMALL_REPLY: usize = 4 << 20;
-
-/// A response: status, headers and the body read whole, or left unread as a stream.
-pub(super) struct Reply {
-    pub(super) status: StatusCode,
-    pub(super) headers: HeaderMap,
-    pub(super) body: Vec<u8>,
-    pub(super) stream: Option<reqwest::Response>,
-}
-
-impl Reply {
-    pub(super) fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-}
-
-/// The credentials an attempt carried, for the message if they are refused.
-pub(super) struct Sent {
-    pub(super) source: CredentialSource,
-    /// Why credentials that exist were not sent (plain-HTTP token realm).
-    pub(super) withheld: Option<String>,
-    /// A bearer token the registry's token service granted was sent: a refusal is then about
-    /// the repository, not about who is asking.
-    pub(super) token: bool,
-}
 
 impl Client {
     /// Where `registry/repository` is served (through its pull-through cache, when

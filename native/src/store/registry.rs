@@ -121,13 +121,7 @@ impl Store for RegistryStore {
     ) -> Result<Option<Digest>, StoreError> {
         let r = reference(repo, name)?;
         match self.client.head(&r).await {
-            Ok(d) => Digest::parse(&d.digest).map(Some).map_err(|e| {
-                StoreError::message(format!(
-                    "{}: the registry named digest {:?}: {e}",
-                    r.canonical(),
-                    d.digest
-                ))
-            }),
+            Ok(d) => Ok(Some(d.digest)),
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
         }
@@ -140,16 +134,11 @@ impl Store for RegistryStore {
     ) -> Result<Option<StoredManifest>, StoreError> {
         let r = reference(repo, name)?;
         match self.client.manifest(&r).await {
-            Ok(m) => {
-                let digest = Digest::parse(&m.digest).map_err(|e| {
-                    StoreError::message(format!("{}: digest {:?}: {e}", r.canonical(), m.digest))
-                })?;
-                Ok(Some(StoredManifest {
-                    bytes: m.bytes,
-                    media_type: m.media_type,
-                    digest,
-                }))
-            }
+            Ok(m) => Ok(Some(StoredManifest {
+                bytes: m.bytes,
+                media_type: m.media_type,
+                digest: m.digest,
+            })),
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
         }
