@@ -6,10 +6,11 @@
 //! [`ExportArgs`] is what the user typed; [`run`] walks the sources with the copy engine's
 //! planner ([`crate::copy::plan`], against an [`Empty`] target), lays the plan out
 //! ([`Layout`], [`Contents`]) and writes it with [`BundleWriter`]; it returns an
-//! [`ExportReport`], printing is the caller's.
+//! [`ExportReport`]; [`print`] is its text, [`command`] picks JSON or text.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
@@ -24,9 +25,12 @@ use purser::reference::Reference;
 use purser::report::Stamp;
 use serde::Serialize;
 
-use super::copy::{Carried, CarryArgs, UnresolvedRow, add_archive_chart, load, read_lock};
+use super::args::{CarryArgs, RegistryArgs, SelectArgs};
+use super::charts::{Carried, found_at, load};
+use super::copy_report::{UnresolvedRow, is_zero};
+use super::lock_file::read_lock;
 use super::signatures::{self, Checked, VerifyFlags};
-use super::{RegistryArgs, SelectArgs};
+use super::transfer::add_archive_chart;
 use crate::bundle_writer::BundleWriter;
 use crate::copy::{self, ImageRequest, LocalBlobs, PlanOptions, Walked};
 use crate::images;
@@ -115,7 +119,7 @@ pub struct ExportedImage {
     pub digest: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub platforms: Vec<String>,
-    #[serde(skip_serializing_if = "super::is_zero")]
+    #[serde(skip_serializing_if = "is_zero")]
     pub referrers: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -315,7 +319,7 @@ pub async fn run(args: ExportArgs) -> Result<ExportReport, String> {
                         .images
                         .iter()
                         .find(|i| i.reference.canonical() == source)
-                        .map(super::copy::found_at)
+                        .map(found_at)
                         .unwrap_or_default(),
                 });
                 continue;
@@ -624,6 +628,25 @@ pub fn print(report: &ExportReport) {
         report.bundle_bytes,
         report.files.join(", ")
     );
+}
+
+/// `helm mirror export`: the run, then its report as JSON or text; exit 1 unless complete.
+pub async fn command(args: ExportArgs) -> Result<ExitCode, String> {
+    let json = args.json;
+    let report = run(args).await?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("report serialises")
+        );
+    } else {
+        print(&report);
+    }
+    Ok(if report.complete {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 #[cfg(test)]
