@@ -1,10 +1,12 @@
 //! The text of a [`CopyReport`] (copy and import): one line an image and a chart with what
 //! the policy and the signer did ([`print`]), the `--dry-run` plan ([`print_plan`]), and
-//! [`print_copy`], which picks JSON or text and the exit code.
+//! [`print_copy`], which picks JSON or text and the exit code; [`tags_note`] says what a
+//! registry that cannot list tags left unseen.
 
 use std::process::ExitCode;
 
 use super::copy_report::{ChartRow, CopyReport, ImageRow, UnresolvedRow};
+use crate::copy::TagsUnlisted;
 
 impl ImageRow {
     /// `STATE SOURCE -> DESTINATION (why)`, then what the policy and the signer did.
@@ -74,6 +76,9 @@ pub fn print(report: &CopyReport) {
     {
         eprintln!("{line}");
     }
+    for note in notes(report) {
+        eprintln!("{note}");
+    }
     let count = |s: &str| report.images.iter().filter(|r| r.state == s).count();
     eprintln!(
         "{} images: {} copied, {} present, {} missing, {} failed{}{}; {} unique blobs ({} uploaded, {} mounted, {} present), {} of {} bytes sent; {} requests to the target",
@@ -118,6 +123,9 @@ pub fn print_plan(report: &CopyReport) {
     {
         println!("  {line}");
     }
+    for note in notes(report) {
+        println!("  {note}");
+    }
     if !report.unresolved.is_empty() {
         println!(
             "unresolved likely images, left out ({}):",
@@ -151,4 +159,56 @@ pub(super) fn print_copy(
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `note: IMAGE: REGISTRY cannot list tags (…), so cosign tag-based signatures … were not
+/// looked for; referrers were`: what a copy or an export of `image` left unseen.
+pub(super) fn tags_note(image: &str, u: &TagsUnlisted) -> String {
+    format!(
+        "note: {image}: {} cannot list tags ({}), so cosign tag-based signatures and \
+         attestations (sha256-<digest>.sig, .att, .sbom) were not looked for; {}",
+        u.registry,
+        u.reason,
+        if u.referrers {
+            "referrers were"
+        } else {
+            "nor were referrers (it has no referrers API, and their sha256-<digest> fallback tag \
+             is found through the tag list)"
+        }
+    )
+}
+
+/// One [`tags_note`] per image whose registry would not list tags.
+fn notes(report: &CopyReport) -> Vec<String> {
+    report
+        .images
+        .iter()
+        .filter_map(|r| Some(tags_note(&r.source, r.tags_unlisted.as_ref()?)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tags_note;
+    use crate::copy::TagsUnlisted;
+
+    #[test]
+    fn the_note_says_what_was_and_was_not_looked_for() {
+        let mut u = TagsUnlisted {
+            registry: "registry.example".to_owned(),
+            reason: "denied".to_owned(),
+            referrers: true,
+        };
+        assert_eq!(
+            tags_note("registry.example/app:1.0", &u),
+            "note: registry.example/app:1.0: registry.example cannot list tags (denied), so \
+             cosign tag-based signatures and attestations (sha256-<digest>.sig, .att, .sbom) \
+             were not looked for; referrers were"
+        );
+        u.referrers = false;
+        assert!(tags_note("registry.example/app:1.0", &u).ends_with(
+            "were not looked for; nor were referrers (it has no referrers API, and their \
+             sha256-<digest> fallback tag is found through the tag list)"
+        ));
+    }
 }

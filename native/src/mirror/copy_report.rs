@@ -6,6 +6,8 @@
 use purser::plan::Plan;
 use serde::Serialize;
 
+use crate::copy::TagsUnlisted;
+
 /// One image's outcome.
 #[derive(Serialize, Debug)]
 #[serde(rename_all = "camelCase")]
@@ -36,6 +38,10 @@ pub struct ImageRow {
     /// What `--sign-key` did at the target.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signed: Option<String>,
+    /// Its source registry would not list tags: cosign's `sha256-<hex>.sig` / `.att` /
+    /// `.sbom` tags were not looked for (nor, without a referrers API, the referrers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags_unlisted: Option<TagsUnlisted>,
 }
 
 /// A likely image the source registry says does not exist: left out of the plan.

@@ -27,12 +27,13 @@ use serde::Serialize;
 
 use super::args::{CarryArgs, RegistryArgs, SelectArgs};
 use super::charts::{Carried, found_at, load};
+use super::copy_print::tags_note;
 use super::copy_report::{UnresolvedRow, is_zero};
 use super::lock_file::read_lock;
 use super::signatures::{self, Checked, VerifyFlags};
 use super::transfer::add_archive_chart;
 use crate::bundle_writer::BundleWriter;
-use crate::copy::{self, ImageRequest, LocalBlobs, PlanOptions, Walked};
+use crate::copy::{self, ImageRequest, LocalBlobs, PlanOptions, TagsUnlisted, Walked};
 use crate::images;
 use crate::progress::Progress;
 use crate::render::RenderFlags;
@@ -126,6 +127,10 @@ pub struct ExportedImage {
     /// What `--verify`'s policy made of its signatures.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verified: Option<String>,
+    /// Its source registry would not list tags: cosign's `sha256-<hex>.sig` / `.att` /
+    /// `.sbom` tags were not looked for (nor, without a referrers API, the referrers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags_unlisted: Option<TagsUnlisted>,
 }
 
 /// What `helm mirror export` wrote.
@@ -274,7 +279,8 @@ pub async fn run(args: ExportArgs) -> Result<ExportReport, String> {
         .iter()
         .map(|c| c.destination.canonical())
         .collect();
-    for (request, walked) in requests.iter().zip(&planned.walked) {
+    for ((request, walked), unlisted) in requests.iter().zip(&planned.walked).zip(&planned.unlisted)
+    {
         let source = request.source.canonical();
         let step = plan.images.iter().find(|i| i.source == source);
         if chart_sources.contains(&source) {
@@ -301,6 +307,7 @@ pub async fn run(args: ExportArgs) -> Result<ExportReport, String> {
             referrers: 0,
             message: walked_message(walked).map(str::to_owned),
             verified: checked.verdicts.get(&source).map(Verdict::summary),
+            tags_unlisted: unlisted.clone(),
         };
         match walked {
             Walked::Planned => {
@@ -339,6 +346,7 @@ pub async fn run(args: ExportArgs) -> Result<ExportReport, String> {
             referrers: 0,
             message: Some(reason.clone()),
             verified: None,
+            tags_unlisted: None,
         });
     }
     let mut report = ExportReport {
@@ -582,6 +590,11 @@ pub fn print(report: &ExportReport) {
         );
         if let Some(v) = &i.verified {
             eprintln!("         verified: {v}");
+        }
+    }
+    for i in &report.images {
+        if let Some(u) = &i.tags_unlisted {
+            eprintln!("{}", tags_note(&i.source, u));
         }
     }
     for c in &report.charts {

@@ -289,6 +289,7 @@ impl Checked {
                     verified: None,
                     signatures: Vec::new(),
                     signed: None,
+                    tags_unlisted: None,
                 }),
             }
         }

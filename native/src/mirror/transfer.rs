@@ -17,7 +17,9 @@ use super::charts::{Carried, LoadedChart, found_at};
 use super::copy_report::{
     BlobCounts, ByteCounts, ChartRow, CopyReport, ImageRow, Requests, UnresolvedRow,
 };
-use crate::copy::{self, BlobOutcome, Executor, ImageRequest, LocalBlobs, PlanOptions, Walked};
+use crate::copy::{
+    self, BlobOutcome, Executor, ImageRequest, LocalBlobs, PlanOptions, TagsUnlisted, Walked,
+};
 use crate::progress::Progress;
 use crate::store::{RegistryStore, Store};
 
@@ -141,6 +143,16 @@ pub(super) async fn transfer<S: Store>(
     };
     let steps: HashMap<String, &ImageStep> =
         plan.images.iter().map(|i| (i.source.clone(), i)).collect();
+    // Planned images whose source registry would not list tags.
+    let unlisted: HashMap<String, &TagsUnlisted> = requests
+        .iter()
+        .zip(&planned.unlisted)
+        .filter_map(|(r, u)| Some((r.source.canonical(), u.as_ref()?)))
+        .collect();
+    let noted = |mut row: ImageRow| {
+        row.tags_unlisted = unlisted.get(&row.source).map(|u| (*u).clone());
+        row
+    };
     // Likely images the sources say do not exist: reported apart, never planned.
     let mut walked_images = Vec::new();
     for (request, walked) in requests.iter().zip(&planned.walked) {
@@ -160,12 +172,12 @@ pub(super) async fn transfer<S: Store>(
 
     if options.dry_run {
         for (request, walked) in walked_images {
-            report.images.push(row(
+            report.images.push(noted(row(
                 request,
                 walked,
                 steps.get(&request.source.canonical()).copied(),
                 None,
-            ));
+            )));
         }
         for c in &mut report.charts {
             if c.state == "copied" {
@@ -225,12 +237,12 @@ pub(super) async fn transfer<S: Store>(
     report.blobs.present = execution.present;
     report.bytes.uploaded = execution.uploaded_bytes;
     for (request, walked) in walked_images {
-        report.images.push(row(
+        report.images.push(noted(row(
             request,
             walked,
             steps.get(&request.source.canonical()).copied(),
             Some((&execution, &plan)),
-        ));
+        )));
     }
     for c in &mut report.charts {
         if c.state != "copied" {
@@ -366,6 +378,7 @@ fn row(
         verified: None,
         signatures: Vec::new(),
         signed: None,
+        tags_unlisted: None,
     };
     match walked {
         Walked::Present {
