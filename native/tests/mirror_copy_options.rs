@@ -12,6 +12,8 @@
 //! - an `oci://` chart copied manifest for manifest (same digest at the target).
 //! - a signed chart: its provenance travels with it and `helm pull --verify` checks it there.
 //! - `--dry-run --json` counts what the real copy then moves.
+//! - a source that refuses to list tags: copy and export say, per image, that cosign's
+//!   `.sig` tags were not looked for (`tagsUnlisted`, a `note:` line).
 //!
 //! The shared helpers (seeded content, generated charts, running the copy, checking the target)
 //! are in support/copy.rs, with mirror_copy.rs.
@@ -33,7 +35,7 @@ use support::copy::{
 use support::gpg::GpgKey;
 use support::helm::{Helm, text};
 use support::seed::{Pushed, blob_digests, blob_sizes, child_digests, sha256};
-use support::{DockerConfig, FaultProxy, Flavour, PASSWORD, Registry, USER};
+use support::{DockerConfig, Fault, FaultProxy, Flavour, PASSWORD, Registry, Rule, USER};
 
 /// `Chart.yaml` of a chart in a registry, as `helm show chart` gives it.
 fn show_chart(helm: &Helm, reference: &str, version: &str) -> Value {
@@ -775,5 +777,74 @@ async fn dry_run_then_copy_matches_plan() {
     assert_eq!(
         sent, planned_digests,
         "the blobs sent are the blobs planned"
+    );
+}
+
+// --- 8. a source that will not list tags --------------------------------------------------------
+
+/// A source registry that refuses `GET /v2/<name>/tags/list` hides cosign's `sha256-<hex>.sig`
+/// tags from the copy engine (it finds them in the tag list). Copy and export still go on,
+/// and now say so per image: `tagsUnlisted` in the JSON report, a `note:` line in the text.
+///
+/// The source is a real oci-registry (it has the referrers API) behind the fault proxy: the
+/// registries here all list tags, so the refusal (as ECR or a pull-only token answers) is
+/// injected by the proxy as a 403 on `/tags/list`; everything else reaches the registry.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_source_refusing_tag_lists_is_reported() {
+    let src = Registry::start(Flavour::Oci);
+    let dst = Registry::start(Flavour::Distribution);
+    let proxy = FaultProxy::start(src.addr);
+    let seeder = src.seeder();
+    let single = seed_single(&seeder).await;
+    seeder.cosign_signature(SINGLE.repo, &single, false).await;
+    let job = Job::new("unlisted", &[SINGLE], &proxy.host, &dst.host);
+    let image = SINGLE.at(&proxy.host);
+
+    // Tags listed: the .sig tag comes along, nothing to say.
+    let listed = report_of_success(&job.copy_to(&format!("{}/listed", dst.host), &["--json"]));
+    let row = report_image(&listed, &image);
+    assert_eq!(row["referrers"], 1, "the .sig tag is copied: {row:#}");
+    assert!(row.get("tagsUnlisted").is_none(), "{row:#}");
+
+    proxy.add(Rule::path("/tags/list", Fault::Status(403), usize::MAX));
+    let unlisted = report_of_success(&job.copy_to(&format!("{}/unlisted", dst.host), &["--json"]));
+    let row = report_image(&unlisted, &image);
+    assert_eq!(row["state"], "copied", "{row:#}");
+    assert!(row.get("referrers").is_none(), "no .sig tag seen: {row:#}");
+    let note = &row["tagsUnlisted"];
+    assert_eq!(note["registry"], proxy.host.as_str(), "{row:#}");
+    assert_eq!(
+        note["referrers"], true,
+        "oci-registry's referrers API answered: {row:#}"
+    );
+    assert!(
+        note["reason"].as_str().is_some_and(|r| !r.is_empty()),
+        "{row:#}"
+    );
+
+    // The text says it, once for the image.
+    let out = job.copy_to(&format!("{}/text", dst.host), &[]);
+    assert_exit(&out, 0);
+    let expected = format!("note: {image}: {} cannot list tags (", proxy.host);
+    let err = stderr(&out);
+    let notes: Vec<&str> = err.lines().filter(|l| l.starts_with("note: ")).collect();
+    assert_eq!(notes.len(), 1, "{err}");
+    assert!(notes[0].starts_with(&expected), "{}", notes[0]);
+    assert!(
+        notes[0]
+            .ends_with("(sha256-<digest>.sig, .att, .sbom) were not looked for; referrers were"),
+        "{}",
+        notes[0]
+    );
+
+    // Export says the same in its report.
+    let bundle = job.path("bundle.tar");
+    let exported = support::bundle::export(&job, &bundle, &[], 0);
+    let row = report_image(&exported, &image);
+    assert_eq!(row["state"], "exported", "{row:#}");
+    assert_eq!(
+        row["tagsUnlisted"]["registry"],
+        proxy.host.as_str(),
+        "{row:#}"
     );
 }

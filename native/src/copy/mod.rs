@@ -18,4 +18,4 @@ mod execute;
 mod plan;
 
 pub use execute::{BlobOutcome, Execution, Executor, LocalBlobs};
-pub use plan::{ImageRequest, PlanOptions, Planned, Walked, plan};
+pub use plan::{ImageRequest, PlanOptions, Planned, TagsUnlisted, Walked, plan};

@@ -62,10 +62,29 @@ pub enum Walked {
 pub struct Planned {
     pub builder: PlanBuilder,
     pub walked: Vec<Walked>,
+    /// Per request (same order): for a planned image whose registry would not list its
+    /// repository's tags, what was therefore not looked for.
+    pub unlisted: Vec<Option<TagsUnlisted>>,
 }
 
-/// A repository's tags, listed by the first who asks.
-type TagList = Arc<OnceCell<Arc<Vec<String>>>>;
+/// A registry would not list an image's tags, so cosign's tag-based signatures and
+/// attestations (`sha256-<hex>.sig`, `.att`, `.sbom`) were not looked for — nor, without a
+/// referrers API, the `sha256-<hex>` referrers fallback tag. The image is copied without
+/// them; this says so.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TagsUnlisted {
+    /// The registry that would not list tags.
+    pub registry: String,
+    /// What it answered.
+    pub reason: String,
+    /// Referrers were looked for (its referrers API answered); false: it has none, and the
+    /// fallback tag could not be looked for either.
+    pub referrers: bool,
+}
+
+/// A repository's tags, listed by the first who asks (or why they cannot be).
+type TagList = Arc<OnceCell<Result<Arc<Vec<String>>, String>>>;
 
 struct Walk<S> {
     source: Arc<S>,
@@ -105,14 +124,23 @@ pub async fn plan<S: Store, T: Store>(
     // Into the plan in request order, whatever order the walks ended in: the same requests
     // give the same plan (and the same bundle).
     let mut builder = PlanBuilder::new();
-    let walked = results
+    let (walked, unlisted) = results
         .into_iter()
         .map(|(request, result)| match result {
-            Ok(whole) => add(&mut builder, &request, whole),
-            Err(walked) => walked,
+            Ok(mut whole) => {
+                let unlisted = whole.unlisted.take();
+                let walked = add(&mut builder, &request, whole);
+                let unlisted = unlisted.filter(|_| matches!(walked, Walked::Planned));
+                (walked, unlisted)
+            }
+            Err(walked) => (walked, None),
         })
-        .collect();
-    Planned { builder, walked }
+        .unzip();
+    Planned {
+        builder,
+        walked,
+        unlisted,
+    }
 }
 
 /// A manifest fetched for an image, not yet in the builder (an image goes in whole or not
@@ -132,6 +160,8 @@ struct Whole {
     source_digest: Digest,
     platforms: Vec<ImagePlatform>,
     referrers: usize,
+    /// Tags could not be listed: what was not looked for.
+    unlisted: Option<TagsUnlisted>,
 }
 
 fn failed(e: StoreError) -> Walked {
@@ -156,6 +186,7 @@ fn add(builder: &mut PlanBuilder, request: &ImageRequest, whole: Whole) -> Walke
         source_digest,
         platforms,
         referrers,
+        unlisted: _,
     } = whole;
     for f in fetched {
         let result = match &f.subject {
@@ -322,10 +353,14 @@ impl<S: Store> Walk<S> {
             });
         }
         let mut referrers = 0;
+        let mut unlisted = None;
         if !self.options.no_referrers {
             let subjects: Vec<Digest> = fetched.iter().map(|f| f.manifest.digest.clone()).collect();
             for subject in subjects {
-                match self.referrers(&source_repo, &subject, &mut fetched).await {
+                match self
+                    .referrers(&source_repo, &subject, &mut fetched, &mut unlisted)
+                    .await
+                {
                     Ok(n) => referrers += n,
                     Err(e) => {
                         return Err(Walked::Failed {
@@ -347,6 +382,7 @@ impl<S: Store> Walk<S> {
             source_digest,
             platforms,
             referrers,
+            unlisted,
         })
     }
 
@@ -402,8 +438,8 @@ impl<S: Store> Walk<S> {
     }
 
     /// The tags of `repo`, listed once (each repository on its own: listing one does not
-    /// hold up the others).
-    async fn tags(&self, repo: &Repository) -> Arc<Vec<String>> {
+    /// hold up the others), or why the registry would not list them.
+    async fn tags(&self, repo: &Repository) -> Result<Arc<Vec<String>>, String> {
         let cell = self
             .tags
             .lock()
@@ -413,20 +449,26 @@ impl<S: Store> Walk<S> {
             .clone();
         cell.get_or_init(|| async {
             // A registry that will not list tags hides cosign tags and fallback indexes:
-            // copy without them rather than fail.
-            Arc::new(self.source.tags(repo).await.unwrap_or_default())
+            // the copy goes on without them, and the caller says so.
+            self.source
+                .tags(repo)
+                .await
+                .map(Arc::new)
+                .map_err(|e| e.to_string())
         })
         .await
         .clone()
     }
 
     /// The referrers of `subject` (referrers API, else its fallback tag) and its cosign
-    /// `.sig` / `.att` / `.sbom` tags, added to `out`; how many.
+    /// `.sig` / `.att` / `.sbom` tags, added to `out`; how many. When the tags cannot be
+    /// listed, what was not looked for goes into `unlisted`.
     async fn referrers(
         &self,
         repo: &Repository,
         subject: &Digest,
         out: &mut Vec<Fetched>,
+        unlisted: &mut Option<TagsUnlisted>,
     ) -> Result<usize, StoreError> {
         let mut count = 0;
         let mut descriptors: BTreeMap<Digest, Descriptor> = BTreeMap::new();
@@ -438,7 +480,24 @@ impl<S: Store> Walk<S> {
                 self.no_api.lock().await.insert(repo.registry.clone());
             }
         }
-        let tags = self.tags(repo).await;
+        let tags = match self.tags(repo).await {
+            Ok(tags) => tags,
+            Err(reason) => {
+                let referrers = from_api.is_some();
+                match unlisted {
+                    // One subject's referrers API answer is enough to say referrers were read.
+                    Some(u) => u.referrers |= referrers,
+                    None => {
+                        *unlisted = Some(TagsUnlisted {
+                            registry: repo.registry.clone(),
+                            reason,
+                            referrers,
+                        });
+                    }
+                }
+                Arc::default()
+            }
+        };
         let index = match from_api {
             Some(bytes) => Some(bytes),
             None if tags.iter().any(|t| *t == subject.fallback_tag()) => self
@@ -479,5 +538,196 @@ impl<S: Store> Walk<S> {
             }
         }
         Ok(count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::store::{BlobStream, Empty, Pushed};
+
+    const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+    fn manifest(config: &[u8]) -> StoredManifest {
+        let bytes = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": MANIFEST,
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": Digest::sha256(config).to_string(),
+                "size": config.len(),
+            },
+            "layers": [],
+        }))
+        .unwrap();
+        StoredManifest {
+            digest: Digest::sha256(&bytes),
+            bytes,
+            media_type: MANIFEST.to_owned(),
+        }
+    }
+
+    /// One image tagged `1.0` with a cosign `.sig` tag beside it; its tag list refused (as a
+    /// registry denying `GET /v2/<name>/tags/list`) or served, with or without a referrers
+    /// API (an empty one).
+    struct Source {
+        image: StoredManifest,
+        sig: StoredManifest,
+        list_tags: bool,
+        referrers_api: bool,
+    }
+
+    impl Source {
+        fn new(list_tags: bool, referrers_api: bool) -> Source {
+            Source {
+                image: manifest(b"{}"),
+                sig: manifest(b"{\"sig\":1}"),
+                list_tags,
+                referrers_api,
+            }
+        }
+
+        fn sig_tag(&self) -> String {
+            self.image.digest.cosign_tag("sig")
+        }
+    }
+
+    impl Store for Source {
+        async fn blob_exists(&self, _: &Repository, _: &Digest) -> Result<Option<u64>, StoreError> {
+            Ok(None)
+        }
+        async fn blob_get(
+            &self,
+            _: &Repository,
+            _: &Digest,
+            _: u64,
+        ) -> Result<BlobStream, StoreError> {
+            Err(StoreError::message("no blobs here"))
+        }
+        async fn blob_put(
+            &self,
+            _: &Repository,
+            _: &Digest,
+            _: u64,
+            _: BlobStream,
+        ) -> Result<(), StoreError> {
+            Err(StoreError::message("read only"))
+        }
+        async fn blob_mount(
+            &self,
+            _: &Repository,
+            _: &Digest,
+            _: &Repository,
+        ) -> Result<bool, StoreError> {
+            Ok(false)
+        }
+        async fn manifest_head(
+            &self,
+            repo: &Repository,
+            reference: &str,
+        ) -> Result<Option<Digest>, StoreError> {
+            Ok(self.manifest_get(repo, reference).await?.map(|m| m.digest))
+        }
+        async fn manifest_get(
+            &self,
+            _: &Repository,
+            reference: &str,
+        ) -> Result<Option<StoredManifest>, StoreError> {
+            Ok(
+                if reference == "1.0" || reference == self.image.digest.as_str() {
+                    Some(self.image.clone())
+                } else if reference == self.sig_tag() || reference == self.sig.digest.as_str() {
+                    Some(self.sig.clone())
+                } else {
+                    None
+                },
+            )
+        }
+        async fn manifest_put(
+            &self,
+            _: &Repository,
+            _: &str,
+            _: &str,
+            _: Bytes,
+        ) -> Result<Pushed, StoreError> {
+            Err(StoreError::message("read only"))
+        }
+        async fn tags(&self, _: &Repository) -> Result<Vec<String>, StoreError> {
+            if self.list_tags {
+                Ok(vec!["1.0".to_owned(), self.sig_tag()])
+            } else {
+                Err(StoreError::message("denied: listing tags is not allowed"))
+            }
+        }
+        async fn referrers(
+            &self,
+            _: &Repository,
+            _: &Digest,
+        ) -> Result<Option<Vec<u8>>, StoreError> {
+            Ok(self.referrers_api.then(|| {
+                br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#
+                    .to_vec()
+            }))
+        }
+    }
+
+    /// Each request's outcome, what tags could not be listed, and the image's referrers
+    /// planned.
+    async fn walk(source: Source) -> (Vec<Walked>, Vec<Option<TagsUnlisted>>, usize) {
+        let request = ImageRequest {
+            source: Reference::parse("registry.example/team/app:1.0").unwrap(),
+            destination: Reference::parse("mirror.example/team/app:1.0").unwrap(),
+            locked: None,
+            likely: false,
+        };
+        let planned = plan(
+            Arc::new(source),
+            Arc::new(Empty),
+            vec![request],
+            PlanOptions {
+                concurrency: 1,
+                ..PlanOptions::default()
+            },
+        )
+        .await;
+        let Planned {
+            builder,
+            walked,
+            unlisted,
+        } = planned;
+        let referrers = builder.build().images.first().map_or(0, |i| i.referrers);
+        (walked, unlisted, referrers)
+    }
+
+    #[tokio::test]
+    async fn listed_tags_bring_the_sig_tag_and_no_note() {
+        let (walked, unlisted, referrers) = walk(Source::new(true, true)).await;
+        assert!(matches!(walked[0], Walked::Planned));
+        assert_eq!(referrers, 1, "the .sig tag is found through the tag list");
+        assert_eq!(unlisted, vec![None]);
+    }
+
+    #[tokio::test]
+    async fn refused_tag_list_is_said_not_swallowed() {
+        let (walked, unlisted, referrers) = walk(Source::new(false, true)).await;
+        assert!(matches!(walked[0], Walked::Planned));
+        assert_eq!(referrers, 0, "without a tag list the .sig tag is not seen");
+        let unlisted = unlisted[0].as_ref().expect("the refusal is kept");
+        assert_eq!(unlisted.registry, "registry.example");
+        assert!(
+            unlisted.reason.contains("listing tags is not allowed"),
+            "{}",
+            unlisted.reason
+        );
+        assert!(unlisted.referrers, "the referrers API answered");
+    }
+
+    #[tokio::test]
+    async fn refused_tag_list_without_referrers_api_says_referrers_were_not_read() {
+        let (_, unlisted, _) = walk(Source::new(false, false)).await;
+        let unlisted = unlisted[0].as_ref().expect("the refusal is kept");
+        assert!(!unlisted.referrers);
     }
 }

@@ -6,10 +6,11 @@
 //! [`ExportArgs`] is what the user typed; [`run`] walks the sources with the copy engine's
 //! planner ([`crate::copy::plan`], against an [`Empty`] target), lays the plan out
 //! ([`Layout`], [`Contents`]) and writes it with [`BundleWriter`]; it returns an
-//! [`ExportReport`], printing is the caller's.
+//! [`ExportReport`]; [`print`] is its text, [`command`] picks JSON or text.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
@@ -24,11 +25,15 @@ use purser::reference::Reference;
 use purser::report::Stamp;
 use serde::Serialize;
 
-use super::copy::{Carried, CarryArgs, UnresolvedRow, add_archive_chart, load, read_lock};
+use super::args::{CarryArgs, RegistryArgs, SelectArgs};
+use super::charts::{Carried, found_at, load};
+use super::copy_print::tags_note;
+use super::copy_report::{UnresolvedRow, is_zero};
+use super::lock_file::read_lock;
 use super::signatures::{self, Checked, VerifyFlags};
-use super::{RegistryArgs, SelectArgs};
+use super::transfer::add_archive_chart;
 use crate::bundle_writer::BundleWriter;
-use crate::copy::{self, ImageRequest, LocalBlobs, PlanOptions, Walked};
+use crate::copy::{self, ImageRequest, LocalBlobs, PlanOptions, TagsUnlisted, Walked};
 use crate::images;
 use crate::progress::Progress;
 use crate::render::RenderFlags;
@@ -115,13 +120,17 @@ pub struct ExportedImage {
     pub digest: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub platforms: Vec<String>,
-    #[serde(skip_serializing_if = "super::is_zero")]
+    #[serde(skip_serializing_if = "is_zero")]
     pub referrers: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// What `--verify`'s policy made of its signatures.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verified: Option<String>,
+    /// Its source registry would not list tags: cosign's `sha256-<hex>.sig` / `.att` /
+    /// `.sbom` tags were not looked for (nor, without a referrers API, the referrers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags_unlisted: Option<TagsUnlisted>,
 }
 
 /// What `helm mirror export` wrote.
@@ -270,7 +279,8 @@ pub async fn run(args: ExportArgs) -> Result<ExportReport, String> {
         .iter()
         .map(|c| c.destination.canonical())
         .collect();
-    for (request, walked) in requests.iter().zip(&planned.walked) {
+    for ((request, walked), unlisted) in requests.iter().zip(&planned.walked).zip(&planned.unlisted)
+    {
         let source = request.source.canonical();
         let step = plan.images.iter().find(|i| i.source == source);
         if chart_sources.contains(&source) {
@@ -297,6 +307,7 @@ pub async fn run(args: ExportArgs) -> Result<ExportReport, String> {
             referrers: 0,
             message: walked_message(walked).map(str::to_owned),
             verified: checked.verdicts.get(&source).map(Verdict::summary),
+            tags_unlisted: unlisted.clone(),
         };
         match walked {
             Walked::Planned => {
@@ -315,7 +326,7 @@ pub async fn run(args: ExportArgs) -> Result<ExportReport, String> {
                         .images
                         .iter()
                         .find(|i| i.reference.canonical() == source)
-                        .map(super::copy::found_at)
+                        .map(found_at)
                         .unwrap_or_default(),
                 });
                 continue;
@@ -335,6 +346,7 @@ pub async fn run(args: ExportArgs) -> Result<ExportReport, String> {
             referrers: 0,
             message: Some(reason.clone()),
             verified: None,
+            tags_unlisted: None,
         });
     }
     let mut report = ExportReport {
@@ -580,6 +592,11 @@ pub fn print(report: &ExportReport) {
             eprintln!("         verified: {v}");
         }
     }
+    for i in &report.images {
+        if let Some(u) = &i.tags_unlisted {
+            eprintln!("{}", tags_note(&i.source, u));
+        }
+    }
     for c in &report.charts {
         eprintln!("exported chart {} {}", c.name, c.version);
     }
@@ -624,6 +641,25 @@ pub fn print(report: &ExportReport) {
         report.bundle_bytes,
         report.files.join(", ")
     );
+}
+
+/// `helm mirror export`: the run, then its report as JSON or text; exit 1 unless complete.
+pub async fn command(args: ExportArgs) -> Result<ExitCode, String> {
+    let json = args.json;
+    let report = run(args).await?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("report serialises")
+        );
+    } else {
+        print(&report);
+    }
+    Ok(if report.complete {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 //! describes becomes visible.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
@@ -16,12 +17,13 @@ use purser::bundle::layout::is_referrer_tag;
 use purser::lock::{ChartId, Lock, LockedImage};
 use purser::report::Stamp;
 
-use super::copy::{
-    Carried, ChartToArgs, CopyReport, Job, LoadedChart, TransferOptions, chart_destination,
-    chart_names, transfer, write_lock,
-};
+use super::args::{ChartToArgs, PlaceArgs, RegistryArgs};
+use super::charts::{Carried, LoadedChart, chart_destination, chart_names};
+use super::copy_print::print_copy;
+use super::copy_report::CopyReport;
+use super::lock_file::write_lock;
 use super::signatures::{self, SignFlags, VerifyFlags};
-use super::{PlaceArgs, RegistryArgs};
+use super::transfer::{Job, TransferOptions, transfer};
 use crate::copy::{ImageRequest, PlanOptions};
 use crate::images;
 use crate::store::{BundleStore, RegistryStore};
@@ -223,4 +225,11 @@ fn lock_of(requests: &[ImageRequest], charts: &[LoadedChart]) -> Lock {
         });
     }
     lock
+}
+
+/// `helm mirror import`: the run, then its report as JSON or text (as `copy`'s).
+pub async fn command(args: ImportArgs) -> Result<ExitCode, String> {
+    let json = args.json;
+    let result = run(args).await?;
+    print_copy(result, json)
 }

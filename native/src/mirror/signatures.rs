@@ -13,7 +13,8 @@ use purser::digest::Digest;
 use purser::lock::VerifiedSignature;
 use purser::plan::Repository;
 
-use super::copy::{Carried, ChartRow, CopyReport, ImageRow, LoadedChart};
+use super::charts::{Carried, LoadedChart};
+use super::copy_report::{ChartRow, CopyReport, ImageRow};
 use crate::copy::ImageRequest;
 use crate::store::Store;
 use crate::trust::provenance;
@@ -288,6 +289,7 @@ impl Checked {
                     verified: None,
                     signatures: Vec::new(),
                     signed: None,
+                    tags_unlisted: None,
                 }),
             }
         }

@@ -3,17 +3,18 @@
 //! checked against the signature policy at its source, chart archives against `--keyring`.
 //!
 //! [`VerifySignaturesArgs`] is what the user typed; [`run`] returns a
-//! [`SignaturesReport`]; [`print`] is the text form.
+//! [`SignaturesReport`]; [`print`] is the text form, [`command`] picks JSON or text.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
 use serde::Serialize;
 
-use super::copy::{Carried, load};
+use super::args::{RegistryArgs, SelectArgs};
+use super::charts::{Carried, load};
 use super::signatures::{self, Checked};
-use super::{RegistryArgs, SelectArgs};
 use crate::render::RenderFlags;
 use crate::store::RegistryStore;
 use crate::trust::verify::{Verdict, Verifier};
@@ -197,4 +198,24 @@ pub fn print(report: &SignaturesReport) {
         report.rows.iter().filter(|r| r.state == "verified").count(),
         refused
     );
+}
+
+/// `helm mirror verify-signatures`: the run, then its report as JSON or text; exit 1 if any
+/// is refused.
+pub async fn command(args: VerifySignaturesArgs) -> Result<ExitCode, String> {
+    let json = args.json;
+    let report = run(args).await?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("report serialises")
+        );
+    } else {
+        print(&report);
+    }
+    Ok(if report.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -1,0 +1,224 @@
+//! The flags the `helm mirror` commands share: [`RegistryArgs`] (how registries are reached,
+//! and the clients built from it), [`Common`] with [`SelectArgs`] (which chart, which of its
+//! images), [`PlaceArgs`] (where a mirror puts each image), [`CarryArgs`] (which platforms
+//! and referrers go along) and [`ChartToArgs`] (where charts land).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use purser::destination::Rules;
+use purser::inventory::{Inventory, Selection};
+
+use crate::copy::PlanOptions;
+use crate::registry::{self, Client};
+use crate::render::ChartArgs;
+
+/// Which images of the chart, and how to reach registries.
+#[derive(Args)]
+pub struct Common {
+    #[command(flatten)]
+    pub chart: ChartArgs,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// Which of a chart's images count.
+#[derive(Args)]
+pub struct SelectArgs {
+    /// Also images of features and subcharts switched off by default: the chart is rendered
+    /// again with them on (at most 64 more times); values and annotations add what no render reached.
+    #[arg(long)]
+    pub all: bool,
+    /// Only images from typed fields and annotations; none found by heuristics.
+    #[arg(long)]
+    pub certain_only: bool,
+}
+
+impl SelectArgs {
+    pub fn selection(&self) -> Selection {
+        Selection {
+            all: self.all,
+            certain_only: self.certain_only,
+        }
+    }
+}
+
+/// Where a mirror puts each image: `--to`, `--flatten`, `--map`, as `relocate` reads them.
+#[derive(Args)]
+pub struct PlaceArgs {
+    /// The mirror: REGISTRY[/PREFIX].
+    #[arg(long, value_name = "REGISTRY[/PREFIX]")]
+    pub to: String,
+    /// Put every image directly under the prefix (last path component only).
+    #[arg(long)]
+    pub flatten: bool,
+    /// Images from SOURCE (a registry, or registry/path) go to DEST instead (repeatable).
+    #[arg(long, value_name = "SOURCE=DEST")]
+    pub map: Vec<String>,
+}
+
+impl PlaceArgs {
+    pub fn rules(&self) -> Result<Rules, String> {
+        Rules::from_flags(&self.to, self.flatten, &self.map).map_err(|e| e.to_string())
+    }
+}
+
+#[derive(Args)]
+pub struct RegistryArgs {
+    /// Talk plain HTTP to this registry host[:port] (repeatable; only hosts named here).
+    #[arg(long, value_name = "HOST")]
+    pub plain_http: Vec<String>,
+    /// Do not verify TLS certificates of this registry host[:port] (repeatable).
+    #[arg(long, value_name = "HOST")]
+    pub insecure_skip_tls_verify: Vec<String>,
+    /// Trust this CA certificate (PEM) besides the system roots (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Vec<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS; with --key-file.
+    #[arg(long, value_name = "FILE", requires = "key_file")]
+    pub cert_file: Option<PathBuf>,
+    /// Client key (PEM) for mutual TLS; with --cert-file.
+    #[arg(long, value_name = "FILE", requires = "cert_file")]
+    pub key_file: Option<PathBuf>,
+    /// Attempts per request on 5xx, 429 and broken connections.
+    #[arg(long, default_value_t = 5)]
+    pub retries: u32,
+    /// Give up retrying a request after this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    pub retry_max_time: u64,
+    /// Requests (and blob transfers) in flight at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Fetch images of REGISTRY[/PATH] through CACHE[/PREFIX], a pull-through cache (Harbor
+    /// proxy cache, Artifactory, a registry mirror); names, locks and destinations keep the
+    /// upstream reference (repeatable).
+    #[arg(long, value_name = "REGISTRY=CACHE[/PREFIX]")]
+    pub source_mirror: Vec<String>,
+}
+
+impl RegistryArgs {
+    /// The flags `helm template` and `helm pull` need for an oci:// chart on a registry named
+    /// by --plain-http, --insecure-skip-tls-verify or reached with --ca-file.
+    pub(crate) fn helm_fetch_flags(&self, chart: &str) -> Vec<std::ffi::OsString> {
+        let Some(rest) = chart.strip_prefix("oci://") else {
+            return Vec::new();
+        };
+        let host = rest.split('/').next().unwrap_or(rest);
+        let named = |hosts: &[String]| {
+            hosts
+                .iter()
+                .any(|h| h == host || host.split(':').next() == Some(h.as_str()))
+        };
+        let mut out = Vec::new();
+        if named(&self.plain_http) {
+            out.push("--plain-http".into());
+        }
+        if named(&self.insecure_skip_tls_verify) {
+            out.push("--insecure-skip-tls-verify".into());
+        }
+        if let Some(ca) = self.ca_file.first() {
+            out.extend(["--ca-file".into(), ca.clone().into_os_string()]);
+        }
+        out
+    }
+
+    /// The client that reads images: through the `--source-mirror` caches.
+    pub(crate) fn client(&self) -> Result<Client, String> {
+        self.build_client(purser::destination::SourceMirrors::from_flags(
+            &self.source_mirror,
+        )?)
+    }
+
+    /// The client that writes to a mirror: no caches in between.
+    pub(crate) fn target_client(&self) -> Result<Client, String> {
+        self.build_client(purser::destination::SourceMirrors::default())
+    }
+
+    fn build_client(
+        &self,
+        source_mirrors: purser::destination::SourceMirrors,
+    ) -> Result<Client, String> {
+        let defaults = registry::Options::default();
+        let options = registry::Options {
+            plain_http: self.plain_http.clone(),
+            insecure: self.insecure_skip_tls_verify.clone(),
+            ca_files: self.ca_file.clone(),
+            client_cert: self.cert_file.clone().zip(self.key_file.clone()),
+            retry: registry::RetryPolicy {
+                max_attempts: self.retries.max(1),
+                max_elapsed: Duration::from_secs(self.retry_max_time),
+                ..defaults.retry.clone()
+            },
+            source_mirrors,
+            ..defaults
+        };
+        Client::new(options).map_err(|e| e.to_string())
+    }
+}
+
+impl Common {
+    pub(super) fn inventory(&mut self) -> Result<(Inventory, purser::lock::ChartId), String> {
+        self.chart.render.fetch = self.registry.helm_fetch_flags(&self.chart.chart);
+        let analysis = self.chart.analyse(self.select.all).map_err(|e| e.0)?;
+        Ok(analysis.inventory(self.select.selection()))
+    }
+}
+
+/// Which platforms and referrers of each image go along (copy, export).
+#[derive(Args)]
+pub struct CarryArgs {
+    /// Only these platforms (os/arch[/variant], repeatable); the index is narrowed, its
+    /// digest changes, and the lock records both.
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Vec<String>,
+    /// Leave signatures, SBOMs, attestations and other referrers behind.
+    #[arg(long)]
+    pub no_referrers: bool,
+}
+
+impl CarryArgs {
+    /// How the copy engine walks the sources.
+    pub(super) fn plan_options(&self, registry: &RegistryArgs) -> PlanOptions {
+        PlanOptions {
+            platforms: self.platform.clone(),
+            no_referrers: self.no_referrers,
+            concurrency: registry.concurrency.max(1),
+        }
+    }
+}
+
+/// Where charts land in a registry (copy, import).
+#[derive(Args)]
+pub struct ChartToArgs {
+    /// Where charts go: REGISTRY/PATH (chart NAME:VERSION lands at REGISTRY/PATH/NAME);
+    /// default: the --to prefix plus /charts.
+    #[arg(long, value_name = "REGISTRY/PATH")]
+    pub chart_to: Option<String>,
+}
+
+impl ChartToArgs {
+    /// `--chart-to`, else `charts` under `to`.
+    pub(super) fn target(
+        &self,
+        to: &purser::destination::Target,
+    ) -> Result<purser::destination::Target, String> {
+        Ok(match &self.chart_to {
+            Some(t) => purser::destination::Target::parse(t, "--chart-to")?,
+            None => charts_under(to),
+        })
+    }
+}
+
+/// Where charts go by default: the `--to` prefix plus `/charts`.
+fn charts_under(to: &purser::destination::Target) -> purser::destination::Target {
+    let mut t = to.clone();
+    t.prefix = if t.prefix.is_empty() {
+        "charts".to_owned()
+    } else {
+        format!("{}/charts", t.prefix)
+    };
+    t
+}

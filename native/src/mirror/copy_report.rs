@@ -1,0 +1,120 @@
+//! [`CopyReport`]: what a copy (or an import, the same engine) did, image by image
+//! ([`ImageRow`]) and chart by chart ([`ChartRow`]), the likely images left out
+//! ([`UnresolvedRow`]) and the totals; serialised as the `--json` report. Its text is
+//! [`super::copy_print`].
+
+use purser::plan::Plan;
+use serde::Serialize;
+
+use crate::copy::TagsUnlisted;
+
+/// One image's outcome.
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageRow {
+    pub source: String,
+    pub destination: String,
+    /// At the target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// At the source, when it differs (platforms filtered).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_digest: Option<String>,
+    /// `copied`, `present`, `missing`, `failed`, or with --dry-run `planned`.
+    pub state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub referrers: usize,
+    /// Only heuristics found it, and the source registry has it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub confirmed: bool,
+    /// What `--verify`'s policy made of the source's signatures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<String>,
+    /// The source signatures the policy accepted (they go into the lock).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub signatures: Vec<purser::lock::VerifiedSignature>,
+    /// What `--sign-key` did at the target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed: Option<String>,
+    /// Its source registry would not list tags: cosign's `sha256-<hex>.sig` / `.att` /
+    /// `.sbom` tags were not looked for (nor, without a referrers API, the referrers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags_unlisted: Option<TagsUnlisted>,
+}
+
+/// A likely image the source registry says does not exist: left out of the plan.
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct UnresolvedRow {
+    pub source: String,
+    /// What the registry answered (or, with `--lock`, what the lock says it answered).
+    pub reason: String,
+    /// Where the reference was found.
+    pub found_at: Vec<String>,
+}
+
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct ChartRow {
+    pub name: String,
+    pub version: String,
+    pub destination: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    pub state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// What `--verify`'s policy (or `--keyring`, for a chart archive) made of its signature.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<String>,
+    /// What `--sign-key` did at the target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed: Option<String>,
+}
+
+#[derive(Serialize, Debug, Default)]
+pub struct BlobCounts {
+    pub unique: usize,
+    pub uploaded: usize,
+    pub mounted: usize,
+    pub present: usize,
+}
+
+#[derive(Serialize, Debug, Default)]
+pub struct ByteCounts {
+    pub unique: u64,
+    pub uploaded: u64,
+}
+
+#[derive(Serialize, Debug, Default)]
+pub struct Requests {
+    pub source: u64,
+    pub target: u64,
+}
+
+/// What `helm mirror copy` did.
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct CopyReport {
+    pub complete: bool,
+    pub images: Vec<ImageRow>,
+    /// Likely images left out because their registry says they do not exist (not failures).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unresolved: Vec<UnresolvedRow>,
+    pub charts: Vec<ChartRow>,
+    pub blobs: BlobCounts,
+    pub bytes: ByteCounts,
+    pub requests: Requests,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub repositories: Vec<String>,
+    /// The plan itself (`--dry-run --json`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<Plan>,
+}
+
+/// For `skip_serializing_if` on counts.
+pub(crate) fn is_zero(n: &usize) -> bool {
+    *n == 0
+}

@@ -1,0 +1,131 @@
+//! Images-lock files in the mirror commands: [`read_lock`], [`write_atomically`] (a complete
+//! file or none), and [`write_lock`], the lock of a copy or an import — digests at the
+//! target, filled in from its [`CopyReport`].
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use purser::inventory::Confidence;
+use purser::lock::{Lock, PlatformDigest, UnresolvedImage};
+use purser::plan::Plan;
+use purser::reference::Reference;
+
+use super::copy_report::{CopyReport, ImageRow};
+
+/// An images-lock file, read.
+pub(super) fn read_lock(path: &Path) -> Result<Lock, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    Ok(Lock::parse(&text, &path.display().to_string())?)
+}
+
+/// The lock of a copy (digests at the target), written atomically.
+pub(super) async fn write_lock(
+    path: &Path,
+    lock: &mut Lock,
+    report: &CopyReport,
+    plan: &Plan,
+    target: &crate::registry::Client,
+    quiet: bool,
+) -> Result<(), String> {
+    fill_lock(lock, report, plan, target).await;
+    write_atomically(path, &lock.to_yaml())?;
+    if !quiet {
+        eprintln!(
+            "wrote {} ({} images{})",
+            path.display(),
+            lock.images.len(),
+            match lock.unresolved.len() {
+                0 => String::new(),
+                n => format!(", {n} likely unresolved, left out"),
+            }
+        );
+    }
+    Ok(())
+}
+
+/// Digests at the target into the lock: what was copied (from the plan), what was there
+/// (resolved at the target), what is missing.
+async fn fill_lock(
+    lock: &mut Lock,
+    report: &CopyReport,
+    plan: &Plan,
+    target: &crate::registry::Client,
+) {
+    let by_source: BTreeMap<&str, &ImageRow> = report
+        .images
+        .iter()
+        .map(|r| (r.source.as_str(), r))
+        .collect();
+    // Likely images left out: out of `images`, into `unresolved`.
+    for u in &report.unresolved {
+        let Some(at) = lock.images.iter().position(|e| e.image == u.source) else {
+            continue;
+        };
+        let entry = lock.images.remove(at);
+        let found_at = u.found_at.clone();
+        lock.unresolved.push(UnresolvedImage {
+            name: entry.name,
+            image: entry.image,
+            chart: entry.chart,
+            confidence: Confidence::Likely,
+            reason: u.reason.clone(),
+            found_at,
+        });
+    }
+    for entry in &mut lock.images {
+        let Some(row) = by_source.get(entry.image.as_str()) else {
+            continue;
+        };
+        entry.confirmed = row.confirmed;
+        entry.signatures = row.signatures.clone();
+        entry.mirror = Some(row.destination.clone());
+        entry.source_digest = row.source_digest.clone();
+        match row.state {
+            "copied" => {
+                entry.digest = row.digest.clone();
+                if let Some(step) = plan.images.iter().find(|i| i.source == entry.image) {
+                    entry.digests = step
+                        .platforms
+                        .iter()
+                        .map(|p| PlatformDigest {
+                            digest: p.digest.to_string(),
+                            arch: p.platform.clone(),
+                        })
+                        .collect();
+                }
+            }
+            "present" => {
+                entry.digest = row.digest.clone();
+                if let Ok(r) = Reference::parse(&row.destination)
+                    && let Ok(resolved) = target.resolve(&r).await
+                {
+                    entry.digests = resolved
+                        .platforms
+                        .iter()
+                        .map(|p| PlatformDigest {
+                            digest: p.digest.to_string(),
+                            arch: p.platform(),
+                        })
+                        .collect();
+                }
+            }
+            _ => entry.missing = row.message.clone().or(Some(row.state.to_owned())),
+        }
+    }
+}
+
+/// Writes `text` to `path` through a temporary file in the same folder and a rename.
+pub(crate) fn write_atomically(path: &Path, text: &str) -> Result<(), String> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    std::io::Write::write_all(&mut tmp, text.as_bytes())
+        .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    tmp.persist(path)
+        .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    Ok(())
+}
