@@ -68,6 +68,9 @@ pub struct Problem {
     /// The lock does not pin it (not in the lock, or without a usable digest), as opposed to a
     /// rule or the lock that cannot be applied.
     pub unpinned: bool,
+    /// Of those, the lock has its digest but the field its tag is composed from cannot
+    /// carry it (see the module documentation).
+    pub locked: bool,
     pub places: Vec<String>,
 }
 
@@ -261,6 +264,7 @@ impl<'s, 'o, 'l> Plan<'s, 'o, 'l> {
                 image: image.to_owned(),
                 why,
                 unpinned,
+                locked: false,
                 places: vec![place],
             }),
         }
@@ -445,10 +449,7 @@ impl<'s, 'o, 'l> Plan<'s, 'o, 'l> {
             let image = &self.stream[c.image.start..c.image.end];
             let name = image.split([':', '@']).next().unwrap_or(image);
             let to_name = to.name();
-            match to_name
-                .strip_suffix(name)
-                .and_then(|h| h.strip_suffix('/'))
-            {
+            match to_name.strip_suffix(name).and_then(|h| h.strip_suffix('/')) {
                 Some(h) => hub = h.to_owned(),
                 None => {
                     self.problem(
@@ -567,15 +568,23 @@ impl<'s, 'o, 'l> Plan<'s, 'o, 'l> {
                     }
                 };
                 if self.options.enforce {
+                    let new = !self.problems.iter().any(|p| p.image == pin.canonical);
                     self.problem(
                         &pin.canonical,
                         format!(
                             "in the lock ({d}) but cannot be pinned in place, so it would be \
-                             pulled by tag: {reason}; pin it through the chart's values"
+                             pulled by tag: {reason}; set its image, through the chart's values, to the full \
+                             reference with the digest (an injector takes an image with a / in \
+                             it as it is)"
                         ),
                         true,
                         &pin.finding,
                     );
+                    if new {
+                        if let Some(p) = self.problems.last_mut() {
+                            p.locked = true;
+                        }
+                    }
                 } else if self.warned.insert(pin.canonical.clone()) {
                     self.warnings.push(format!(
                         "{}: in the lock ({d}) but left unpinned: {reason} (at {})",
@@ -709,7 +718,7 @@ fn problem_message(problems: &[Problem], enforce: bool) -> String {
             let _ = writeln!(m, "    and {} more places", distinct.len() - PLACES_SHOWN);
         }
     }
-    if enforce {
+    if enforce && problems.iter().any(|p| !p.locked) {
         m.push_str(
             "lock them (helm mirror lock CHART -o FILE, with the values you install with), or remove them from the release",
         );

@@ -222,7 +222,8 @@ impl Walk<'_> {
             return false;
         }
         let field = |part: &Option<(&Node<'_>, String)>, key: &str| {
-            part.as_ref().map(|(node, text)| self.field_at(node, text, key))
+            part.as_ref()
+                .map(|(node, text)| self.field_at(node, text, key))
         };
         let (node, text) = &map_parts.repository;
         let key = ["repository", "image", "name"]

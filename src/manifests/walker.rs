@@ -505,7 +505,9 @@ impl<'d, 'o, 'n> Walker<'d, 'o, 'n> {
                         line_in(value, text, at),
                         self.text_spot(value, &text[at..at + e.written.len()]),
                     ),
-                    (None, Some(parts)) => (value.line, self.composed_spot(value, text, &prefix, parts)),
+                    (None, Some(parts)) => {
+                        (value.line, self.composed_spot(value, text, &prefix, parts))
+                    }
                     (None, None) => (value.line, None),
                 };
                 self.push(
