@@ -70,6 +70,29 @@ pub(super) enum Parts {
     },
 }
 
+impl Parts {
+    /// Where the fields are written in the document's text (those that can be placed).
+    pub fn offsets(&self) -> impl Iterator<Item = usize> + '_ {
+        let fields: [Option<&Field>; 4] = match self {
+            Parts::Hub {
+                hub, image, tag, ..
+            } => [Some(hub), Some(image), tag.as_ref(), None],
+            Parts::Map {
+                registry,
+                repository,
+                tag,
+                digest,
+            } => [
+                registry.as_ref(),
+                Some(repository),
+                tag.as_ref(),
+                digest.as_ref(),
+            ],
+        };
+        fields.into_iter().flatten().filter_map(|f| f.offset)
+    }
+}
+
 /// The rules falcoctl's official index serves under `ghcr.io/falcosecurity/rules/`.
 const FALCO_RULES: [&str; 4] = [
     "falco-rules",
@@ -369,6 +392,60 @@ mod tests {
                     Kind::Image
                 ),
             ]
+        );
+    }
+
+    #[test]
+    fn composed_images_record_where_their_fields_are_written() {
+        let json = r#"{"global":{"hub":"quay.io/mesh","tag":"1.24.0","variant":"distroless","proxy":{"image":"proxyv2"}},"gw":{"hub":"quay.io/gw","tag":2,"image":"auto"}}"#;
+        let got = references(json);
+        assert_eq!(got.len(), 1, "image: auto composes nothing: {got:?}");
+        let Some(Parts::Hub {
+            hub,
+            image,
+            tag: Some(tag),
+            variant,
+            json: true,
+        }) = &got[0].parts
+        else {
+            panic!("{got:?}")
+        };
+        let at = |f: &Field| &json[f.offset.unwrap()..f.offset.unwrap() + f.text.len()];
+        assert_eq!(
+            (at(hub), at(image), at(tag)),
+            ("quay.io/mesh", "proxyv2", "1.24.0")
+        );
+        assert_eq!(
+            (hub.path.as_str(), tag.path.as_str(), image.path.as_str()),
+            ("global.hub", "global.tag", "global.proxy.image")
+        );
+        assert!(!tag.plain);
+        assert_eq!(variant.as_deref(), Some("distroless"));
+        // YAML, a map.
+        let yaml = "csi:\n  registry: registry.example.io\n  repository: storage/csi\n  tag: 1.4\n";
+        let got = references(yaml);
+        let Some(Parts::Map {
+            registry: Some(registry),
+            repository,
+            tag: Some(tag),
+            digest: None,
+        }) = &got[0].parts
+        else {
+            panic!("{got:?}")
+        };
+        let at = |f: &Field| &yaml[f.offset.unwrap()..f.offset.unwrap() + f.text.len()];
+        assert_eq!(
+            (at(registry), at(repository), at(tag)),
+            ("registry.example.io", "storage/csi", "1.4")
+        );
+        assert_eq!(repository.path, "csi.repository");
+        assert!(tag.plain);
+        // An image with its own tag composes with the hub alone.
+        let own = r#"{"hub":"quay.io/mesh","tag":"1","init":{"image":"init:2"}}"#;
+        let got = references(own);
+        assert!(
+            matches!(&got[..], [Embedded { parts: Some(Parts::Hub { tag: None, .. }), written, .. }] if written == "quay.io/mesh/init:2"),
+            "{got:?}"
         );
     }
 

@@ -489,10 +489,19 @@ impl<'d, 'o, 'n> Walker<'d, 'o, 'n> {
                 .collect();
             found.sort_unstable();
             found.dedup_by_key(|(offset, _)| *offset);
+            let embedded = embedded::references(text);
+            // A field a composed image is made of (`"image": "init:2"` under a hub) is not an
+            // image of its own.
+            found.retain(|(offset, _)| {
+                !embedded
+                    .iter()
+                    .filter_map(|e| e.parts.as_ref())
+                    .any(|p| p.offsets().any(|at| at == *offset))
+            });
             for &(offset, candidate) in &found {
                 self.likely(value, candidate, line_in(value, text, offset), &here, None);
             }
-            for e in embedded::references(text) {
+            for e in embedded {
                 if e.offset
                     .is_some_and(|at| found.iter().any(|(o, _)| *o == at))
                 {

@@ -981,6 +981,30 @@ fn a_lock_pins_composed_images_through_their_tag() {
         "{}",
         out.text
     );
+    // An image with its own tag carries the pin itself.
+    let own = injector(
+        r#"{"global": {"hub": "quay.io/mesh", "tag": "1.24.0", "init": {"image": "init:2"}}}"#,
+    );
+    let lock = crate::relocate::tests::lock(&[
+        ("quay.io/mesh/init:2", Some(D3), &[]),
+        ("quay.io/mesh/sidecar:1.0", Some(D2), &[]),
+    ]);
+    let out = run(
+        &own,
+        &Options {
+            lock: Some(&lock),
+            ..options
+        },
+    )
+    .unwrap();
+    assert!(
+        out.text.contains(&format!(
+            r#""hub": "r.io/m/mesh", "tag": "1.24.0", "init": {{"image": "init:2@{D3}"}}"#
+        )),
+        "{}",
+        out.text
+    );
+    assert_eq!(images(&out.text)[0], format!("r.io/m/mesh/init:2@{D3}"));
     // Checked like any other image: not in the lock fails under enforce.
     let partial = crate::relocate::tests::lock(&[("quay.io/mesh/sidecar:1.0", Some(D2), &[])]);
     let err = run(
