@@ -1116,3 +1116,132 @@ fn composed_images_that_cannot_be_pinned_warn_or_fail_under_enforce() {
         out.warnings
     );
 }
+
+/// What `helm template rel istiod` and `helm template gw istio/gateway` render where images
+/// are concerned (istiod 1.24: the injector's values as toPrettyJson writes them, its
+/// injection template, the discovery Deployment; the gateway's `image: auto`): every image
+/// moves and is pinned, `auto` stays, and nothing else changes.
+#[test]
+fn istiod_and_its_gateway_move_and_pin() {
+    let stream = r#"---
+# Source: istiod/templates/istiod-injector-configmap.yaml
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: istio-sidecar-injector
+  namespace: istio-system
+data:
+  values: |-
+    {
+      "gateways": {
+        "seccompProfile": {},
+        "securityContext": {}
+      },
+      "global": {
+        "hub": "docker.io/istio",
+        "imagePullPolicy": "",
+        "logging": {
+          "level": "default:info"
+        },
+        "proxy": {
+          "autoInject": "enabled",
+          "image": "proxyv2",
+          "statusPort": 15020
+        },
+        "proxy_init": {
+          "forceApplyIptables": false,
+          "image": "proxyv2"
+        },
+        "tag": "1.24.0",
+        "variant": ""
+      },
+      "pilot": {
+        "cni": {
+          "enabled": false,
+          "provider": "default"
+        },
+        "env": {}
+      },
+      "revision": "",
+      "sidecarInjectorWebhook": {
+        "defaultTemplates": [],
+        "templates": {}
+      }
+    }
+
+  # To disable injection: use omitSidecarInjectorConfigMap
+  config: |-
+    defaultTemplates: [sidecar]
+    policy: enabled
+    templates:
+      sidecar: |
+        containers:
+        - name: istio-proxy
+          image: "{{ annotation .ObjectMeta `sidecar.istio.io/proxyImage` (ProxyImage .Values .ProxyConfig.Image .ObjectMeta.Annotations) }}"
+---
+# Source: istiod/templates/deployment.yaml
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: istiod
+spec:
+  template:
+    spec:
+      containers:
+        - name: discovery
+          image: "docker.io/istio/pilot:1.24.0"
+---
+# Source: gateway/templates/deployment.yaml
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: gw
+spec:
+  template:
+    metadata:
+      annotations:
+        inject.istio.io/templates: "gateway"
+    spec:
+      containers:
+        - name: istio-proxy
+          # Managed by Istio Injection, do not set
+          image: auto
+"#;
+    assert_eq!(
+        images(stream),
+        [
+            "docker.io/istio/proxyv2:1.24.0",
+            "docker.io/istio/proxyv2:1.24.0",
+            "docker.io/istio/pilot:1.24.0"
+        ]
+    );
+    let rules = rules("registry.internal/mirror");
+    let lock = lock(&[
+        ("docker.io/istio/proxyv2:1.24.0", Some(D1), &[]),
+        ("docker.io/istio/pilot:1.24.0", Some(D2), &[]),
+    ]);
+    let out = run(
+        stream,
+        &Options {
+            rules: Some(&rules),
+            lock: Some(&lock),
+            enforce: true,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let want = stream
+        .replace(
+            r#""hub": "docker.io/istio","#,
+            r#""hub": "registry.internal/mirror/istio","#,
+        )
+        .replace(r#""tag": "1.24.0","#, &format!(r#""tag": "1.24.0@{D1}","#))
+        .replace(
+            r#"image: "docker.io/istio/pilot:1.24.0""#,
+            &format!(r#"image: "registry.internal/mirror/istio/pilot:1.24.0@{D2}""#),
+        );
+    assert_eq!(out.text, want);
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+    let proxy = format!("registry.internal/mirror/istio/proxyv2:1.24.0@{D1}");
+    assert_eq!(images(&out.text)[..2], [proxy.clone(), proxy]);
+}
