@@ -20,7 +20,9 @@
 //! every image composed from that tag is pinned to the same digest and the document sets no
 //! variant (`-distroless` would land after the digest); otherwise the tag is left as it is,
 //! with a warning, and under `enforce` the run fails saying which image could not be pinned
-//! and why. An `image` that is a full reference is rewritten like any other reference.
+//! and why. A variant set outside the document (Istio's pod annotation
+//! `sidecar.istio.io/proxyImageType`, the mesh config's `defaultConfig.image.imageType`) is
+//! not seen. An `image` that is a full reference is rewritten like any other reference.
 
 use crate::destination::Rules;
 use crate::inventory::{ComposedSpans, Confidence, Finding, Origin, Span, Spot};
@@ -545,11 +547,17 @@ impl<'s, 'o, 'l> Plan<'s, 'o, 'l> {
             }
             for pin in &group {
                 let Some(d) = &pin.pinned else { continue };
-                let reason = match variant {
-                    Some(v) => format!(
-                        "the injector appends the variant {v:?} to the tag it composes from {}, \
-                         so a digest cannot go there",
-                        pin.holder_field
+                let (reason, remedy) = match variant {
+                    Some(v) => (
+                        format!(
+                            "the injector appends the variant {v:?} to the tag it composes from \
+                             {}, so a digest cannot go there",
+                            pin.holder_field
+                        ),
+                        format!(
+                            "write the variant into the tag through the chart's values (tag \
+                             TAG-{v}, variant empty) and lock that image"
+                        ),
                     ),
                     None => {
                         let other = group
@@ -560,10 +568,15 @@ impl<'s, 'o, 'l> Plan<'s, 'o, 'l> {
                                 None => format!("{}, which the lock does not pin", o.canonical),
                             })
                             .unwrap_or_default();
-                        format!(
-                            "its tag is composed from {}, which is also the tag of {other}; \
-                             one field cannot carry both",
-                            pin.holder_field
+                        (
+                            format!(
+                                "its tag is composed from {}, which is also the tag of {other}; \
+                                 one field cannot carry both",
+                                pin.holder_field
+                            ),
+                            "give the images their own tags through the chart's values, or \
+                             lock them all"
+                                .to_owned(),
                         )
                     }
                 };
@@ -573,9 +586,7 @@ impl<'s, 'o, 'l> Plan<'s, 'o, 'l> {
                         &pin.canonical,
                         format!(
                             "in the lock ({d}) but cannot be pinned in place, so it would be \
-                             pulled by tag: {reason}; set its image, through the chart's values, to the full \
-                             reference with the digest (an injector takes an image with a / in \
-                             it as it is)"
+                             pulled by tag: {reason}; {remedy}"
                         ),
                         true,
                         &pin.finding,
