@@ -228,9 +228,32 @@ pub enum Spot {
     /// (`{registry, repository, tag, digest}`).
     Map(MapSpans),
     /// The reference is composed by a program from fields of a document embedded in a
-    /// string (an injector's `hub`, `image` and `tag`): no bytes spell it, so it cannot be
-    /// rewritten in place.
-    Composed,
+    /// string (an injector's `{hub}/{image}:{tag}`): no bytes spell it whole, but the fields
+    /// it is made of are placed, so it is moved by rewriting the `hub` and pinned through the
+    /// `tag` (see [`ComposedSpans`]).
+    Composed(ComposedSpans),
+}
+
+/// Where the fields an injector composes `{hub}/{image}:{tag}` from are written, each the
+/// whole text of its scalar inside the embedded document (which sits in one scalar of the
+/// stream). Several images may be composed from one `hub` or `tag` field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComposedSpans {
+    /// The `hub`: the registry and path in front of the image's name.
+    pub hub: Span,
+    /// The `image`: a name (`proxyv2`), or a name with its own tag or digest.
+    pub image: Span,
+    /// The `tag` composed after `:`; `None` when the `image` carries its own tag or digest.
+    pub tag: Option<Span>,
+    /// Field paths for messages: `data.values#global.hub`, `data.values#global.tag`.
+    pub hub_field: String,
+    pub tag_field: Option<String>,
+    /// The tag is a plain scalar in a JSON document (`"tag": 1.24`): text put there that is
+    /// no number must be quoted.
+    pub tag_plain_in_json: bool,
+    /// The `variant` the program appends to the tag (`-distroless`), when the document sets
+    /// one other than `default`: a digest in the tag would not end the reference then.
+    pub variant: Option<String>,
 }
 
 /// Text inside a scalar: `start..end` are the bytes of the stream that hold exactly the

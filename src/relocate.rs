@@ -9,9 +9,23 @@
 //! (`--x-image=REF`, a ConfigMap's text); the scalar stays valid in its style: a plain scalar
 //! that the new text would break (an IPv6 registry `[::1]:5000` in it) is single-quoted, and
 //! quoted text is escaped as its quotes require.
+//!
+//! An image an injector composes from the fields of a document embedded in a ConfigMap
+//! (`{hub}/{image}:{tag}`, Istio's sidecar) has no bytes that spell it: it is moved by
+//! rewriting the `hub` to the mirror's prefix, which moves every image composed from that hub
+//! at once. That needs every image composed from one hub to go to the same place (as `--to`
+//! and `--flatten` send them); where two would need different hubs, the run fails naming the
+//! document, the field and both values. It is pinned by writing `tag@digest` into the `tag`
+//! (Istio's injector passes the tag through unchanged when no variant is set), but only where
+//! every image composed from that tag is pinned to the same digest and the document sets no
+//! variant (`-distroless` would land after the digest); otherwise the tag is left as it is,
+//! with a warning, and under `enforce` the run fails saying which image could not be pinned
+//! and why. A variant set outside the document (Istio's pod annotation
+//! `sidecar.istio.io/proxyImageType`, the mesh config's `defaultConfig.image.imageType`) is
+//! not seen. An `image` that is a full reference is rewritten like any other reference.
 
 use crate::destination::Rules;
-use crate::inventory::{Confidence, Finding, Span, Spot};
+use crate::inventory::{ComposedSpans, Confidence, Finding, Origin, Span, Spot};
 use crate::lock::{Lock, LockedImage};
 use crate::manifests::{self, ManifestError};
 use crate::reference::Reference;
@@ -56,6 +70,9 @@ pub struct Problem {
     /// The lock does not pin it (not in the lock, or without a usable digest), as opposed to a
     /// rule or the lock that cannot be applied.
     pub unpinned: bool,
+    /// Of those, the lock has its digest but the field its tag is composed from cannot
+    /// carry it (see the module documentation).
+    pub locked: bool,
     pub places: Vec<String>,
 }
 
@@ -194,6 +211,29 @@ struct Plan<'s, 'o, 'l> {
     problems: Vec<Problem>,
     warned: HashSet<String>,
     warnings: Vec<String>,
+    /// The text each composed image's `hub` field (by its bytes) must take, and the first
+    /// image that asked for it.
+    hubs: HashMap<(usize, usize), (String, String)>,
+    /// Composed images pinned by the lock, waiting for every image composed from the same
+    /// tag field to be known.
+    pins: Vec<ComposedPin>,
+}
+
+/// A composed image the lock pins, pinned through the field that carries its tag once every
+/// image composed from that field is known (see [`Plan::pin_composed`]).
+#[derive(Debug, Clone)]
+struct ComposedPin {
+    canonical: String,
+    /// The `tag` field, or the `image` field where that carries its own tag or digest.
+    holder: Span,
+    holder_field: String,
+    /// The digest from the lock (`None`: the lock does not pin it, and that was warned of).
+    pinned: Option<String>,
+    variant: Option<String>,
+    quote: bool,
+    /// Its hub was rewritten (already counted as rewritten).
+    moved: bool,
+    finding: Finding,
 }
 
 impl<'s, 'o, 'l> Plan<'s, 'o, 'l> {
@@ -213,6 +253,8 @@ impl<'s, 'o, 'l> Plan<'s, 'o, 'l> {
             problems: Vec::new(),
             warned: HashSet::new(),
             warnings: Vec::new(),
+            hubs: HashMap::new(),
+            pins: Vec::new(),
         }
     }
 
@@ -224,6 +266,7 @@ impl<'s, 'o, 'l> Plan<'s, 'o, 'l> {
                 image: image.to_owned(),
                 why,
                 unpinned,
+                locked: false,
                 places: vec![place],
             }),
         }
@@ -366,19 +409,8 @@ impl<'s, 'o, 'l> Plan<'s, 'o, 'l> {
                     }
                 }
             }
-            Some(Spot::Composed) => {
-                if to != finding.reference || pinned.is_some() {
-                    self.problem(
-                        &canonical,
-                        "cannot be rewritten in place: a program composes it from several fields \
-                         of a document embedded in a string (an injector's hub, image and tag); \
-                         set those through the chart's values (e.g. the hub to your mirror), or \
-                         pass --typed-only to leave such references as they are"
-                            .to_owned(),
-                        false,
-                        finding,
-                    );
-                }
+            Some(Spot::Composed(spans)) => {
+                self.composed(finding, &canonical, &to, pinned, spans);
                 return;
             }
             None => {
@@ -402,6 +434,178 @@ impl<'s, 'o, 'l> Plan<'s, 'o, 'l> {
         }
     }
 
+    /// An image composed from an embedded document's `hub`, `image` and `tag`: moved by
+    /// rewriting the hub (the same text for every image composed from it, or an error naming
+    /// both), pinned later through its tag (see [`Plan::pin_composed`]).
+    fn composed(
+        &mut self,
+        finding: &Finding,
+        canonical: &str,
+        to: &Reference,
+        pinned: Option<String>,
+        c: &ComposedSpans,
+    ) {
+        let current = self.stream[c.hub.start..c.hub.end].to_owned();
+        let mut hub = current.clone();
+        if self.options.rules.is_some() && to.name() != finding.reference.name() {
+            let image = &self.stream[c.image.start..c.image.end];
+            let name = image.split([':', '@']).next().unwrap_or(image);
+            let to_name = to.name();
+            match to_name.strip_suffix(name).and_then(|h| h.strip_suffix('/')) {
+                Some(h) => hub = h.to_owned(),
+                None => {
+                    self.problem(
+                        canonical,
+                        format!(
+                            "cannot be rewritten in place: {} composes it as {{hub}}/{name} from {}, \
+                             but its name in the mirror, {to_name}, does not end in /{name}",
+                            document(&finding.origin),
+                            c.hub_field
+                        ),
+                        false,
+                        finding,
+                    );
+                    return;
+                }
+            }
+        }
+        match self.hubs.get(&(c.hub.start, c.hub.end)) {
+            Some((other, other_image)) if *other != hub => {
+                let why = format!(
+                    "cannot be rewritten in place: {} composes it from the hub {}, which would \
+                     have to be both {other:?} (for {other_image}) and {hub:?} (for this image); \
+                     send the images composed from one hub to one place (one --to, or one --map \
+                     rule for all of them), or set the hub through the chart's values",
+                    document(&finding.origin),
+                    c.hub_field
+                );
+                self.problem(canonical, why, false, finding);
+                return;
+            }
+            Some(_) => {}
+            None => {
+                self.hubs.insert(
+                    (c.hub.start, c.hub.end),
+                    (hub.clone(), canonical.to_owned()),
+                );
+            }
+        }
+        let moved = hub != current;
+        if moved {
+            self.edit(&c.hub, hub);
+            self.rewritten += 1;
+        }
+        if self.options.lock.is_some() {
+            let (holder, holder_field) = match (&c.tag, &c.tag_field) {
+                (Some(tag), Some(field)) => (*tag, field.clone()),
+                _ => (c.image, origin_field(&finding.origin)),
+            };
+            self.pins.push(ComposedPin {
+                canonical: canonical.to_owned(),
+                holder,
+                holder_field,
+                pinned,
+                variant: c.variant.clone(),
+                quote: c.tag.is_some() && c.tag_plain_in_json,
+                moved,
+                finding: finding.clone(),
+            });
+        }
+    }
+
+    /// Pins composed images through the fields that carry their tags: `tag@digest` where
+    /// every image composed from that field is pinned to the same digest and no variant is
+    /// appended to it; otherwise the field is left as it is, each image said so (a warning,
+    /// or under `enforce` an error).
+    fn pin_composed(&mut self) {
+        let pins = std::mem::take(&mut self.pins);
+        let mut groups: Vec<((usize, usize), Vec<&ComposedPin>)> = Vec::new();
+        for pin in &pins {
+            let key = (pin.holder.start, pin.holder.end);
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, g)) => g.push(pin),
+                None => groups.push((key, vec![pin])),
+            }
+        }
+        for (_, group) in groups {
+            let first = group[0];
+            let variant = group.iter().find_map(|p| p.variant.as_deref());
+            let digest = first.pinned.as_deref();
+            let shared = digest.is_some() && group.iter().all(|p| p.pinned.as_deref() == digest);
+            if let (true, None, Some(d)) = (shared, variant, digest) {
+                let current = &self.stream[first.holder.start..first.holder.end];
+                let base = current.split('@').next().unwrap_or(current);
+                let mut text = format!("{base}@{d}");
+                if first.quote {
+                    text = format!("\"{text}\"");
+                }
+                if text != current {
+                    self.edit(&first.holder, text);
+                    self.rewritten += group.iter().filter(|p| !p.moved).count();
+                }
+                continue;
+            }
+            for pin in &group {
+                let Some(d) = &pin.pinned else { continue };
+                let (reason, remedy) = match variant {
+                    Some(v) => (
+                        format!(
+                            "the injector appends the variant {v:?} to the tag it composes from \
+                             {}, so a digest cannot go there",
+                            pin.holder_field
+                        ),
+                        format!(
+                            "write the variant into the tag through the chart's values (tag \
+                             TAG-{v}, variant empty) and lock that image"
+                        ),
+                    ),
+                    None => {
+                        let other = group
+                            .iter()
+                            .find(|o| o.pinned.as_deref() != Some(d.as_str()))
+                            .map(|o| match &o.pinned {
+                                Some(od) => format!("{}, which the lock pins to {od}", o.canonical),
+                                None => format!("{}, which the lock does not pin", o.canonical),
+                            })
+                            .unwrap_or_default();
+                        (
+                            format!(
+                                "its tag is composed from {}, which is also the tag of {other}; \
+                                 one field cannot carry both",
+                                pin.holder_field
+                            ),
+                            "give the images their own tags through the chart's values, or \
+                             lock them all"
+                                .to_owned(),
+                        )
+                    }
+                };
+                if self.options.enforce {
+                    let new = !self.problems.iter().any(|p| p.image == pin.canonical);
+                    self.problem(
+                        &pin.canonical,
+                        format!(
+                            "in the lock ({d}) but cannot be pinned in place, so it would be \
+                             pulled by tag: {reason}; {remedy}"
+                        ),
+                        true,
+                        &pin.finding,
+                    );
+                    if new {
+                        if let Some(p) = self.problems.last_mut() {
+                            p.locked = true;
+                        }
+                    }
+                } else if self.warned.insert(pin.canonical.clone()) {
+                    self.warnings.push(format!(
+                        "{}: in the lock ({d}) but left unpinned: {reason} (at {})",
+                        pin.canonical, pin.finding.origin
+                    ));
+                }
+            }
+        }
+    }
+
     /// Records a replacement of `span`'s text, unless it changes nothing.
     fn edit(&mut self, span: &Span, text: String) {
         if self.stream.get(span.start..span.end) == Some(text.as_str()) {
@@ -416,6 +620,7 @@ impl<'s, 'o, 'l> Plan<'s, 'o, 'l> {
     }
 
     fn finish(mut self) -> Result<Relocated, RelocateError> {
+        self.pin_composed();
         if !self.problems.is_empty() {
             let enforce = self.options.enforce && self.problems.iter().all(|p| p.unpinned);
             return Err(if enforce {
@@ -461,6 +666,37 @@ impl<'s, 'o, 'l> Plan<'s, 'o, 'l> {
     }
 }
 
+/// The resource a finding sits in, for messages: `ConfigMap rel-injector (chart/templates/x.yaml)`.
+fn document(origin: &Origin) -> String {
+    match origin {
+        Origin::Rendered {
+            template,
+            kind,
+            name,
+            ..
+        } => {
+            let mut s = kind.clone();
+            if let Some(n) = name {
+                s.push(' ');
+                s.push_str(n);
+            }
+            if let Some(t) = template {
+                let _ = write!(s, " ({t})");
+            }
+            s
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The field path of a rendered finding.
+fn origin_field(origin: &Origin) -> String {
+    match origin {
+        Origin::Rendered { field, .. } => field.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// The message listing `problems`: those the lock does not pin under `--enforce` when
 /// `enforce`, else those that cannot be relocated.
 fn problem_message(problems: &[Problem], enforce: bool) -> String {
@@ -493,7 +729,7 @@ fn problem_message(problems: &[Problem], enforce: bool) -> String {
             let _ = writeln!(m, "    and {} more places", distinct.len() - PLACES_SHOWN);
         }
     }
-    if enforce {
+    if enforce && problems.iter().any(|p| !p.locked) {
         m.push_str(
             "lock them (helm mirror lock CHART -o FILE, with the values you install with), or remove them from the release",
         );

@@ -74,6 +74,13 @@ fn restore(before: &str, after: &str, b: &[Finding], a: &[Finding]) -> String {
         };
         match (sb, sa) {
             (Spot::Text(sb), Spot::Text(sa)) => put(sa, sb),
+            // All that changes of an image an injector composes is its hub (and tag, pinned).
+            (Spot::Composed(cb), Spot::Composed(ca)) => {
+                put(&ca.hub, &cb.hub);
+                if let (Some(ta), Some(tb)) = (ca.tag, cb.tag) {
+                    put(&ta, &tb);
+                }
+            }
             (Spot::Map(mb), Spot::Map(ma)) => {
                 put(&ma.repository, &mb.repository);
                 for (pa, pb) in [
@@ -293,37 +300,24 @@ fn fixture_charts_move_every_image_and_change_nothing_else() {
             && out.contains("3.8.0=registry.internal/mirror/strimzi/kafka:0.41.0-kafka-3.8.0\n"),
         "{out}"
     );
-    // What an injector composes from hub/image/tag cannot be moved: refused, saying why (Helm
-    // shows only that the post-renderer failed, so the message is read from purser itself).
-    let stream = helm.template(&["rel", platform]);
-    let refused = post_render(&["--to", TARGET], &stream);
-    refused.assert_code(1);
+    // What an injector composes from hub/image/tag moves with its hub: the proxy and its
+    // init container (both composed from the one hub), and nothing else changes.
+    let (direct, through_helm) =
+        relocate_chart(&helm, platform, &[]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((direct, through_helm), (11, 11));
+    let out = helm.template(&[
+        "rel",
+        platform,
+        "--post-renderer",
+        "relocate",
+        "--post-renderer-args",
+        "--to=registry.internal/mirror",
+    ]);
     assert!(
-        refused.stdout.is_empty()
-            && refused
-                .stderr
-                .contains("registry.example.io/mesh/proxyv2:1.24.0")
-            && refused.stderr.contains("composes it from several fields")
-            && refused.stderr.contains("data.values#global.proxy.image"),
-        "{}",
-        refused.describe()
-    );
-    let through_helm = helm.run(
-        [
-            "template",
-            "rel",
-            platform,
-            "--post-renderer",
-            "relocate",
-            "--post-renderer-args",
-            "--to=registry.internal/mirror",
-        ],
-        None,
-    );
-    assert!(
-        !through_helm.success() && through_helm.stdout.is_empty(),
-        "{}",
-        through_helm.describe()
+        out.contains("\"hub\": \"registry.internal/mirror/mesh\",")
+            && out.contains("\"tag\": \"1.24.0\"")
+            && out.contains("image: auto\n"),
+        "{out}"
     );
     // Helm's own # Source: lines come from the annotation the post-renderer must keep.
     let out = helm.template(&[

@@ -6,11 +6,14 @@
 //! What counts, at any depth:
 //! - a scalar that is a complete reference (a registry host and a tag or digest);
 //! - an image composed the way injector templates compose it: `image` beside or below a `hub`
-//!   and a `tag` (`{hub}/{image}:{tag}`), or a `{registry, repository, tag}` map;
+//!   and a `tag` (`{hub}/{image}:{tag}`), or a `{registry, repository, tag}` map, with where
+//!   each of its fields is written ([`Parts`]), so that it can be rewritten through them;
+//!   `image: auto` is a placeholder an injector fills in, not an image;
 //! - under a key named `refs` (falcoctl's `artifact.install.refs` and `follow.refs`): OCI
 //!   artifacts, not images. A bare `falco-rules:5` there is resolved through falcoctl's
 //!   official index when the config names it (rules live at `ghcr.io/falcosecurity/rules/`).
 
+use super::walker::INJECTED_SENTINEL;
 use crate::heuristics::{complete_reference, image_map_parts, likely_reference};
 use crate::inventory::Kind;
 use crate::reference::Reference;
@@ -27,6 +30,67 @@ pub(super) struct Embedded {
     /// Path inside the embedded document: `global.proxy.image`.
     pub path: String,
     pub kind: Kind,
+    /// For a composed image, the fields it is composed from.
+    pub parts: Option<Parts>,
+}
+
+/// A scalar field of an embedded document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Field {
+    /// Its text (trimmed).
+    pub text: String,
+    /// Byte offset of `text` in the document's text, when it is written there as it reads
+    /// (no escapes).
+    pub offset: Option<usize>,
+    /// Its path inside the document: `global.hub`.
+    pub path: String,
+    /// Written plain (unquoted).
+    pub plain: bool,
+}
+
+/// The fields a composed image is made of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Parts {
+    /// `{hub}/{image}:{tag}` (the `tag` is `None` when the `image` carries its own).
+    Hub {
+        hub: Field,
+        image: Field,
+        tag: Option<Field>,
+        /// The `variant` set beside or above (not `default`).
+        variant: Option<String>,
+        /// The document is JSON.
+        json: bool,
+    },
+    /// `{registry, repository, tag, digest}`.
+    Map {
+        registry: Option<Field>,
+        repository: Field,
+        tag: Option<Field>,
+        digest: Option<Field>,
+    },
+}
+
+impl Parts {
+    /// Where the fields are written in the document's text (those that can be placed).
+    pub fn offsets(&self) -> impl Iterator<Item = usize> + '_ {
+        let fields: [Option<&Field>; 4] = match self {
+            Parts::Hub {
+                hub, image, tag, ..
+            } => [Some(hub), Some(image), tag.as_ref(), None],
+            Parts::Map {
+                registry,
+                repository,
+                tag,
+                digest,
+            } => [
+                registry.as_ref(),
+                Some(repository),
+                tag.as_ref(),
+                digest.as_ref(),
+            ],
+        };
+        fields.into_iter().flatten().filter_map(|f| f.offset)
+    }
 }
 
 /// The rules falcoctl's official index serves under `ghcr.io/falcosecurity/rules/`.
@@ -75,11 +139,12 @@ pub(super) fn references(text: &str) -> Vec<Embedded> {
     walk.out
 }
 
-/// `hub` and `tag` set above a node, which an `image` below composes with.
+/// `hub`, `tag` and `variant` set above a node, which an `image` below composes with.
 #[derive(Default, Clone)]
 struct Inherited {
-    hub: Option<String>,
-    tag: Option<String>,
+    hub: Option<Field>,
+    tag: Option<Field>,
+    variant: Option<String>,
 }
 
 struct Walk<'t> {
@@ -116,8 +181,12 @@ impl Walk<'_> {
             }
             Value::Map(entries) => {
                 let here = Inherited {
-                    hub: text_of(node, "hub").or_else(|| above.hub.clone()),
-                    tag: text_of(node, "tag").or_else(|| above.tag.clone()),
+                    hub: self.field(node, "hub").or_else(|| above.hub.clone()),
+                    tag: self.field(node, "tag").or_else(|| above.tag.clone()),
+                    variant: match text_of(node, "variant") {
+                        Some(v) => (v != "default").then_some(v),
+                        None => above.variant.clone(),
+                    },
                 };
                 let composed = self.composed(node, &here);
                 for (k, v) in entries {
@@ -141,33 +210,88 @@ impl Walk<'_> {
     /// An image this map composes (`{hub}/{image}:{tag}`, `{registry, repository, tag}`):
     /// recorded, and `true`, when it does.
     fn composed(&mut self, map: &Node<'_>, here: &Inherited) -> bool {
-        if let Some(image) = text_of(map, "image") {
-            if image.contains('/') && complete_reference(&image).is_some() {
+        if let Some(image) = self.field(map, "image") {
+            if image.text.contains('/') && complete_reference(&image.text).is_some() {
                 return false; // written whole: the scalar walk records it
             }
-            if let (Some(hub), false) = (&here.hub, image.contains('/')) {
-                let mut written = format!("{}/{image}", hub.trim_end_matches('/'));
-                if !image.contains([':', '@']) {
+            if image.text == INJECTED_SENTINEL {
+                return true; // filled in by the injector: neither an image nor a part of one
+            }
+            if let (Some(hub), false) = (&here.hub, image.text.contains('/')) {
+                let mut written = format!("{}/{}", hub.text.trim_end_matches('/'), image.text);
+                let tag = if image.text.contains([':', '@']) {
+                    None
+                } else {
                     let Some(tag) = &here.tag else { return false };
                     written.push(':');
-                    written.push_str(tag);
-                }
-                return self.push_composed(written, "image");
+                    written.push_str(&tag.text);
+                    Some(tag.clone())
+                };
+                let parts = Parts::Hub {
+                    hub: hub.clone(),
+                    image,
+                    tag,
+                    variant: here.variant.clone(),
+                    json: self.text.trim_start().starts_with(['{', '[']),
+                };
+                return self.push_composed(written, "image", parts);
             }
             return false;
         }
-        let Some(parts) = image_map_parts(map) else {
+        let Some(map_parts) = image_map_parts(map) else {
             return false;
         };
-        if parts.registry.is_none() && parts.tag.is_none() && parts.digest.is_none() {
+        if map_parts.registry.is_none() && map_parts.tag.is_none() && map_parts.digest.is_none() {
             return false;
         }
-        self.push_composed(parts.compose(), "repository")
+        let field = |part: &Option<(&Node<'_>, String)>, key: &str| {
+            part.as_ref()
+                .map(|(node, text)| self.field_at(node, text, key))
+        };
+        let (node, text) = &map_parts.repository;
+        let key = ["repository", "image", "name"]
+            .into_iter()
+            .find(|k| map.get(k).is_some_and(|n| std::ptr::eq(n, *node)))
+            .unwrap_or("repository");
+        let parts = Parts::Map {
+            registry: field(&map_parts.registry, "registry"),
+            repository: self.field_at(node, text, key),
+            tag: field(&map_parts.tag, "tag"),
+            digest: field(&map_parts.digest, "digest"),
+        };
+        self.push_composed(map_parts.compose(), "repository", parts)
+    }
+
+    /// `map[key]` as a field (see [`text_of`]).
+    fn field(&self, map: &Node<'_>, key: &str) -> Option<Field> {
+        let text = text_of(map, key)?;
+        Some(self.field_at(map.get(key)?, &text, key))
+    }
+
+    /// The field of the current map under `key`, `node` with (trimmed) `text`.
+    fn field_at(&self, node: &Node<'_>, text: &str, key: &str) -> Field {
+        let text = text.trim();
+        let offset = self
+            .text
+            .get(node.source.start..node.source.end)
+            .and_then(|source| source.find(text))
+            .map(|at| node.source.start + at);
+        let path = if self.path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{}.{key}", self.path)
+        };
+        Field {
+            text: text.to_owned(),
+            offset,
+            path,
+            plain: node.source.style == crate::yaml::Style::Plain,
+        }
     }
 
     /// Records an image composed from several fields of the map at the current path, under
     /// its `key`; `false` when the composition is no reference.
-    fn push_composed(&mut self, written: String, key: &str) -> bool {
+    fn push_composed(&mut self, written: String, key: &str, parts: Parts) -> bool {
         let Some(reference) = likely_reference(&written) else {
             return false;
         };
@@ -182,6 +306,7 @@ impl Walk<'_> {
             offset: None,
             path,
             kind: Kind::Image,
+            parts: Some(parts),
         });
         true
     }
@@ -213,6 +338,7 @@ impl Walk<'_> {
             offset,
             path: self.path.clone(),
             kind,
+            parts: None,
         });
     }
 }
@@ -266,6 +392,60 @@ mod tests {
                     Kind::Image
                 ),
             ]
+        );
+    }
+
+    #[test]
+    fn composed_images_record_where_their_fields_are_written() {
+        let json = r#"{"global":{"hub":"quay.io/mesh","tag":"1.24.0","variant":"distroless","proxy":{"image":"proxyv2"}},"gw":{"hub":"quay.io/gw","tag":2,"image":"auto"}}"#;
+        let got = references(json);
+        assert_eq!(got.len(), 1, "image: auto composes nothing: {got:?}");
+        let Some(Parts::Hub {
+            hub,
+            image,
+            tag: Some(tag),
+            variant,
+            json: true,
+        }) = &got[0].parts
+        else {
+            panic!("{got:?}")
+        };
+        let at = |f: &Field| &json[f.offset.unwrap()..f.offset.unwrap() + f.text.len()];
+        assert_eq!(
+            (at(hub), at(image), at(tag)),
+            ("quay.io/mesh", "proxyv2", "1.24.0")
+        );
+        assert_eq!(
+            (hub.path.as_str(), tag.path.as_str(), image.path.as_str()),
+            ("global.hub", "global.tag", "global.proxy.image")
+        );
+        assert!(!tag.plain);
+        assert_eq!(variant.as_deref(), Some("distroless"));
+        // YAML, a map.
+        let yaml = "csi:\n  registry: registry.example.io\n  repository: storage/csi\n  tag: 1.4\n";
+        let got = references(yaml);
+        let Some(Parts::Map {
+            registry: Some(registry),
+            repository,
+            tag: Some(tag),
+            digest: None,
+        }) = &got[0].parts
+        else {
+            panic!("{got:?}")
+        };
+        let at = |f: &Field| &yaml[f.offset.unwrap()..f.offset.unwrap() + f.text.len()];
+        assert_eq!(
+            (at(registry), at(repository), at(tag)),
+            ("registry.example.io", "storage/csi", "1.4")
+        );
+        assert_eq!(repository.path, "csi.repository");
+        assert!(tag.plain);
+        // An image with its own tag composes with the hub alone.
+        let own = r#"{"hub":"quay.io/mesh","tag":"1","init":{"image":"init:2"}}"#;
+        let got = references(own);
+        assert!(
+            matches!(&got[..], [Embedded { parts: Some(Parts::Hub { tag: None, .. }), written, .. }] if written == "quay.io/mesh/init:2"),
+            "{got:?}"
         );
     }
 

@@ -418,6 +418,84 @@ data:
     );
 }
 
+/// An image composed in an embedded document is placed field by field: the stream bytes of
+/// its `hub`, `image` and `tag` (what relocate rewrites), their paths, the variant, and
+/// whether the tag is a JSON number; a `{registry, repository, tag}` map there is placed as
+/// a map; an escaped double-quoted value cannot be placed.
+#[test]
+fn composed_images_in_embedded_documents_are_placed_field_by_field() {
+    let stream = r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: injector
+data:
+  values: |-
+    {"global": {"hub": "quay.io/mesh", "tag": 1.24, "variant": "distroless",
+      "proxy": {"image": "proxyv2"}, "init": {"image": "init:2", "variant": "default"}}}
+  config: |-
+    sidecars:
+      csi:
+        registry: registry.example.io
+        repository: storage/csi
+        tag: v1.4.0
+  escaped: "{\"global\": {\"hub\": \"\u0071uay.io/x\", \"tag\": \"1\", \"proxy\": {\"image\": \"p\"}}}"
+"#;
+    let findings = scan(stream).unwrap().findings;
+    let text = |s: &crate::inventory::Span| &stream[s.start..s.end];
+    let got: Vec<String> = findings.iter().map(|f| f.reference.canonical()).collect();
+    assert_eq!(
+        got,
+        [
+            "quay.io/mesh/proxyv2:1.24",
+            "quay.io/mesh/init:2",
+            "registry.example.io/storage/csi:v1.4.0",
+            "quay.io/x/p:1",
+        ]
+    );
+    let Some(Spot::Composed(proxy)) = &findings[0].spot else {
+        panic!("{:?}", findings[0].spot)
+    };
+    assert_eq!(
+        (
+            text(&proxy.hub),
+            text(&proxy.image),
+            proxy.tag.as_ref().map(text)
+        ),
+        ("quay.io/mesh", "proxyv2", Some("1.24"))
+    );
+    assert_eq!(proxy.hub_field, "data.values#global.hub");
+    assert_eq!(proxy.tag_field.as_deref(), Some("data.values#global.tag"));
+    assert!(proxy.tag_plain_in_json);
+    assert_eq!(proxy.variant.as_deref(), Some("distroless"));
+    // The image carries its own tag (and is not read as an image of its own, `init:2`);
+    // `default` is no variant.
+    let Some(Spot::Composed(init)) = &findings[1].spot else {
+        panic!("{:?}", findings[1].spot)
+    };
+    assert_eq!(
+        (
+            text(&init.hub),
+            text(&init.image),
+            init.tag,
+            init.variant.as_deref()
+        ),
+        ("quay.io/mesh", "init:2", None, None)
+    );
+    assert_eq!(init.hub, proxy.hub, "one hub field, one span");
+    let Some(Spot::Map(csi)) = &findings[2].spot else {
+        panic!("{:?}", findings[2].spot)
+    };
+    assert_eq!(
+        (
+            csi.registry.as_ref().map(text),
+            text(&csi.repository),
+            csi.tag.as_ref().map(text)
+        ),
+        (Some("registry.example.io"), "storage/csi", Some("v1.4.0"))
+    );
+    assert_eq!(findings[3].spot, None);
+}
+
 #[test]
 fn injected_images_are_not_invented() {
     let stream = r#"apiVersion: apps/v1

@@ -7,7 +7,9 @@ use crate::heuristics::{
     ImageMapParts, image_flag, image_map_parts, is_image_key, likely_reference,
     references_in_lines, references_in_text,
 };
-use crate::inventory::{Confidence, Finding, Injected, Kind, MapSpans, Origin, Span, Spot};
+use crate::inventory::{
+    ComposedSpans, Confidence, Finding, Injected, Kind, MapSpans, Origin, Span, Spot,
+};
 use crate::reference::Reference;
 use crate::yaml::{Node, Value};
 use memchr::memmem;
@@ -487,22 +489,35 @@ impl<'d, 'o, 'n> Walker<'d, 'o, 'n> {
                 .collect();
             found.sort_unstable();
             found.dedup_by_key(|(offset, _)| *offset);
+            let embedded = embedded::references(text);
+            // A field a composed image is made of (`"image": "init:2"` under a hub) is not an
+            // image of its own.
+            found.retain(|(offset, _)| {
+                !embedded
+                    .iter()
+                    .filter_map(|e| e.parts.as_ref())
+                    .any(|p| p.offsets().any(|at| at == *offset))
+            });
             for &(offset, candidate) in &found {
                 self.likely(value, candidate, line_in(value, text, offset), &here, None);
             }
-            for e in embedded::references(text) {
+            for e in embedded {
                 if e.offset
                     .is_some_and(|at| found.iter().any(|(o, _)| *o == at))
                 {
                     continue;
                 }
-                let field = format!("{}#{}", self.field(&here), e.path);
-                let (line, spot) = match e.offset {
-                    Some(at) => (
+                let prefix = self.field(&here);
+                let field = format!("{prefix}#{}", e.path);
+                let (line, spot) = match (e.offset, &e.parts) {
+                    (Some(at), _) => (
                         line_in(value, text, at),
                         self.text_spot(value, &text[at..at + e.written.len()]),
                     ),
-                    None => (value.line, Some(Spot::Composed)),
+                    (None, Some(parts)) => {
+                        (value.line, self.composed_spot(value, text, &prefix, parts))
+                    }
+                    (None, None) => (value.line, None),
                 };
                 self.push(
                     e.reference,
@@ -530,6 +545,54 @@ fn line_in(value: &Node<'_>, text: &str, offset: usize) -> u32 {
 }
 
 impl Walker<'_, '_, '_> {
+    /// Where the fields of an image composed in a document embedded in `value` (whose text
+    /// is `text`) are written in the stream (`None` unless each can be placed); `prefix` is
+    /// the value's field path (`data.values`).
+    fn composed_spot(
+        &self,
+        value: &Node<'_>,
+        text: &str,
+        prefix: &str,
+        parts: &embedded::Parts,
+    ) -> Option<Spot> {
+        let place = |f: &embedded::Field| {
+            let at = f.offset?;
+            self.span(value, text.get(at..at + f.text.len())?)
+        };
+        let optional = |f: &Option<embedded::Field>| match f {
+            Some(f) => place(f).map(Some),
+            None => Some(None),
+        };
+        match parts {
+            embedded::Parts::Hub {
+                hub,
+                image,
+                tag,
+                variant,
+                json,
+            } => Some(Spot::Composed(ComposedSpans {
+                hub: place(hub)?,
+                image: place(image)?,
+                tag: optional(tag)?,
+                hub_field: format!("{prefix}#{}", hub.path),
+                tag_field: tag.as_ref().map(|t| format!("{prefix}#{}", t.path)),
+                tag_plain_in_json: *json && tag.as_ref().is_some_and(|t| t.plain),
+                variant: variant.clone(),
+            })),
+            embedded::Parts::Map {
+                registry,
+                repository,
+                tag,
+                digest,
+            } => Some(Spot::Map(MapSpans {
+                registry: optional(registry)?,
+                repository: place(repository)?,
+                tag: optional(tag)?,
+                digest: optional(digest)?,
+            })),
+        }
+    }
+
     /// Spans of every part of an image-shaped map (`None` unless each can be placed).
     fn map_spot(&self, parts: &ImageMapParts<'_, '_>) -> Option<Spot> {
         let whole = |(node, _): &(&Node<'_>, String)| match &node.value {

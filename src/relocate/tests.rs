@@ -723,39 +723,75 @@ fn mutations_rewrite_only_references() {
     );
 }
 
-/// An injector composes `{hub}/{image}:{tag}` from its embedded values: no bytes spell that
-/// reference, so moving it is refused with what to do; references written whole beside it
-/// move, and `--typed-only` leaves them all.
-#[test]
-fn composed_references_are_refused_with_what_to_do() {
-    let stream = "\
+/// An injector's ConfigMap: `values` composes `{hub}/{image}:{tag}` (the proxy twice, as
+/// Istio's does), beside a reference written whole.
+fn injector(values: &str) -> String {
+    format!(
+        "\
+# Source: mesh/templates/injector.yaml
 apiVersion: v1
 kind: ConfigMap
 metadata:
   name: injector
 data:
   values: |-
-    {\"global\": {\"hub\": \"quay.io/mesh\", \"tag\": \"1.24.0\", \"proxy\": {\"image\": \"proxyv2\"}}}
+    {values}
   sidecar: quay.io/mesh/sidecar:1.0
-";
+"
+    )
+}
+
+const MESH: &str = r#"{"global": {"hub": "quay.io/mesh", "tag": "1.24.0", "proxy": {"image": "proxyv2"}, "proxy_init": {"image": "proxyv2"}}}"#;
+
+fn run(stream: &str, options: &Options<'_>) -> Result<Relocated, String> {
+    relocate(stream, options).map_err(|e| e.to_string())
+}
+
+/// An injector composes `{hub}/{image}:{tag}` from its embedded values: the hub is rewritten
+/// to the mirror's prefix, which moves every image composed from it, and nothing else changes.
+#[test]
+fn composed_references_move_by_rewriting_the_hub() {
+    let stream = injector(MESH);
     let rules = rules("r.io/m");
-    let err = relocate(
-        stream,
+    let out = run(
+        &stream,
         &Options {
             rules: Some(&rules),
             ..Options::default()
         },
     )
-    .unwrap_err()
-    .to_string();
-    assert!(
-        err.contains("quay.io/mesh/proxyv2:1.24.0")
-            && err.contains("composes it from several fields")
-            && err.contains("data.values#global.proxy.image"),
-        "{err}"
+    .unwrap();
+    let want = stream
+        .replace(r#""hub": "quay.io/mesh""#, r#""hub": "r.io/m/mesh""#)
+        .replace("sidecar: quay.io/", "sidecar: r.io/m/");
+    assert_eq!(out.text, want);
+    assert_eq!((out.rewritten, out.references), (3, 3));
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+    assert_eq!(
+        images(&out.text),
+        [
+            "r.io/m/mesh/proxyv2:1.24.0",
+            "r.io/m/mesh/proxyv2:1.24.0",
+            "r.io/m/mesh/sidecar:1.0"
+        ]
     );
-    let typed = relocate(
-        stream,
+    // --flatten: the hub is the mirror itself.
+    let flat = Rules {
+        flatten: true,
+        ..rules.clone()
+    };
+    let out = run(
+        &stream,
+        &Options {
+            rules: Some(&flat),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    assert!(out.text.contains(r#""hub": "r.io/m","#), "{}", out.text);
+    // --typed-only leaves them all; without a move or a pin nothing changes.
+    let typed = run(
+        &stream,
         &Options {
             rules: Some(&rules),
             typed_only: true,
@@ -764,7 +800,448 @@ data:
     )
     .unwrap();
     assert_eq!(typed.text, stream);
-    // Without a move or a pin there is nothing to rewrite, so nothing to refuse.
-    let same = relocate(stream, &Options::default()).unwrap();
-    assert_eq!(same.text, stream);
+    assert_eq!(run(&stream, &Options::default()).unwrap().text, stream);
+}
+
+/// One hub that two images composed from it would need to be two things is refused, naming
+/// the document, the field and both values. No rule today asks for that (`--map` matches
+/// path prefixes, so every image composed from one hub lands under one prefix): the plan is
+/// fed a finding whose image a rule would send elsewhere, as a per-image rule would.
+#[test]
+fn a_hub_that_would_need_two_values_is_refused_naming_both() {
+    let stream = injector(
+        r#"{"global": {"hub": "quay.io/mesh", "tag": "1.24.0", "proxy": {"image": "proxyv2"}, "ztunnel": {"image": "ztunnel"}}}"#,
+    );
+    let rules = rules("r.io/m");
+    let options = Options {
+        rules: Some(&rules),
+        ..Options::default()
+    };
+    let mut plan = Plan::new(&stream, &options);
+    for mut finding in manifests::scan(&stream).unwrap().findings {
+        if finding.reference.repository().ends_with("/ztunnel") {
+            finding.reference = Reference::parse("quay.io/elsewhere/ztunnel:1.24.0").unwrap();
+        }
+        plan.finding(&finding);
+    }
+    let err = plan.finish().unwrap_err().to_string();
+    assert!(
+        err.starts_with("1 image cannot be relocated:\n  quay.io/elsewhere/ztunnel:1.24.0: ")
+            && err.contains("ConfigMap injector (mesh/templates/injector.yaml)")
+            && err.contains("the hub data.values#global.hub")
+            && err.contains(
+                r#"both "r.io/m/mesh" (for quay.io/mesh/proxyv2:1.24.0) and "r.io/m/elsewhere" (for this image)"#
+            )
+            && err.contains("ConfigMap injector data.values#global.ztunnel.image"),
+        "{err}"
+    );
+    // As the rules are, they all go to one place: the hub moves once.
+    let maps = Rules {
+        maps: vec![Mapping::parse("quay.io/mesh=z.internal/mesh").unwrap()],
+        ..rules.clone()
+    };
+    let out = run(
+        &stream,
+        &Options {
+            rules: Some(&maps),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    assert!(
+        out.text.contains(r#""hub": "z.internal/mesh""#),
+        "{}",
+        out.text
+    );
+    assert_eq!(
+        images(&out.text)[..2],
+        [
+            "z.internal/mesh/proxyv2:1.24.0",
+            "z.internal/mesh/ztunnel:1.24.0"
+        ]
+    );
+}
+
+/// An `image` that is a full reference is rewritten where it is written (the injector uses
+/// it as it is); the hub beside it stays.
+#[test]
+fn an_injector_image_that_is_a_full_reference_is_rewritten_itself() {
+    let stream = injector(
+        r#"{"global": {"hub": "quay.io/mesh", "tag": "1.24.0", "proxy": {"image": "registry.example.io/x/proxy:2"}}}"#,
+    );
+    let out = to(&stream, "r.io/m");
+    assert!(
+        out.contains(
+            r#""hub": "quay.io/mesh", "tag": "1.24.0", "proxy": {"image": "r.io/m/x/proxy:2"}"#
+        ),
+        "{out}"
+    );
+}
+
+/// `image: auto` is what the injector fills in: left as it is, in a container and in an
+/// injector's document.
+#[test]
+fn image_auto_is_left_alone() {
+    let stream = "\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: gateway
+spec:
+  template:
+    spec:
+      containers:
+      - name: istio-proxy
+        image: auto
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: injector
+data:
+  values: |-
+    {\"global\": {\"hub\": \"quay.io/mesh\", \"tag\": \"1.24.0\", \"proxy\": {\"image\": \"auto\"}}}
+";
+    assert!(images(stream).is_empty(), "{:?}", images(stream));
+    let rules = rules("r.io/m");
+    let lock = lock(&[]);
+    let out = run(
+        stream,
+        &Options {
+            rules: Some(&rules),
+            lock: Some(&lock),
+            enforce: true,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(out.text, stream);
+}
+
+/// With a lock, composed images are pinned through their tag (`tag@digest`, which the
+/// injector passes through) when every image composed from it has the same digest; a tag
+/// that is a JSON number becomes a string.
+#[test]
+fn a_lock_pins_composed_images_through_their_tag() {
+    let stream = injector(MESH);
+    let lock = lock(&[
+        ("quay.io/mesh/proxyv2:1.24.0", Some(D1), &[]),
+        ("quay.io/mesh/sidecar:1.0", Some(D2), &[]),
+    ]);
+    let rules = rules("r.io/m");
+    let options = Options {
+        rules: Some(&rules),
+        lock: Some(&lock),
+        enforce: true,
+        ..Options::default()
+    };
+    let out = run(&stream, &options).unwrap();
+    assert!(
+        out.text.contains(&format!(
+            r#"{{"global": {{"hub": "r.io/m/mesh", "tag": "1.24.0@{D1}", "proxy""#
+        )),
+        "{}",
+        out.text
+    );
+    assert_eq!(out.rewritten, 3);
+    let want = format!("r.io/m/mesh/proxyv2:1.24.0@{D1}");
+    assert_eq!(images(&out.text)[..2], [want.clone(), want]);
+    // Pinned in place, no move.
+    let pinned = run(
+        &stream,
+        &Options {
+            rules: None,
+            ..options
+        },
+    )
+    .unwrap();
+    assert!(
+        pinned
+            .text
+            .contains(&format!(r#""hub": "quay.io/mesh", "tag": "1.24.0@{D1}""#)),
+        "{}",
+        pinned.text
+    );
+    // A number.
+    let number = injector(&MESH.replace(r#""1.24.0""#, "1.24"));
+    let lock = crate::relocate::tests::lock(&[
+        ("quay.io/mesh/proxyv2:1.24", Some(D1), &[]),
+        ("quay.io/mesh/sidecar:1.0", Some(D2), &[]),
+    ]);
+    let out = run(
+        &number,
+        &Options {
+            lock: Some(&lock),
+            ..options
+        },
+    )
+    .unwrap();
+    assert!(
+        out.text.contains(&format!(r#""tag": "1.24@{D1}","#)),
+        "{}",
+        out.text
+    );
+    // An image with its own tag carries the pin itself.
+    let own = injector(
+        r#"{"global": {"hub": "quay.io/mesh", "tag": "1.24.0", "init": {"image": "init:2"}}}"#,
+    );
+    let lock = crate::relocate::tests::lock(&[
+        ("quay.io/mesh/init:2", Some(D3), &[]),
+        ("quay.io/mesh/sidecar:1.0", Some(D2), &[]),
+    ]);
+    let out = run(
+        &own,
+        &Options {
+            lock: Some(&lock),
+            ..options
+        },
+    )
+    .unwrap();
+    assert!(
+        out.text.contains(&format!(
+            r#""hub": "r.io/m/mesh", "tag": "1.24.0", "init": {{"image": "init:2@{D3}"}}"#
+        )),
+        "{}",
+        out.text
+    );
+    assert_eq!(images(&out.text)[0], format!("r.io/m/mesh/init:2@{D3}"));
+    // Checked like any other image: not in the lock fails under enforce.
+    let partial = crate::relocate::tests::lock(&[("quay.io/mesh/sidecar:1.0", Some(D2), &[])]);
+    let err = run(
+        &stream,
+        &Options {
+            lock: Some(&partial),
+            ..options
+        },
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("1 image the lock does not pin (--enforce)")
+            && err.contains("quay.io/mesh/proxyv2:1.24.0: not in the lock")
+            && err.contains("data.values#global.proxy.image"),
+        "{err}"
+    );
+}
+
+/// A tag that cannot carry the digest (a variant is appended to it, or it is the tag of
+/// images with different digests) is left as it is with a warning; under enforce that fails,
+/// saying which image and why.
+#[test]
+fn composed_images_that_cannot_be_pinned_warn_or_fail_under_enforce() {
+    let rules = rules("r.io/m");
+    let both = lock(&[
+        ("quay.io/mesh/proxyv2:1.24.0", Some(D1), &[]),
+        ("quay.io/mesh/ztunnel:1.24.0", Some(D3), &[]),
+        ("quay.io/mesh/sidecar:1.0", Some(D2), &[]),
+    ]);
+    let variant = injector(&MESH.replace(
+        r#""tag": "1.24.0","#,
+        r#""tag": "1.24.0", "variant": "distroless","#,
+    ));
+    let shared = injector(
+        r#"{"global": {"hub": "quay.io/mesh", "tag": "1.24.0", "proxy": {"image": "proxyv2"}, "ztunnel": {"image": "ztunnel"}}}"#,
+    );
+    for (stream, why) in [
+        (
+            &variant,
+            r#"appends the variant "distroless" to the tag it composes from data.values#global.tag"#,
+        ),
+        (&shared, "data.values#global.tag, which is also the tag of"),
+    ] {
+        let options = Options {
+            rules: Some(&rules),
+            lock: Some(&both),
+            ..Options::default()
+        };
+        let out = run(stream, &options).unwrap();
+        assert!(
+            out.text
+                .contains(r#""hub": "r.io/m/mesh", "tag": "1.24.0","#),
+            "{}",
+            out.text
+        );
+        assert!(
+            out.text
+                .contains(&format!("sidecar: r.io/m/mesh/sidecar:1.0@{D2}"))
+        );
+        assert!(
+            out.warnings.iter().any(
+                |w| w.starts_with("quay.io/mesh/proxyv2:1.24.0: in the lock")
+                    && w.contains("left unpinned")
+                    && w.contains(why)
+            ),
+            "{:?}",
+            out.warnings
+        );
+        let err = run(
+            stream,
+            &Options {
+                enforce: true,
+                ..options
+            },
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("the lock does not pin (--enforce)")
+                && err.contains(&format!(
+                    "quay.io/mesh/proxyv2:1.24.0: in the lock ({D1}) but cannot be pinned in place"
+                ))
+                && err.contains(why)
+                && err.contains("through the chart's values")
+                && !err.contains("lock them (helm mirror lock")
+                && err.contains("ConfigMap injector data.values#global.proxy.image"),
+            "{err}"
+        );
+    }
+    // Shared with an image the lock does not pin: the tag cannot take the other's digest.
+    let one = lock(&[
+        ("quay.io/mesh/proxyv2:1.24.0", Some(D1), &[]),
+        ("quay.io/mesh/sidecar:1.0", Some(D2), &[]),
+    ]);
+    let out = run(
+        &shared,
+        &Options {
+            rules: Some(&rules),
+            lock: Some(&one),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    assert!(out.text.contains(r#""tag": "1.24.0","#), "{}", out.text);
+    assert!(
+        out.warnings
+            .iter()
+            .any(|w| w.contains("quay.io/mesh/ztunnel:1.24.0, which the lock does not pin")),
+        "{:?}",
+        out.warnings
+    );
+}
+
+/// What `helm template rel istiod` and `helm template gw istio/gateway` render where images
+/// are concerned (istiod 1.24: the injector's values as toPrettyJson writes them, its
+/// injection template, the discovery Deployment; the gateway's `image: auto`): every image
+/// moves and is pinned, `auto` stays, and nothing else changes.
+#[test]
+fn istiod_and_its_gateway_move_and_pin() {
+    let stream = r#"---
+# Source: istiod/templates/istiod-injector-configmap.yaml
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: istio-sidecar-injector
+  namespace: istio-system
+data:
+  values: |-
+    {
+      "gateways": {
+        "seccompProfile": {},
+        "securityContext": {}
+      },
+      "global": {
+        "hub": "docker.io/istio",
+        "imagePullPolicy": "",
+        "logging": {
+          "level": "default:info"
+        },
+        "proxy": {
+          "autoInject": "enabled",
+          "image": "proxyv2",
+          "statusPort": 15020
+        },
+        "proxy_init": {
+          "forceApplyIptables": false,
+          "image": "proxyv2"
+        },
+        "tag": "1.24.0",
+        "variant": ""
+      },
+      "pilot": {
+        "cni": {
+          "enabled": false,
+          "provider": "default"
+        },
+        "env": {}
+      },
+      "revision": "",
+      "sidecarInjectorWebhook": {
+        "defaultTemplates": [],
+        "templates": {}
+      }
+    }
+
+  # To disable injection: use omitSidecarInjectorConfigMap
+  config: |-
+    defaultTemplates: [sidecar]
+    policy: enabled
+    templates:
+      sidecar: |
+        containers:
+        - name: istio-proxy
+          image: "{{ annotation .ObjectMeta `sidecar.istio.io/proxyImage` (ProxyImage .Values .ProxyConfig.Image .ObjectMeta.Annotations) }}"
+---
+# Source: istiod/templates/deployment.yaml
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: istiod
+spec:
+  template:
+    spec:
+      containers:
+        - name: discovery
+          image: "docker.io/istio/pilot:1.24.0"
+---
+# Source: gateway/templates/deployment.yaml
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: gw
+spec:
+  template:
+    metadata:
+      annotations:
+        inject.istio.io/templates: "gateway"
+    spec:
+      containers:
+        - name: istio-proxy
+          # Managed by Istio Injection, do not set
+          image: auto
+"#;
+    assert_eq!(
+        images(stream),
+        [
+            "docker.io/istio/proxyv2:1.24.0",
+            "docker.io/istio/proxyv2:1.24.0",
+            "docker.io/istio/pilot:1.24.0"
+        ]
+    );
+    let rules = rules("registry.internal/mirror");
+    let lock = lock(&[
+        ("docker.io/istio/proxyv2:1.24.0", Some(D1), &[]),
+        ("docker.io/istio/pilot:1.24.0", Some(D2), &[]),
+    ]);
+    let out = run(
+        stream,
+        &Options {
+            rules: Some(&rules),
+            lock: Some(&lock),
+            enforce: true,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let want = stream
+        .replace(
+            r#""hub": "docker.io/istio","#,
+            r#""hub": "registry.internal/mirror/istio","#,
+        )
+        .replace(r#""tag": "1.24.0","#, &format!(r#""tag": "1.24.0@{D1}","#))
+        .replace(
+            r#"image: "docker.io/istio/pilot:1.24.0""#,
+            &format!(r#"image: "registry.internal/mirror/istio/pilot:1.24.0@{D2}""#),
+        );
+    assert_eq!(out.text, want);
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+    let proxy = format!("registry.internal/mirror/istio/proxyv2:1.24.0@{D1}");
+    assert_eq!(images(&out.text)[..2], [proxy.clone(), proxy]);
 }
