@@ -376,6 +376,52 @@ async fn verify_refuses_an_image_whose_digest_cannot_be_read() {
     );
 }
 
+/// A source that will not list tags (as ECR or a pull-only token answers `/tags/list`) hides
+/// no signature from `verify-signatures` or `copy --verify`: they read cosign's
+/// `sha256-<hex>.sig` tag and the referrers fallback tag by name, never from the tag list, so
+/// a real cosign v2 `.sig` still verifies. (`copy` itself finds the tags it carries in the
+/// list, and says per image that it could not: mirror_copy_options.) The refusal is the fault
+/// proxy's 403: every registry here lists tags.
+#[tokio::test(flavor = "multi_thread")]
+async fn signatures_are_read_by_name_where_tags_cannot_be_listed() {
+    let src = Registry::start(Flavour::Distribution);
+    let dst = Registry::start(Flavour::Distribution);
+    let keys = Keys::new();
+    let pushed = src.seeder().image(REPO, Some("legacy"), AMD64, false).await;
+    Cosign::v2()
+        .sign_legacy(&at(&src.host, REPO, &pushed.digest), &keys.key, "test", false)
+        .ok();
+    let proxy = FaultProxy::start(src.addr);
+    proxy.add(Rule::path("/tags/list", Fault::Status(403), usize::MAX));
+    let job = app_job("unlisted-trust", &proxy.host, &dst.host, "legacy");
+    let required = policy(job.dir.path(), &proxy.host, "required", &keys.public);
+    let tgz = job.chart.tgz.display().to_string();
+    let out = job.mirror(
+        &["verify-signatures", &tgz, "--policy", required.to_str().unwrap()],
+        &["--json"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let r = report(&out);
+    let subject = format!("{}/{REPO}:legacy", proxy.host);
+    let verdict = row(&r, "rows", "subject", &subject);
+    assert_eq!(verdict["state"], "verified", "{r:#}");
+    assert_eq!(verdict["digest"], pushed.digest.as_str(), "{r:#}");
+    assert_eq!(
+        verdict["signatures"][0]["key"],
+        fingerprint(&keys.public),
+        "{r:#}"
+    );
+
+    // copy --verify lets it through on the same signature, and says the copy could not
+    // look for the tags it would carry.
+    let out = job.copy(&["--verify", required.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let r = report(&out);
+    let i = row(&r, "images", "source", &subject);
+    assert_eq!(i["state"], "copied", "{i:#}");
+    assert_eq!(i["tagsUnlisted"]["registry"], proxy.host.as_str(), "{i:#}");
+}
+
 /// Copies two images (one multi-platform) and the chart archive with `--sign-key`, then has
 /// cosign verify each at the target.
 async fn signs_at_the_target(to: Flavour) {
