@@ -3,6 +3,7 @@
 //! ([`UnresolvedRow`]) and the totals; serialised as the `--json` report. Its text is
 //! [`super::copy_print`].
 
+use purser::digest::Digest;
 use purser::plan::Plan;
 use serde::Serialize;
 
@@ -16,10 +17,10 @@ pub struct ImageRow {
     pub destination: String,
     /// At the target.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub digest: Option<String>,
+    pub digest: Option<Digest>,
     /// At the source, when it differs (platforms filtered).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub source_digest: Option<String>,
+    pub source_digest: Option<Digest>,
     /// `copied`, `present`, `missing`, `failed`, or with --dry-run `planned`.
     pub state: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -62,7 +63,7 @@ pub struct ChartRow {
     pub version: String,
     pub destination: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub digest: Option<String>,
+    pub digest: Option<Digest>,
     pub state: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,

@@ -117,7 +117,7 @@ pub struct ExportedImage {
     /// `exported`, `missing`, `failed`.
     pub state: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub digest: Option<String>,
+    pub digest: Option<Digest>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub platforms: Vec<String>,
     #[serde(skip_serializing_if = "is_zero")]
@@ -313,7 +313,7 @@ pub async fn run(args: ExportArgs) -> Result<ExportReport, String> {
             Walked::Planned => {
                 if let Some(step) = step {
                     row.state = "exported";
-                    row.digest = Some(step.digest.to_string());
+                    row.digest = Some(step.digest.clone());
                     row.platforms = step.platforms.iter().map(|p| p.platform.clone()).collect();
                     row.referrers = step.referrers;
                 }
@@ -341,7 +341,7 @@ pub async fn run(args: ExportArgs) -> Result<ExportReport, String> {
         images.push(ExportedImage {
             source: request.source.canonical(),
             state: "refused",
-            digest: digest.as_ref().map(ToString::to_string),
+            digest: digest.clone(),
             platforms: Vec::new(),
             referrers: 0,
             message: Some(reason.clone()),
@@ -389,7 +389,7 @@ pub async fn run(args: ExportArgs) -> Result<ExportReport, String> {
             .filter_map(|i| {
                 Some(ImageEntry {
                     source: i.source.clone(),
-                    digest: Digest::parse(i.digest.as_deref()?).ok()?,
+                    digest: i.digest.clone()?,
                     platforms: i.platforms.clone(),
                     referrers: i.referrers,
                 })
@@ -580,7 +580,7 @@ pub fn print(report: &ExportReport) {
             i.state,
             i.source,
             i.digest
-                .as_deref()
+                .as_ref()
                 .map(|d| format!("@{d}"))
                 .unwrap_or_default(),
             i.message

@@ -80,10 +80,10 @@ async fn fill_lock(
         entry.confirmed = row.confirmed;
         entry.signatures = row.signatures.clone();
         entry.mirror = Some(row.destination.clone());
-        entry.source_digest = row.source_digest.clone();
+        entry.source_digest = row.source_digest.as_ref().map(ToString::to_string);
         match row.state {
             "copied" => {
-                entry.digest = row.digest.clone();
+                entry.digest = row.digest.as_ref().map(ToString::to_string);
                 if let Some(step) = plan.images.iter().find(|i| i.source == entry.image) {
                     entry.digests = step
                         .platforms
@@ -96,7 +96,7 @@ async fn fill_lock(
                 }
             }
             "present" => {
-                entry.digest = row.digest.clone();
+                entry.digest = row.digest.as_ref().map(ToString::to_string);
                 if let Ok(r) = Reference::parse(&row.destination)
                     && let Ok(resolved) = target.resolve(&r).await
                 {

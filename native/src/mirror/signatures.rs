@@ -271,7 +271,7 @@ impl Checked {
                     name: name.clone(),
                     version: version.clone(),
                     destination,
-                    digest: digest.as_ref().map(ToString::to_string),
+                    digest: digest.clone(),
                     state: "refused",
                     message: Some(reason.clone()),
                     verified: None,
@@ -281,7 +281,7 @@ impl Checked {
                     source: request.source.canonical(),
                     destination,
                     digest: None,
-                    source_digest: digest.as_ref().map(ToString::to_string),
+                    source_digest: digest.clone(),
                     state: "refused",
                     message: Some(reason.clone()),
                     referrers: 0,
@@ -314,7 +314,7 @@ pub async fn sign_report<S: Store>(
     report: &mut CopyReport,
     concurrency: usize,
 ) {
-    let mut jobs: Vec<(bool, usize, String, String)> = Vec::new();
+    let mut jobs: Vec<(bool, usize, String, Digest)> = Vec::new();
     for (i, r) in report.images.iter().enumerate() {
         if matches!(r.state, "copied" | "present")
             && let Some(d) = &r.digest
@@ -334,11 +334,10 @@ pub async fn sign_report<S: Store>(
             let outcome = async {
                 let r = purser::reference::Reference::parse(&destination)
                     .map_err(|e| format!("{destination}: {}", e.reason()))?;
-                let d = Digest::parse(&digest).map_err(|e| format!("{destination}: {e}"))?;
                 signer
-                    .sign(target, &Repository::from_reference(&r), &d)
+                    .sign(target, &Repository::from_reference(&r), &digest)
                     .await
-                    .map_err(|e| format!("signing {destination}@{d}: {e}"))
+                    .map_err(|e| format!("signing {destination}@{digest}: {e}"))
             }
             .await;
             (chart, i, outcome)

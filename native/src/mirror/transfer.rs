@@ -83,7 +83,7 @@ pub(super) async fn transfer<S: Store>(
             name: chart.id.name.clone(),
             version: chart.id.version.clone(),
             destination: chart.destination.canonical(),
-            digest: Some(artifact.manifest_digest.to_string()),
+            digest: Some(artifact.manifest_digest.clone()),
             state: "copied",
             message: None,
             verified: None,
@@ -257,12 +257,11 @@ pub(super) async fn transfer<S: Store>(
         });
         if !key.is_some_and(|k| execution.tagged.contains(&k)) {
             c.state = "failed";
-            let digest = c.digest.as_deref().and_then(|d| Digest::parse(d).ok());
             c.message = Some(first_failure(
                 &execution,
                 &plan,
                 &c.destination,
-                digest.as_ref(),
+                c.digest.as_ref(),
             ));
         }
     }
@@ -386,9 +385,9 @@ fn row(
             source_digest,
         } => {
             row.state = "present";
-            row.digest = Some(digest.to_string());
+            row.digest = Some(digest.clone());
             if source_digest != digest {
-                row.source_digest = Some(source_digest.to_string());
+                row.source_digest = Some(source_digest.clone());
             }
         }
         Walked::Missing { message } => {
@@ -405,9 +404,9 @@ fn row(
                 row.message = Some("left out of the plan".to_owned());
                 return row;
             };
-            row.digest = Some(step.digest.to_string());
+            row.digest = Some(step.digest.clone());
             if step.source_digest != step.digest {
-                row.source_digest = Some(step.source_digest.to_string());
+                row.source_digest = Some(step.source_digest.clone());
             }
             row.referrers = step.referrers;
             row.state = match execution {
