@@ -1,6 +1,6 @@
 //! A real Kubernetes API server for tests: kube-apiserver and etcd (built by
-//! scripts/setup-kube.sh into .purser/bin) on free loopback ports, with throw-away data in a
-//! temporary folder, both stopped when the `Kube` is dropped. No controllers, no nodes: objects
+//! scripts/setup-kube.sh into .purser/bin) on loopback ports from `support::ports`, with
+//! throw-away data in a temporary folder, both stopped when the `Kube` is dropped. No controllers, no nodes: objects
 //! are stored and validated, nothing runs. Clients authenticate with a static token.
 //!
 //! ```ignore
@@ -9,9 +9,10 @@
 //! helm.use_cluster(&kube);
 //! ```
 
+use super::ports::free_port;
 use super::repo_path;
 use std::fs;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
@@ -25,13 +26,6 @@ pub struct Kube {
     children: Vec<(String, Child)>,
     dir: TempDir,
     port: u16,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
 }
 
 impl Kube {

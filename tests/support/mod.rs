@@ -13,6 +13,9 @@
 #![allow(dead_code)]
 
 pub mod kube;
+/// Loopback ports for servers (the native tests' allocator, one piece for both crates).
+#[path = "../../native/tests/support/ports.rs"]
+pub mod ports;
 pub mod yaml;
 
 use std::ffi::OsStr;

@@ -1,5 +1,5 @@
-//! Real registries for the native tests, on loopback ports picked by binding :0, started by
-//! the tests and stopped when dropped:
+//! Real registries for the native tests, on loopback ports from [`ports`], started by the
+//! tests and stopped when dropped:
 //!
 //! - [`Registry`]: Debian's `docker-registry` (distribution 2.8) plain, with htpasswd basic
 //!   auth, with a self-signed TLS certificate, or with token (bearer) auth against a
@@ -22,6 +22,7 @@ pub mod gpg;
 pub mod helm;
 pub mod http;
 pub mod packages;
+pub mod ports;
 pub mod proxy;
 pub mod seed;
 pub mod token;
@@ -35,6 +36,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 pub use certs::TestCa;
+pub use ports::free_port;
 pub use proxy::{Fault, FaultProxy, Rule, Seen};
 pub use seed::Seeder;
 pub use token::TokenServer;
@@ -79,13 +81,6 @@ pub fn crane_copy(from: &str, to: &str) {
     );
 }
 
-/// A free loopback port (bound and released: the caller binds it again right away).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind 127.0.0.1:0")
-}
 
 /// A server process that dies with the test: it runs under `sh`, which kills it when its
 /// stdin closes, i.e. on Drop or whenever the test process goes away, even killed.

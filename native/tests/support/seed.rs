@@ -373,12 +373,18 @@ impl Seeder {
         self.auth(self.http.request(method, url), repo)
     }
 
-    /// Sends `request`; `what` names it when it cannot be sent.
+    /// Sends `request`; `what` names it when it cannot be sent, with every cause (reqwest's
+    /// own message stops at "error sending request").
     async fn send(request: RequestBuilder, what: &str) -> Response {
-        request
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{what}: {e}"))
+        request.send().await.unwrap_or_else(|e| {
+            let mut message = format!("{what}: {e}");
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                message.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
+            panic!("{message}")
+        })
     }
 
     // --- pushing -------------------------------------------------------------------------------
