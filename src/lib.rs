@@ -21,6 +21,7 @@ pub mod plugin_artifact;
 pub mod reference;
 pub mod relocate;
 pub mod report;
+pub mod scan;
 pub mod switches;
 pub mod values;
 pub mod yaml;

@@ -48,6 +48,31 @@ pub struct PlatformDigest {
     pub digest: String,
     /// `linux/amd64`, `linux/arm/v7`.
     pub arch: String,
+    /// The last vulnerability scan of this manifest (`helm mirror scan --lock`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan: Option<ScanRecord>,
+}
+
+impl PlatformDigest {
+    /// A platform manifest not scanned yet.
+    pub fn new(digest: impl Into<String>, arch: impl Into<String>) -> PlatformDigest {
+        PlatformDigest {
+            digest: digest.into(),
+            arch: arch.into(),
+            scan: None,
+        }
+    }
+}
+
+/// When a platform manifest was scanned, against which database, and what was found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScanRecord {
+    /// RFC 3339, UTC.
+    pub scanned_at: String,
+    /// `trivy-db UPDATED_AT`, or `trivy server URL`.
+    pub database: String,
+    pub vulnerabilities: crate::scan::Counts,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

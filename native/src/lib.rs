@@ -20,5 +20,7 @@ pub mod postrender;
 pub mod progress;
 pub mod registry;
 pub mod render;
+pub mod scan;
 pub mod store;
+pub mod trivy;
 pub mod trust;

@@ -389,7 +389,12 @@ async fn signatures_are_read_by_name_where_tags_cannot_be_listed() {
     let keys = Keys::new();
     let pushed = src.seeder().image(REPO, Some("legacy"), AMD64, false).await;
     Cosign::v2()
-        .sign_legacy(&at(&src.host, REPO, &pushed.digest), &keys.key, "test", false)
+        .sign_legacy(
+            &at(&src.host, REPO, &pushed.digest),
+            &keys.key,
+            "test",
+            false,
+        )
         .ok();
     let proxy = FaultProxy::start(src.addr);
     proxy.add(Rule::path("/tags/list", Fault::Status(403), usize::MAX));
@@ -397,7 +402,12 @@ async fn signatures_are_read_by_name_where_tags_cannot_be_listed() {
     let required = policy(job.dir.path(), &proxy.host, "required", &keys.public);
     let tgz = job.chart.tgz.display().to_string();
     let out = job.mirror(
-        &["verify-signatures", &tgz, "--policy", required.to_str().unwrap()],
+        &[
+            "verify-signatures",
+            &tgz,
+            "--policy",
+            required.to_str().unwrap(),
+        ],
         &["--json"],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));

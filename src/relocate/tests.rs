@@ -47,10 +47,7 @@ fn lock(entries: &[(&str, Option<&str>, &[&str])]) -> Lock {
                 digest: digest.map(str::to_owned),
                 digests: platforms
                     .iter()
-                    .map(|d| PlatformDigest {
-                        digest: (*d).into(),
-                        arch: "linux/amd64".into(),
-                    })
+                    .map(|d| PlatformDigest::new(*d, "linux/amd64"))
                     .collect(),
                 source_digest: None,
                 mirror: None,

@@ -1,7 +1,8 @@
 //! The flags the `helm mirror` commands share: [`RegistryArgs`] (how registries are reached,
 //! and the clients built from it), [`Common`] with [`SelectArgs`] (which chart, which of its
 //! images), [`PlaceArgs`] (where a mirror puts each image), [`CarryArgs`] (which platforms
-//! and referrers go along) and [`ChartToArgs`] (where charts land).
+//! and referrers go along), [`ChartToArgs`] (where charts land) and [`ScanFlags`] (how images
+//! are scanned: Trivy, its database, the reports, the gate).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,10 +10,13 @@ use std::time::Duration;
 use clap::Args;
 use purser::destination::Rules;
 use purser::inventory::{Inventory, Selection};
+use purser::scan::{Gate, Severity};
 
 use crate::copy::PlanOptions;
 use crate::registry::{self, Client};
 use crate::render::ChartArgs;
+use crate::scan::Scanner;
+use crate::trivy::{Trivy, TrivyConfig};
 
 /// Which images of the chart, and how to reach registries.
 #[derive(Args)]
@@ -161,10 +165,19 @@ impl RegistryArgs {
 
 impl Common {
     pub(super) fn inventory(&mut self) -> Result<(Inventory, purser::lock::ChartId), String> {
-        self.chart.render.fetch = self.registry.helm_fetch_flags(&self.chart.chart);
-        let analysis = self.chart.analyse(self.select.all).map_err(|e| e.0)?;
-        Ok(analysis.inventory(self.select.selection()))
+        inventory_of(&mut self.chart, &self.select, &self.registry)
     }
+}
+
+/// The images of `chart` (rendered with the fetch flags its registry needs), as `select` picks.
+pub(super) fn inventory_of(
+    chart: &mut ChartArgs,
+    select: &SelectArgs,
+    registry: &RegistryArgs,
+) -> Result<(Inventory, purser::lock::ChartId), String> {
+    chart.render.fetch = registry.helm_fetch_flags(&chart.chart);
+    let analysis = chart.analyse(select.all).map_err(|e| e.0)?;
+    Ok(analysis.inventory(select.selection()))
 }
 
 /// Which platforms and referrers of each image go along (copy, export).
@@ -221,4 +234,90 @@ fn charts_under(to: &purser::destination::Target) -> purser::destination::Target
         format!("{}/charts", t.prefix)
     };
     t
+}
+
+/// How images are scanned (scan; copy, export and import with --scan): Trivy's database or
+/// server, the reports folder and the gate.
+#[derive(Args, Clone)]
+pub struct ScanFlags {
+    /// A Trivy cache holding a vulnerability database already (DIR/db/trivy.db): no download
+    /// (air-gapped sites).
+    #[arg(long, value_name = "DIR")]
+    pub trivy_cache_dir: Option<PathBuf>,
+    /// Where Trivy downloads its database from (a mirror of ghcr.io/aquasecurity/trivy-db).
+    #[arg(long, value_name = "REGISTRY/REPO")]
+    pub trivy_db_repository: Option<String>,
+    /// A Trivy server that holds the database (trivy image --server).
+    #[arg(long, value_name = "URL")]
+    pub trivy_server: Option<String>,
+    /// The Trivy server's token (default: $PURSER_TRIVY_TOKEN, which keeps it out of the
+    /// process list).
+    #[arg(long, value_name = "TOKEN")]
+    pub trivy_token: Option<String>,
+    /// Findings to leave out, in Trivy's .trivyignore format.
+    #[arg(long, value_name = "FILE")]
+    pub ignorefile: Option<PathBuf>,
+    /// Keep each platform's Trivy report here (sha256-HEX.json); a re-run with the same
+    /// database reuses them. Default: purser's cache folder.
+    #[arg(long, value_name = "DIR")]
+    pub reports: Option<PathBuf>,
+    /// Trivy runs at once.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub scan_concurrency: usize,
+    /// Stop images with a finding of this severity or worse (CRITICAL, HIGH, MEDIUM, LOW,
+    /// UNKNOWN); the report names them, exit 1.
+    #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
+    pub fail_on: Option<Severity>,
+    /// With --fail-on: findings without a fixed version do not count (they stay in the report).
+    #[arg(long, requires = "fail_on")]
+    pub ignore_unfixed: bool,
+}
+
+fn parse_severity(text: &str) -> Result<Severity, String> {
+    Severity::parse(text)
+        .ok_or_else(|| format!("{text:?} is none of CRITICAL, HIGH, MEDIUM, LOW, UNKNOWN"))
+}
+
+impl ScanFlags {
+    /// Finds Trivy, asks it for its database, opens the reports folder.
+    pub(super) async fn scanner(&self, registry: &RegistryArgs) -> Result<Scanner, String> {
+        let trivy = Trivy::locate(TrivyConfig {
+            cache_dir: self.trivy_cache_dir.clone(),
+            db_repository: self.trivy_db_repository.clone(),
+            server: self.trivy_server.clone(),
+            token: self.trivy_token.clone().or_else(|| {
+                std::env::var("PURSER_TRIVY_TOKEN")
+                    .ok()
+                    .filter(|t| !t.is_empty())
+            }),
+            ignorefile: self.ignorefile.clone(),
+            ca_files: registry.ca_file.clone(),
+        })
+        .map_err(|e| e.to_string())?;
+        let reports = match &self.reports {
+            Some(dir) => dir.clone(),
+            None => default_reports_dir()?,
+        };
+        Scanner::new(
+            trivy,
+            &reports,
+            self.fail_on.map(|fail_on| Gate {
+                fail_on,
+                ignore_unfixed: self.ignore_unfixed,
+            }),
+            self.ignorefile.as_deref(),
+            self.scan_concurrency,
+        )
+        .await
+    }
+}
+
+/// `$XDG_CACHE_HOME/purser/trivy-reports`, else `~/.cache/purser/trivy-reports`.
+fn default_reports_dir() -> Result<PathBuf, String> {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .ok_or("no XDG_CACHE_HOME or HOME for the reports folder: give --reports DIR")?;
+    Ok(cache.join("purser").join("trivy-reports"))
 }

@@ -491,10 +491,7 @@ fn lock_digests(lock: &mut Lock, plan: &purser::plan::Plan, report: &ExportRepor
         entry.digests = step
             .platforms
             .iter()
-            .map(|p| PlatformDigest {
-                digest: p.digest.to_string(),
-                arch: p.platform.clone(),
-            })
+            .map(|p| PlatformDigest::new(p.digest.to_string(), p.platform.clone()))
             .collect();
     }
 }

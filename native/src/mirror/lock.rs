@@ -205,10 +205,7 @@ fn platforms(
     let digests: Vec<PlatformDigest> = resolved
         .platforms
         .iter()
-        .map(|p| PlatformDigest {
-            digest: p.digest.to_string(),
-            arch: p.platform(),
-        })
+        .map(|p| PlatformDigest::new(p.digest.to_string(), p.platform()))
         .filter(|p| wanted(filter, &p.arch))
         .collect();
     if digests.is_empty() && !filter.is_empty() && !resolved.platforms.is_empty() {

@@ -88,10 +88,7 @@ async fn fill_lock(
                     entry.digests = step
                         .platforms
                         .iter()
-                        .map(|p| PlatformDigest {
-                            digest: p.digest.to_string(),
-                            arch: p.platform.clone(),
-                        })
+                        .map(|p| PlatformDigest::new(p.digest.to_string(), p.platform.clone()))
                         .collect();
                 }
             }
@@ -103,10 +100,7 @@ async fn fill_lock(
                     entry.digests = resolved
                         .platforms
                         .iter()
-                        .map(|p| PlatformDigest {
-                            digest: p.digest.to_string(),
-                            arch: p.platform(),
-                        })
+                        .map(|p| PlatformDigest::new(p.digest.to_string(), p.platform()))
                         .collect();
                 }
             }

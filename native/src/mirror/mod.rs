@@ -17,6 +17,8 @@
 //!   them across an air gap in an offline bundle ([`export`], [`import`], [`inspect`]).
 //! - `verify-signatures CHART... --policy POLICY` checks signatures, copying nothing
 //!   ([`verify_signatures`]).
+//! - `scan CHART` (or `--lock FILE`) scans every platform of every image with Trivy, a gate
+//!   with `--fail-on` ([`scan`]).
 //!
 //! What several commands share: the flags ([`args`]), the charts read and rendered
 //! ([`charts`]), the copy engine's run and its report ([`transfer`], [`copy_report`],
@@ -34,6 +36,7 @@ mod import;
 mod inspect;
 mod lock;
 mod lock_file;
+mod scan;
 mod signatures;
 mod status;
 mod transfer;
@@ -68,6 +71,9 @@ pub enum MirrorCommand {
     /// Check every image's and chart's cosign signatures (and chart archives' Helm
     /// provenance) against a signature policy, copying nothing (exit 1 if any is refused).
     VerifySignatures(verify_signatures::VerifySignaturesArgs),
+    /// Scan every platform of every image with Trivy at its registry: a summary per image
+    /// and platform, each report kept, and a gate (--fail-on; exit 1 over it).
+    Scan(scan::ScanArgs),
 }
 
 pub fn run(command: MirrorCommand) -> Result<ExitCode, String> {
@@ -85,6 +91,7 @@ pub fn run(command: MirrorCommand) -> Result<ExitCode, String> {
             MirrorCommand::Import(args) => import::command(args).await,
             MirrorCommand::Inspect(args) => inspect::run(args).await,
             MirrorCommand::VerifySignatures(args) => verify_signatures::command(args).await,
+            MirrorCommand::Scan(args) => scan::command(args).await,
         }
     })
 }

@@ -45,13 +45,15 @@
 //! auth wrapped around one reqwest exchange), `exchange` (what that exchange is about: its
 //! target, reply, credentials sent), `status` (what a reply's status means),
 //! `manifest` (read manifests), `blob` (blobs: exists, stream, upload, mount), `push`
-//! (write manifests), `referrers` (the referrers API, its tag fallback, tag lists).
+//! (write manifests), `referrers` (the referrers API, its tag fallback, tag lists),
+//! `handover` (what another program, Trivy, needs to pull an image as this client would).
 
 mod auth;
 mod blob;
 mod credentials;
 mod error;
 mod exchange;
+mod handover;
 mod manifest;
 pub mod media;
 mod options;
@@ -69,6 +71,7 @@ use purser::digest::Digest;
 pub use blob::{BlobAccess, BlobStream, Mount};
 pub use credentials::{CredentialSource, EnvCredentials};
 pub use error::RegistryError;
+pub use handover::Handover;
 pub use options::{Options, default_docker_config, default_helm_registry_config};
 pub use push::Pushed;
 pub use retry::RetryPolicy;

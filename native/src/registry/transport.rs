@@ -353,7 +353,7 @@ impl Client {
         }
     }
 
-    async fn credential(&self, t: &Target) -> Result<Option<Credential>, RegistryError> {
+    pub(super) async fn credential(&self, t: &Target) -> Result<Option<Credential>, RegistryError> {
         self.inner
             .credentials
             .lookup(&t.registry)

@@ -10,6 +10,7 @@
 //! - [`cosign`]: the real cosign v3 and v2, run offline, for the trust tests.
 //! - [`FileServer`]: a static file server (chart repositories, plugin tarball URLs).
 //! - [`packages`]: the release packages of this build, made by `scripts/package.sh pack`.
+//! - [`rootfs`]: image layers carrying a real Alpine or Debian package database (scans).
 //!
 //! Binaries come from `scripts/setup.sh` (`scripts/setup-registries.sh`).
 #![allow(dead_code, unused_imports)] // each test crate uses a part
@@ -24,6 +25,7 @@ pub mod http;
 pub mod packages;
 pub mod ports;
 pub mod proxy;
+pub mod rootfs;
 pub mod seed;
 pub mod token;
 
@@ -80,7 +82,6 @@ pub fn crane_copy(from: &str, to: &str) {
         helm::text(&out)
     );
 }
-
 
 /// A server process that dies with the test: it runs under `sh`, which kills it when its
 /// stdin closes, i.e. on Drop or whenever the test process goes away, even killed.

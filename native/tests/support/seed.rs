@@ -22,6 +22,8 @@ pub const DSSE_ENVELOPE: &str = "application/vnd.dsse.envelope.v1+json";
 pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
 pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+/// An uncompressed layer: its digest is its diff id.
+pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 pub const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 /// Every manifest media type, for Accept headers.
@@ -633,6 +635,44 @@ impl Seeder {
         let index = json!({ "schemaVersion": 2, "mediaType": media_type, "manifests": entries });
         self.manifest(repo, Some(tag), media_type, odd_json(&index))
             .await
+    }
+
+    /// A `platform` image whose one layer is `layer`, an uncompressed tar (OCI
+    /// `…layer.v1.tar`, its digest its diff id): a [`super::rootfs::Rootfs`] for scanners.
+    pub async fn rootfs_image(
+        &self,
+        repo: &str,
+        tag: Option<&str>,
+        platform: Platform<'_>,
+        layer: &Blob,
+    ) -> Pushed {
+        self.blob(repo, &layer.bytes).await;
+        let descriptors = vec![descriptor(
+            OCI_LAYER_TAR,
+            &layer.digest,
+            layer.size() as u64,
+        )];
+        let config = platform.image_config(vec![layer.digest.clone()], None);
+        self.push_image(repo, tag, false, &config, descriptors)
+            .await
+    }
+
+    /// An OCI index of `children` (each pushed already, with its platform) under `tag`.
+    pub async fn index_of(
+        &self,
+        repo: &str,
+        tag: &str,
+        children: &[(&Pushed, Platform<'_>)],
+    ) -> Pushed {
+        let entries = children
+            .iter()
+            .map(|(child, platform)| {
+                let mut entry = child.descriptor();
+                entry["platform"] = platform.json();
+                entry
+            })
+            .collect();
+        self.index(repo, tag, OCI_INDEX, entries).await
     }
 
     /// An image per platform (OCI, or Docker with `docker`), and their index entries.
