@@ -574,3 +574,110 @@ async fn a_trivy_server_gives_the_same_counts() {
     assert_exit(&out, 1);
     assert!(text(&out).contains("invalid token"), "{}", text(&out));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn copy_with_a_gate_stops_the_vulnerable_image_and_copies_the_clean_one() {
+    let w = World::new().await;
+    let chart = w.chart("gated", &["acme/vuln:1", "acme/clean:1"]);
+    let set = format!("registry={}", w.registry.host);
+    let to = format!("{}/mirror", w.registry.host);
+    let lock = w.dir.path().join("copied.lock");
+    let copy = |extra: &[&str]| {
+        let mut args = vec![
+            "mirror",
+            "copy",
+            chart.to_str().unwrap(),
+            "--set",
+            &set,
+            "--plain-http",
+            &w.registry.host,
+            "--to",
+            &to,
+        ];
+        args.extend_from_slice(extra);
+        w.run(args)
+    };
+    // A scan flag without --scan is a mistake, said before anything moves.
+    let out = copy(&["--trivy-cache-dir", w.cache.to_str().unwrap()]);
+    assert_exit(&out, 1);
+    assert!(
+        stderr(&out).contains("--trivy-cache-dir is for scanning: add --scan"),
+        "{}",
+        text(&out)
+    );
+    let out = copy(&[
+        "--trivy-cache-dir",
+        w.cache.to_str().unwrap(),
+        "--reports",
+        w.dir.path().join("copy-reports").to_str().unwrap(),
+        "--fail-on",
+        "HIGH",
+        "--json",
+        "-o",
+        lock.to_str().unwrap(),
+    ]);
+    assert_exit(&out, 1);
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("copy --json: {e}\n{}", text(&out)));
+    let images = report["images"].as_array().unwrap();
+    let image = |name: &str| {
+        images
+            .iter()
+            .find(|r| r["source"].as_str().unwrap().ends_with(name))
+            .unwrap_or_else(|| panic!("no {name} in {images:#?}"))
+    };
+    let vuln = image("acme/vuln:1");
+    assert_eq!(vuln["state"], "blocked", "{vuln:#}");
+    let why = vuln["message"].as_str().unwrap();
+    assert!(
+        why.contains("stopped by the scan gate")
+            && why.contains("linux/amd64: CVE-2099-0003, CVE-2099-0001")
+            && why.contains("linux/arm64: CVE-2099-0003"),
+        "{why}"
+    );
+    assert_eq!(vuln["scan"].as_array().unwrap().len(), 2);
+    let clean = image("acme/clean:1");
+    assert_eq!(clean["state"], "copied", "{clean:#}");
+    assert_eq!(clean["scan"][0]["vulnerabilities"]["critical"], 0);
+    assert_eq!(clean["scan"][0]["platform"], "linux/amd64");
+    // At the target: the clean image, and nothing of the blocked one.
+    let seeder = w.registry.seeder();
+    assert_eq!(
+        seeder
+            .head_manifest("mirror/acme/clean", "1")
+            .await
+            .as_deref(),
+        Some(w.clean.digest.as_str())
+    );
+    assert_eq!(seeder.head_manifest("mirror/acme/vuln", "1").await, None);
+    assert_eq!(
+        seeder
+            .head_manifest("mirror/acme/vuln", &w.vuln.1.digest)
+            .await,
+        None,
+        "no platform manifest of the blocked image either"
+    );
+    // The lock records the clean image's scan on its platform digest.
+    let lock = yaml(&lock);
+    let clean = support::copy::lock_entry(&lock, "acme/clean:1");
+    assert_eq!(
+        clean["digests"][0]["scan"]["vulnerabilities"]["high"], 0,
+        "{clean:#?}"
+    );
+    // The text report says what the gate did.
+    let out = copy(&[
+        "--trivy-cache-dir",
+        w.cache.to_str().unwrap(),
+        "--reports",
+        w.dir.path().join("copy-reports").to_str().unwrap(),
+        "--fail-on",
+        "HIGH",
+    ]);
+    assert_exit(&out, 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains("1 blocked by the scan gate")
+            && err.contains("scanned linux/amd64: 1 critical, 2 high, 2 medium, 0 low (4 fixable)"),
+        "{err}"
+    );
+}

@@ -279,6 +279,25 @@ fn parse_severity(text: &str) -> Result<Severity, String> {
 }
 
 impl ScanFlags {
+    /// An error naming the first scan flag given to a command run without --scan.
+    pub(super) fn unused(&self) -> Result<(), String> {
+        let given = [
+            ("--trivy-cache-dir", self.trivy_cache_dir.is_some()),
+            ("--trivy-db-repository", self.trivy_db_repository.is_some()),
+            ("--trivy-server", self.trivy_server.is_some()),
+            ("--trivy-token", self.trivy_token.is_some()),
+            ("--ignorefile", self.ignorefile.is_some()),
+            ("--reports", self.reports.is_some()),
+            ("--ignore-unfixed", self.ignore_unfixed),
+        ];
+        match given.iter().find(|(_, set)| *set) {
+            Some((flag, _)) => Err(format!(
+                "{flag} is for scanning: add --scan (or --fail-on SEVERITY)"
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// Finds Trivy, asks it for its database, opens the reports folder.
     pub(super) async fn scanner(&self, registry: &RegistryArgs) -> Result<Scanner, String> {
         let trivy = Trivy::locate(TrivyConfig {

@@ -12,11 +12,12 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::args::{CarryArgs, ChartToArgs, PlaceArgs, RegistryArgs, SelectArgs};
+use super::args::{CarryArgs, ChartToArgs, PlaceArgs, RegistryArgs, ScanFlags, SelectArgs};
 use super::charts::{chart_destination, chart_names, load};
 use super::copy_print::print_copy;
 use super::copy_report::CopyReport;
 use super::lock_file::{read_lock, write_lock};
+use super::scan_gate;
 use super::signatures::{self, SignFlags, VerifyFlags};
 use super::transfer::{Job, TransferOptions, transfer};
 use crate::images;
@@ -60,6 +61,12 @@ pub struct CopyArgs {
     pub verify: VerifyFlags,
     #[command(flatten)]
     pub sign: SignFlags,
+    /// Scan every platform of every image with Trivy at the source first (implied by
+    /// --fail-on); with --fail-on, images over it stay behind, named, and the rest go on.
+    #[arg(long)]
+    pub scan: bool,
+    #[command(flatten)]
+    pub scan_flags: ScanFlags,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -95,6 +102,22 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
         args.registry.concurrency,
     )
     .await;
+    let (requests, gated) = if args.scan || args.scan_flags.fail_on.is_some() {
+        let scanner = Arc::new(args.scan_flags.scanner(&args.registry).await?);
+        let (requests, gated) = scan_gate::let_through(
+            &scanner,
+            &source_client,
+            requests,
+            &args.carry.platform,
+            args.registry.concurrency,
+            args.json,
+        )
+        .await;
+        (requests, Some(gated))
+    } else {
+        args.scan_flags.unused()?;
+        (requests, None)
+    };
     if let Some(keyring) = args.verify.keyring()? {
         loaded.charts = signatures::check_provenance(
             &mut checked,
@@ -119,6 +142,9 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
     let (mut report, plan) = transfer(source, &target_client, job, &options).await;
     report.requests.source = source_client.stats().requests();
     checked.apply(&mut report, &chart_names(&loaded.charts));
+    if let Some(gated) = &gated {
+        gated.apply(&mut report);
+    }
     if args.dry_run {
         return Ok((report, true));
     }
@@ -128,7 +154,17 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
     }
     let mut lock = loaded.lock;
     if let Some(path) = &args.output {
-        write_lock(path, &mut lock, &report, &plan, &target_client, args.json).await?;
+        let scanned = gated.as_ref().map_or(&[][..], |g| &g.scanned[..]);
+        write_lock(
+            path,
+            &mut lock,
+            &report,
+            &plan,
+            &target_client,
+            scanned,
+            args.json,
+        )
+        .await?;
     }
     Ok((report, false))
 }

@@ -6,6 +6,7 @@
 use std::process::ExitCode;
 
 use super::copy_report::{ChartRow, CopyReport, ImageRow, UnresolvedRow};
+use super::scan_gate::PlatformScan;
 use crate::copy::TagsUnlisted;
 
 impl ImageRow {
@@ -18,8 +19,22 @@ impl ImageRow {
             self.destination,
             why(&self.message),
             trust_notes(&self.verified, &self.signed)
-        )
+        ) + &scan_notes(&self.scan)
     }
+}
+
+/// `\n         scanned PLATFORM: C critical, H high, M medium, L low (F fixable)` lines.
+fn scan_notes(scans: &[PlatformScan]) -> String {
+    scans
+        .iter()
+        .map(|s| {
+            let c = &s.vulnerabilities;
+            format!(
+                "\n         scanned {}: {} critical, {} high, {} medium, {} low ({} fixable)",
+                s.platform, c.critical, c.high, c.medium, c.low, c.fixable
+            )
+        })
+        .collect()
 }
 
 impl UnresolvedRow {
@@ -81,7 +96,7 @@ pub fn print(report: &CopyReport) {
     }
     let count = |s: &str| report.images.iter().filter(|r| r.state == s).count();
     eprintln!(
-        "{} images: {} copied, {} present, {} missing, {} failed{}{}; {} unique blobs ({} uploaded, {} mounted, {} present), {} of {} bytes sent; {} requests to the target",
+        "{} images: {} copied, {} present, {} missing, {} failed{}{}{}; {} unique blobs ({} uploaded, {} mounted, {} present), {} of {} bytes sent; {} requests to the target",
         report.images.len(),
         count("copied"),
         count("present"),
@@ -90,6 +105,10 @@ pub fn print(report: &CopyReport) {
         match count("refused") {
             0 => String::new(),
             n => format!(", {n} refused by the signature policy"),
+        },
+        match count("blocked") {
+            0 => String::new(),
+            n => format!(", {n} blocked by the scan gate"),
         },
         match report.unresolved.len() {
             0 => String::new(),

@@ -7,6 +7,8 @@ use purser::digest::Digest;
 use purser::plan::Plan;
 use serde::Serialize;
 
+use super::scan_gate::PlatformScan;
+
 use crate::copy::TagsUnlisted;
 
 /// One image's outcome.
@@ -43,6 +45,30 @@ pub struct ImageRow {
     /// `.sbom` tags were not looked for (nor, without a referrers API, the referrers).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags_unlisted: Option<TagsUnlisted>,
+    /// What `--scan` found, per platform at the source.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub scan: Vec<PlatformScan>,
+}
+
+impl ImageRow {
+    /// A row of `source` to `destination` in `state`, nothing else known yet.
+    pub fn new(source: String, destination: String, state: &'static str) -> ImageRow {
+        ImageRow {
+            source,
+            destination,
+            digest: None,
+            source_digest: None,
+            state,
+            message: None,
+            referrers: 0,
+            confirmed: false,
+            verified: None,
+            signatures: Vec::new(),
+            signed: None,
+            tags_unlisted: None,
+            scan: Vec::new(),
+        }
+    }
 }
 
 /// A likely image the source registry says does not exist: left out of the plan.

@@ -185,7 +185,16 @@ pub async fn run(args: ImportArgs) -> Result<(CopyReport, bool), String> {
             Some(text) => Lock::parse(text, "the bundle's purser/images.lock")?,
             None => lock_of(&requests, &charts),
         };
-        write_lock(path, &mut lock, &report, &plan, &target_client, args.json).await?;
+        write_lock(
+            path,
+            &mut lock,
+            &report,
+            &plan,
+            &target_client,
+            &[],
+            args.json,
+        )
+        .await?;
     }
     Ok((report, false))
 }

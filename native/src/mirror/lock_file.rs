@@ -19,16 +19,19 @@ pub(super) fn read_lock(path: &Path) -> Result<Lock, String> {
     Ok(Lock::parse(&text, &path.display().to_string())?)
 }
 
-/// The lock of a copy (digests at the target), written atomically.
+/// The lock of a copy (digests at the target, and the scans of `--scan` on the platform
+/// digests they were of), written atomically.
 pub(super) async fn write_lock(
     path: &Path,
     lock: &mut Lock,
     report: &CopyReport,
     plan: &Plan,
     target: &crate::registry::Client,
+    scanned: &[crate::scan::Scanned],
     quiet: bool,
 ) -> Result<(), String> {
     fill_lock(lock, report, plan, target).await;
+    crate::scan::record(lock, scanned);
     write_atomically(path, &lock.to_yaml())?;
     if !quiet {
         eprintln!(

@@ -37,6 +37,7 @@ mod inspect;
 mod lock;
 mod lock_file;
 mod scan;
+mod scan_gate;
 mod signatures;
 mod status;
 mod transfer;

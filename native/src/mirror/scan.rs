@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
-use purser::lock::{Lock, ScanRecord};
+use purser::lock::Lock;
 use purser::reference::Reference;
 use purser::scan::Counts;
 use serde::Serialize;
@@ -176,7 +176,7 @@ pub async fn run(args: &mut ScanArgs) -> Result<ScanReport, String> {
     let scanned = scanner.scan_all(&client, targets, progress.clone()).await;
     progress.finish();
     if let (Some(lock), Some(path)) = (lock.as_mut(), args.lock.as_ref()) {
-        record(lock, &scanned);
+        crate::scan::record(lock, &scanned);
         write_atomically(path, &lock.to_yaml())?;
     }
     Ok(ScanReport {
@@ -247,24 +247,6 @@ fn lock_targets(lock: &Lock, platforms: &[String]) -> Result<Vec<Target>, String
 /// `--platform` as copy reads it: none given means every platform.
 fn wanted(filter: &[String], platform: &str) -> bool {
     filter.is_empty() || filter.iter().any(|p| p == platform)
-}
-
-/// Every scan into the lock, on the platform digest it was of.
-fn record(lock: &mut Lock, scanned: &[Scanned]) {
-    for s in scanned {
-        let Ok(verdict) = &s.outcome else { continue };
-        for image in &mut lock.images {
-            for platform in &mut image.digests {
-                if platform.digest == s.target.digest.as_str() {
-                    platform.scan = Some(ScanRecord {
-                        scanned_at: verdict.scanned_at.clone(),
-                        database: verdict.database.clone(),
-                        vulnerabilities: verdict.counts,
-                    });
-                }
-            }
-        }
-    }
 }
 
 fn row(s: &Scanned) -> ScanRow {

@@ -278,18 +278,9 @@ impl Checked {
                     signed: None,
                 }),
                 None => report.images.push(ImageRow {
-                    source: request.source.canonical(),
-                    destination,
-                    digest: None,
                     source_digest: digest.clone(),
-                    state: "refused",
                     message: Some(reason.clone()),
-                    referrers: 0,
-                    confirmed: false,
-                    verified: None,
-                    signatures: Vec::new(),
-                    signed: None,
-                    tags_unlisted: None,
+                    ..ImageRow::new(request.source.canonical(), destination, "refused")
                 }),
             }
         }

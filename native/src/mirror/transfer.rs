@@ -366,18 +366,12 @@ fn row(
     execution: Option<(&copy::Execution, &Plan)>,
 ) -> ImageRow {
     let mut row = ImageRow {
-        source: request.source.canonical(),
-        destination: request.destination.canonical(),
-        digest: None,
-        source_digest: None,
-        state: "failed",
-        message: None,
-        referrers: 0,
         confirmed: request.likely && matches!(walked, Walked::Planned | Walked::Present { .. }),
-        verified: None,
-        signatures: Vec::new(),
-        signed: None,
-        tags_unlisted: None,
+        ..ImageRow::new(
+            request.source.canonical(),
+            request.destination.canonical(),
+            "failed",
+        )
     };
     match walked {
         Walked::Present {

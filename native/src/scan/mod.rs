@@ -2,8 +2,8 @@
 //! [`Scanner::new`] from a [`crate::trivy::Trivy`], the reports folder and the gate, runs
 //! [`Scanner::scan_all`] over [`Target`]s (many at once, bounded; each digest once however
 //! many images or charts share it; a stored report reused where the database and the ignore
-//! file are unchanged) and returns one [`Scanned`] a target. The commands (`helm mirror scan`,
-//! `copy --scan`) print and decide with them.
+//! file are unchanged) and returns one [`Scanned`] a target; [`record`] writes scans into a
+//! lock. The commands (`helm mirror scan`, `copy --scan`) print and decide with them.
 
 pub mod store;
 
@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use purser::digest::Digest;
+use purser::lock::{Lock, PlatformDigest, ScanRecord};
 use purser::reference::Reference;
 use purser::scan::{Counts, Finding, Gate, ScanSummary};
 use tokio::sync::OnceCell;
@@ -213,6 +214,32 @@ impl Scanner {
             database,
             scanned_at,
         })
+    }
+}
+
+/// Every scan into the lock, on the platform digest it was of. A single-platform image whose
+/// lock entry lists no platforms (a copy's lock) gets its one platform, as `lock` writes it.
+pub fn record(lock: &mut Lock, scanned: &[Scanned]) {
+    for s in scanned {
+        let Ok(verdict) = &s.outcome else { continue };
+        let digest = s.target.digest.as_str();
+        let record = ScanRecord {
+            scanned_at: verdict.scanned_at.clone(),
+            database: verdict.database.clone(),
+            vulnerabilities: verdict.counts,
+        };
+        for image in &mut lock.images {
+            if image.digests.is_empty() && image.digest.as_deref() == Some(digest) {
+                image
+                    .digests
+                    .push(PlatformDigest::new(digest, s.target.platform.clone()));
+            }
+            for platform in &mut image.digests {
+                if platform.digest == digest {
+                    platform.scan = Some(record.clone());
+                }
+            }
+        }
     }
 }
 

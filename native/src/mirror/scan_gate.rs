@@ -1,0 +1,160 @@
+//! `--scan` on copy: every platform of every image scanned at the source before anything
+//! moves. Images over `--fail-on`, and images that could not be scanned, stay behind as
+//! `blocked` rows naming why; the rest go on, each row saying what its scan found.
+//!
+//! [`let_through`] returns the requests that may go and a [`Gated`]; [`Gated::apply`] writes
+//! the verdicts into the copy report, and [`Gated::scanned`] goes into the lock.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use purser::digest::Digest;
+use purser::scan::Counts;
+use serde::Serialize;
+
+use super::copy_report::{CopyReport, ImageRow};
+use crate::copy::ImageRequest;
+use crate::progress::Progress;
+use crate::registry::Client;
+use crate::scan::{Scanned, Scanner, Target};
+
+/// One platform's scan, as a copy report row carries it.
+#[derive(Serialize, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct PlatformScan {
+    pub platform: String,
+    pub digest: Digest,
+    pub vulnerabilities: Counts,
+    /// The findings over `--fail-on`, by id.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub blocking: Vec<String>,
+    pub report: std::path::PathBuf,
+}
+
+/// What the gate made of every request.
+#[derive(Default)]
+pub struct Gated {
+    /// Per source (canonical): its platforms' scans.
+    scans: BTreeMap<String, Vec<PlatformScan>>,
+    /// Requests kept back, and why.
+    blocked: Vec<(ImageRequest, String)>,
+    /// Every scan, for the lock.
+    pub scanned: Vec<Scanned>,
+}
+
+/// Resolves each request's platforms at the source (the digest a lock pins, where it pins
+/// one), scans them, and keeps back what is over the gate or could not be scanned. An image
+/// the source does not have goes on: the copy reports it missing.
+pub async fn let_through(
+    scanner: &Arc<Scanner>,
+    client: &Client,
+    requests: Vec<ImageRequest>,
+    platforms: &[String],
+    concurrency: usize,
+    quiet: bool,
+) -> (Vec<ImageRequest>, Gated) {
+    let resolved = {
+        let client = client.clone();
+        super::each::each(requests, concurrency, move |request| {
+            let client = client.clone();
+            async move {
+                let at = match &request.locked {
+                    Some(d) => request.source.with_digest(d.as_str()).ok(),
+                    None => None,
+                }
+                .unwrap_or_else(|| request.source.clone());
+                let result = client.resolve(&at).await;
+                (request, at, result)
+            }
+        })
+        .await
+    };
+    let mut gated = Gated::default();
+    let mut going = Vec::new();
+    let mut targets = Vec::new();
+    for (request, at, result) in resolved {
+        match result {
+            Ok(r) => {
+                for p in r.platforms {
+                    let platform = p.platform();
+                    if platforms.is_empty() || platforms.contains(&platform) {
+                        targets.push(Target {
+                            image: request.source.clone(),
+                            at: at.clone(),
+                            platform,
+                            digest: p.digest,
+                        });
+                    }
+                }
+                going.push(request);
+            }
+            Err(e) if e.is_not_found() => going.push(request),
+            Err(e) => gated.blocked.push((request, format!("not scanned: {e}"))),
+        }
+    }
+    let progress = Arc::new(Progress::new(targets.len(), "scanning", quiet));
+    gated.scanned = scanner.scan_all(client, targets, progress.clone()).await;
+    progress.finish();
+    let mut why_not: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for s in &gated.scanned {
+        let source = s.target.image.canonical();
+        match &s.outcome {
+            Ok(v) => {
+                if v.blocked() {
+                    let mut ids: Vec<String> = v.offending.iter().map(|f| f.id.clone()).collect();
+                    ids.dedup();
+                    why_not.entry(source.clone()).or_default().push(format!(
+                        "{}: {}",
+                        s.target.platform,
+                        ids.join(", ")
+                    ));
+                }
+                gated.scans.entry(source).or_default().push(PlatformScan {
+                    platform: s.target.platform.clone(),
+                    digest: s.target.digest.clone(),
+                    vulnerabilities: v.counts,
+                    blocking: v.offending.iter().map(|f| f.id.clone()).collect(),
+                    report: v.report.clone(),
+                });
+            }
+            Err(e) => why_not
+                .entry(source)
+                .or_default()
+                .push(format!("{} not scanned: {e}", s.target.platform)),
+        }
+    }
+    let mut kept = Vec::new();
+    for request in going {
+        match why_not.get(&request.source.canonical()) {
+            Some(reasons) => gated.blocked.push((
+                request,
+                format!("stopped by the scan gate: {}", reasons.join("; ")),
+            )),
+            None => kept.push(request),
+        }
+    }
+    (kept, gated)
+}
+
+impl Gated {
+    /// Each row's scans; the kept-back requests as `blocked` rows; the report is incomplete
+    /// when any was kept back.
+    pub fn apply(&self, report: &mut CopyReport) {
+        for row in &mut report.images {
+            if let Some(scans) = self.scans.get(&row.source) {
+                row.scan = scans.clone();
+            }
+        }
+        for (request, reason) in &self.blocked {
+            let source = request.source.canonical();
+            report.images.push(ImageRow {
+                scan: self.scans.get(&source).cloned().unwrap_or_default(),
+                message: Some(reason.clone()),
+                ..ImageRow::new(source, request.destination.canonical(), "blocked")
+            });
+        }
+        if !self.blocked.is_empty() {
+            report.complete = false;
+        }
+    }
+}
