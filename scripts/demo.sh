@@ -17,19 +17,26 @@
 #      against the import's lock: the air-gap path
 #   6. only when .purser/bin/cosign exists (the full scripts/setup.sh builds it; the demo does
 #      not): a throw-away cosign key, helm mirror copy --sign-key at the mirror, cosign verify
+#   7. only when .purser/bin/trivy and .purser/bin/trivy-db exist (set-up installs them unless
+#      PURSER_SKIP_TRIVY=1): the scan gate, offline, with the tiny database the tests build
+#      (native/tests/fixtures/trivy-db, made-up CVE-2099-*); crane builds two Alpine images into
+#      upstream, demo/vulnerable:1 (openssl 3.1.4-r1, busybox) and demo/patched:1 (3.1.4-r6), a
+#      tiny chart pulls both; helm mirror scan --fail-on HIGH blocks the first (exit 1), and
+#      helm mirror copy --fail-on HIGH copies only the second to the mirror (exit 1, said so)
 #
 # (Earlier versions ended with `helm package examples/demo && helm images --all < demo-0.1.0.tgz`,
 # the switched-off metrics subchart's image too; that step is gone, run it by hand.)
 # Sets itself up with scripts/setup.sh, the registries step narrowed to oci-registry and crane
-# (PURSER_REGISTRIES_DEMO_ONLY=1; no Debian packages, cosign or cluster), so a second run takes
+# (PURSER_REGISTRIES_DEMO_ONLY=1; no Debian packages, cosign or cluster) and Trivy set up as
+# usual (the first time a 50 MB download; PURSER_SKIP_TRIVY=1 skips it), so a second run takes
 # seconds. Leaves nothing behind: the registries are stopped and the temporary folder removed on
 # any exit (an error, ^C). Exits non-zero when any step fails.
 # Uses the Helm homes of the caller (export HELM_DATA_HOME etc. to keep yours untouched).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
-# The demo needs Helm, the plugins, oci-registry and crane: not the test registries, cosign nor
-# the test cluster.
+# The demo needs Helm, the plugins, oci-registry and crane, and Trivy for its last step: not the
+# test registries, cosign nor the test cluster.
 PURSER_REGISTRIES_DEMO_ONLY=${PURSER_REGISTRIES_DEMO_ONLY:-1} PURSER_SKIP_KUBE=${PURSER_SKIP_KUBE:-1} \
   "$PURSER_ROOT/scripts/setup.sh"
 [ "$#" -gt 0 ] || set -- -o table
@@ -203,4 +210,110 @@ else
   say "(cosign's JSON on stdout: $(wc -c <cosign-verify.json) bytes, not shown)"
 fi
 
-step "done: listed, copied, relocated, bundled and imported; the registries stop and $work goes now"
+# --- 7. the scan gate (only with Trivy) ---------------------------------------------------------
+
+trivy_bin=$PURSER_LOCAL/bin/trivy
+trivy_db_bin=$PURSER_LOCAL/bin/trivy-db
+if [ ! -x "$trivy_bin" ] || [ ! -x "$trivy_db_bin" ]; then
+  step "7. the scan gate: skipped, no $trivy_bin or $trivy_db_bin (scripts/setup.sh installs both into .purser unless PURSER_SKIP_TRIVY=1; elsewhere set PURSER_TRIVY or put trivy on PATH, and give helm mirror scan a database: --trivy-cache-dir DIR)"
+else
+  export PURSER_TRIVY=$trivy_bin # what the mirror plugin runs (else trivy on PATH)
+  step "7. the scan gate: Trivy scans every platform of every image where it is, before anything moves; an image over --fail-on stays behind"
+  say "Trivy $("$trivy_bin" --version 2>/dev/null | awk '$1 == "Version:" { print $2; exit }') at .purser/bin/trivy (PURSER_TRIVY), offline"
+  step "   the tiny database the tests build: made-up CVE-2099-0001 HIGH and -0002 MEDIUM in openssl 3.1.4-r1 (fixed in -r5, -r6), -0003 CRITICAL in busybox (no fix)"
+  show "trivy-db native/tests/fixtures/trivy-db trivy-cache"
+  "$trivy_db_bin" "$PURSER_ROOT/native/tests/fixtures/trivy-db" "$work/trivy-cache"
+
+  # alpine_image NAME OPENSSL_VERSION [busybox]: an Alpine 3.19.1 root filesystem whose apk
+  # database lists libcrypto3 and libssl3 (origin openssl) at that version, and busybox if
+  # asked, as one uncompressed tar layer; pushed to upstream as demo/NAME:1, linux/amd64.
+  alpine_image() {
+    local name=$1 version=$2 root=$work/rootfs-$1 package
+    mkdir -p "$root/etc" "$root/lib/apk/db"
+    printf '3.19.1\n' >"$root/etc/alpine-release"
+    printf 'NAME="Alpine Linux"\nID=alpine\nVERSION_ID=3.19.1\nPRETTY_NAME="Alpine Linux v3.19"\n' \
+      >"$root/etc/os-release"
+    : >"$root/lib/apk/db/installed"
+    for package in libcrypto3 libssl3; do
+      printf 'P:%s\nV:%s\nA:x86_64\no:openssl\n\n' "$package" "$version" >>"$root/lib/apk/db/installed"
+    done
+    [ "${3:-}" != busybox ] ||
+      printf 'P:busybox\nV:1.36.1-r15\nA:x86_64\no:busybox\n\n' >>"$root/lib/apk/db/installed"
+    say "rootfs-$name/lib/apk/db/installed: $(awk -F: '$1 == "P" { p = $2 }
+      $1 == "V" { printf "%s%s %s", sep, p, $2; sep = ", " }' "$root/lib/apk/db/installed")"
+    tar -C "$root" -cf "$root.tar" etc lib
+    show "crane append --oci-empty-base -f rootfs-$name.tar -t $upstream/demo/$name:1"
+    crane append --oci-empty-base -f "$root.tar" -t "$upstream/demo/$name:1" 2>"$work/crane.log" >/dev/null ||
+      { cat "$work/crane.log" >&2; die "demo: crane append $upstream/demo/$name:1 failed"; }
+    show "crane mutate --set-platform linux/amd64 $upstream/demo/$name:1"
+    crane mutate --set-platform linux/amd64 "$upstream/demo/$name:1" 2>"$work/crane.log" ||
+      { cat "$work/crane.log" >&2; die "demo: crane mutate $upstream/demo/$name:1 failed"; }
+  }
+  step "   two Alpine images built into upstream with crane: demo/vulnerable:1 and demo/patched:1"
+  alpine_image vulnerable 3.1.4-r1 busybox
+  alpine_image patched 3.1.4-r6
+
+  mkdir -p gated/templates
+  printf 'apiVersion: v2\nname: gated\nversion: 0.1.0\n' >gated/Chart.yaml
+  printf 'registry: docker.io\n' >gated/values.yaml
+  cat >gated/templates/deployment.yaml <<'EOF'
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}
+spec:
+  selector:
+    matchLabels:
+      app: {{ .Release.Name }}
+  template:
+    metadata:
+      labels:
+        app: {{ .Release.Name }}
+    spec:
+      containers:
+        - name: vulnerable
+          image: {{ .Values.registry }}/demo/vulnerable:1
+        - name: patched
+          image: {{ .Values.registry }}/demo/patched:1
+EOF
+  step "   a tiny chart, gated/, pulling both (--set registry= points it at upstream)"
+  show "helm template gated gated --set registry=$upstream | helm images -o list"
+  helm template gated gated --set registry="$upstream" | helm images -o list
+
+  step "   helm mirror scan --fail-on HIGH: one row per image and platform; demo/vulnerable is blocked, naming the findings, so it exits 1"
+  show "helm mirror scan gated --set registry=$upstream --plain-http $upstream --trivy-cache-dir trivy-cache --reports reports --fail-on HIGH"
+  rc=0
+  helm mirror scan gated --set registry="$upstream" --plain-http "$upstream" \
+    --trivy-cache-dir trivy-cache --reports reports --fail-on HIGH >scan.txt || rc=$?
+  cat scan.txt
+  [ "$rc" = 1 ] || die "demo: helm mirror scan --fail-on HIGH exited $rc, not 1 (demo/vulnerable is over the gate)"
+  grep -q "demo/vulnerable:1 .* blocked (CVE-2099-0003, CVE-2099-0001)" scan.txt &&
+    grep -q "demo/patched:1 .* clean" scan.txt ||
+    die "demo: the scan did not block demo/vulnerable and pass demo/patched (see above)"
+  say "(exit 1, as expected: the gate stopped demo/vulnerable; each Trivy report is in reports/)"
+
+  step "   helm mirror copy --fail-on HIGH: the same gate before anything moves; demo/patched is copied, demo/vulnerable stays behind (exit 1)"
+  show "helm mirror copy gated --set registry=$upstream --to $mirror/scanned -o scanned.lock --plain-http $upstream --plain-http $mirror --trivy-cache-dir trivy-cache --reports reports --fail-on HIGH"
+  rc=0
+  helm mirror copy gated --set registry="$upstream" --to "$mirror/scanned" -o scanned.lock \
+    --plain-http "$upstream" --plain-http "$mirror" \
+    --trivy-cache-dir trivy-cache --reports reports --fail-on HIGH || rc=$?
+  [ "$rc" = 1 ] || die "demo: helm mirror copy --fail-on HIGH exited $rc, not 1 (demo/vulnerable is over the gate)"
+  say "(exit 1, as expected: one image blocked by the scan gate, the rest copied)"
+
+  step "   at the mirror: the chart and demo/patched, at the digest scanned upstream; nothing of demo/vulnerable"
+  show "crane catalog $mirror | grep ^scanned/"
+  crane catalog "$mirror" | grep '^scanned/'
+  show "crane digest $upstream/demo/patched:1; crane digest $mirror/scanned/demo/patched:1"
+  patched=$(crane digest "$upstream/demo/patched:1")
+  copied=$(crane digest "$mirror/scanned/demo/patched:1")
+  printf '%s\n%s\n' "$patched" "$copied"
+  [ "$patched" = "$copied" ] || die "demo: the mirror's demo/patched:1 is $copied, not upstream's $patched"
+  show "crane digest $mirror/scanned/demo/vulnerable:1"
+  if crane digest "$mirror/scanned/demo/vulnerable:1" >/dev/null 2>"$work/crane.log"; then
+    die "demo: demo/vulnerable:1 is at the mirror though the gate blocked it"
+  fi
+  say "(not found at the mirror: the gate kept it out)"
+fi
+
+step "done: listed, copied, relocated, bundled and imported (and signed, scanned, where cosign, Trivy are here); the registries stop and $work goes now"

@@ -681,3 +681,63 @@ async fn copy_with_a_gate_stops_the_vulnerable_image_and_copies_the_clean_one() 
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn export_with_a_gate_writes_no_bundle_and_names_the_image() {
+    let w = World::new().await;
+    let set = format!("registry={}", w.registry.host);
+    let export = |chart: &Path, bundle: &Path| {
+        w.run([
+            "mirror",
+            "export",
+            chart.to_str().unwrap(),
+            "--set",
+            &set,
+            "--plain-http",
+            &w.registry.host,
+            "-o",
+            bundle.to_str().unwrap(),
+            "--trivy-cache-dir",
+            w.cache.to_str().unwrap(),
+            "--reports",
+            w.dir.path().join("export-reports").to_str().unwrap(),
+            "--fail-on",
+            "HIGH",
+            "--json",
+        ])
+    };
+    let bundle = w.dir.path().join("gated.tar");
+    let out = export(
+        &w.chart("export-gated", &["acme/vuln:1", "acme/clean:1"]),
+        &bundle,
+    );
+    assert_exit(&out, 1);
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("export --json: {e}\n{}", text(&out)));
+    assert_eq!(report["complete"], false);
+    let vuln = report["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["source"].as_str().unwrap().ends_with("acme/vuln:1"))
+        .unwrap();
+    assert_eq!(vuln["state"], "blocked", "{vuln:#}");
+    assert!(vuln["message"].as_str().unwrap().contains("CVE-2099-0001"));
+    assert!(!bundle.exists(), "no bundle when an image is stopped");
+    // A chart of clean images exports, and the bundle's lock carries the scan.
+    let clean_bundle = w.dir.path().join("clean.tar");
+    let out = export(&w.chart("export-clean", &["acme/clean:1"]), &clean_bundle);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = Command::new("tar")
+        .arg("-xOf")
+        .arg(&clean_bundle)
+        .arg("purser/images.lock")
+        .output()
+        .unwrap();
+    let lock_text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        lock_text.contains("scan:") && lock_text.contains("database: trivy-db"),
+        "{}",
+        text(&out)
+    );
+}

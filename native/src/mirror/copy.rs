@@ -102,22 +102,16 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
         args.registry.concurrency,
     )
     .await;
-    let (requests, gated) = if args.scan || args.scan_flags.fail_on.is_some() {
-        let scanner = Arc::new(args.scan_flags.scanner(&args.registry).await?);
-        let (requests, gated) = scan_gate::let_through(
-            &scanner,
-            &source_client,
-            requests,
-            &args.carry.platform,
-            args.registry.concurrency,
-            args.json,
-        )
-        .await;
-        (requests, Some(gated))
-    } else {
-        args.scan_flags.unused()?;
-        (requests, None)
-    };
+    let (requests, gated) = scan_gate::gate_if_asked(
+        args.scan,
+        &args.scan_flags,
+        &args.registry,
+        &source_client,
+        requests,
+        &args.carry.platform,
+        args.json,
+    )
+    .await?;
     if let Some(keyring) = args.verify.keyring()? {
         loaded.charts = signatures::check_provenance(
             &mut checked,

@@ -24,7 +24,7 @@ impl ImageRow {
 }
 
 /// `\n         scanned PLATFORM: C critical, H high, M medium, L low (F fixable)` lines.
-fn scan_notes(scans: &[PlatformScan]) -> String {
+pub(super) fn scan_notes(scans: &[PlatformScan]) -> String {
     scans
         .iter()
         .map(|s| {

@@ -25,11 +25,12 @@ use purser::reference::Reference;
 use purser::report::Stamp;
 use serde::Serialize;
 
-use super::args::{CarryArgs, RegistryArgs, SelectArgs};
+use super::args::{CarryArgs, RegistryArgs, ScanFlags, SelectArgs};
 use super::charts::{Carried, found_at, load};
-use super::copy_print::tags_note;
+use super::copy_print::{scan_notes, tags_note};
 use super::copy_report::{UnresolvedRow, is_zero};
 use super::lock_file::read_lock;
+use super::scan_gate::{self, PlatformScan};
 use super::signatures::{self, Checked, VerifyFlags};
 use super::transfer::add_archive_chart;
 use crate::bundle_writer::BundleWriter;
@@ -76,6 +77,13 @@ pub struct ExportArgs {
     pub json: bool,
     #[command(flatten)]
     pub verify: VerifyFlags,
+    /// Scan every platform of every image with Trivy at the source first (implied by
+    /// --fail-on); an image over --fail-on, or not scannable, is named and no bundle is
+    /// written (as for images the signature policy refuses).
+    #[arg(long)]
+    pub scan: bool,
+    #[command(flatten)]
+    pub scan_flags: ScanFlags,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -131,6 +139,9 @@ pub struct ExportedImage {
     /// `.sbom` tags were not looked for (nor, without a referrers API, the referrers).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags_unlisted: Option<TagsUnlisted>,
+    /// What `--scan` found, per platform at the source.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub scan: Vec<PlatformScan>,
 }
 
 /// What `helm mirror export` wrote.
@@ -212,6 +223,16 @@ pub async fn run(args: ExportArgs) -> Result<ExportReport, String> {
         args.registry.concurrency,
     )
     .await;
+    let (requests, gated) = scan_gate::gate_if_asked(
+        args.scan,
+        &args.scan_flags,
+        &args.registry,
+        &client,
+        requests,
+        &args.carry.platform,
+        args.json,
+    )
+    .await?;
     if let Some(keyring) = args.verify.keyring()? {
         let mut checked = Checked::default();
         loaded.charts = signatures::check_provenance(
@@ -308,6 +329,10 @@ pub async fn run(args: ExportArgs) -> Result<ExportReport, String> {
             message: walked_message(walked).map(str::to_owned),
             verified: checked.verdicts.get(&source).map(Verdict::summary),
             tags_unlisted: unlisted.clone(),
+            scan: gated
+                .as_ref()
+                .map(|g| g.scans_of(&source).to_vec())
+                .unwrap_or_default(),
         };
         match walked {
             Walked::Planned => {
@@ -347,6 +372,25 @@ pub async fn run(args: ExportArgs) -> Result<ExportReport, String> {
             message: Some(reason.clone()),
             verified: None,
             tags_unlisted: None,
+            scan: Vec::new(),
+        });
+    }
+    // What the scan gate kept back: reported, and nothing is written.
+    for (request, reason) in gated.iter().flat_map(|g| g.blocked()) {
+        let source = request.source.canonical();
+        images.push(ExportedImage {
+            scan: gated
+                .as_ref()
+                .map(|g| g.scans_of(&source).to_vec())
+                .unwrap_or_default(),
+            source,
+            state: "blocked",
+            digest: None,
+            platforms: Vec::new(),
+            referrers: 0,
+            message: Some(reason.clone()),
+            verified: None,
+            tags_unlisted: None,
         });
     }
     let mut report = ExportReport {
@@ -372,6 +416,9 @@ pub async fn run(args: ExportArgs) -> Result<ExportReport, String> {
     // The lock of what the bundle holds (digests as exported).
     let mut lock = loaded.lock;
     lock_digests(&mut lock, &plan, &report);
+    if let Some(gated) = &gated {
+        crate::scan::record(&mut lock, &gated.scanned);
+    }
     for entry in &mut lock.images {
         entry.signatures = checked.signatures_of(&entry.image).to_vec();
     }
@@ -588,6 +635,10 @@ pub fn print(report: &ExportReport) {
         if let Some(v) = &i.verified {
             eprintln!("         verified: {v}");
         }
+        let scans = scan_notes(&i.scan);
+        if !scans.is_empty() {
+            eprintln!("{}", scans.trim_start_matches('\n'));
+        }
     }
     for i in &report.images {
         if let Some(u) = &i.tags_unlisted {
@@ -606,14 +657,19 @@ pub fn print(report: &ExportReport) {
     if !report.complete {
         let count = |s: &str| report.images.iter().filter(|i| i.state == s).count();
         let refused = count("refused");
+        let blocked = count("blocked");
         eprintln!(
-            "no bundle written: of {} images, {} could not be read{} (--allow-missing leaves \
+            "no bundle written: of {} images, {} could not be read{}{} (--allow-missing leaves \
              missing ones out)",
             report.images.len(),
-            report.images.len() - count("exported") - refused,
+            report.images.len() - count("exported") - refused - blocked,
             match refused {
                 0 => String::new(),
                 n => format!(" and {n} were refused by the signature policy"),
+            },
+            match blocked {
+                0 => String::new(),
+                n => format!(" and {n} were stopped by the scan gate"),
             }
         );
         return;

@@ -12,6 +12,7 @@ use purser::digest::Digest;
 use purser::scan::Counts;
 use serde::Serialize;
 
+use super::args::{RegistryArgs, ScanFlags};
 use super::copy_report::{CopyReport, ImageRow};
 use crate::copy::ImageRequest;
 use crate::progress::Progress;
@@ -136,7 +137,45 @@ pub async fn let_through(
     (kept, gated)
 }
 
+/// With `--scan` (or `--fail-on`): the scanner from `flags` and [`let_through`]; without, the
+/// requests unchanged (and an error when a scan flag was given anyway).
+pub async fn gate_if_asked(
+    scan: bool,
+    flags: &ScanFlags,
+    registry: &RegistryArgs,
+    client: &Client,
+    requests: Vec<ImageRequest>,
+    platforms: &[String],
+    quiet: bool,
+) -> Result<(Vec<ImageRequest>, Option<Gated>), String> {
+    if !scan && flags.fail_on.is_none() {
+        flags.unused()?;
+        return Ok((requests, None));
+    }
+    let scanner = Arc::new(flags.scanner(registry).await?);
+    let (requests, gated) = let_through(
+        &scanner,
+        client,
+        requests,
+        platforms,
+        registry.concurrency,
+        quiet,
+    )
+    .await;
+    Ok((requests, Some(gated)))
+}
+
 impl Gated {
+    /// The scans of `source` (canonical), one a platform.
+    pub fn scans_of(&self, source: &str) -> &[PlatformScan] {
+        self.scans.get(source).map_or(&[], Vec::as_slice)
+    }
+
+    /// The requests kept back, and why.
+    pub fn blocked(&self) -> &[(ImageRequest, String)] {
+        &self.blocked
+    }
+
     /// Each row's scans; the kept-back requests as `blocked` rows; the report is incomplete
     /// when any was kept back.
     pub fn apply(&self, report: &mut CopyReport) {
