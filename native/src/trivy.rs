@@ -21,8 +21,13 @@ pub struct TrivyConfig {
     /// never downloads one then (air-gapped sites).
     pub cache_dir: Option<PathBuf>,
     /// `--trivy-db-repository`: where Trivy downloads its database from (a mirror of
-    /// `ghcr.io/aquasecurity/trivy-db:2`).
+    /// `ghcr.io/aquasecurity/trivy-db:2`), once, before the scans.
     pub db_repository: Option<String>,
+    /// `--trivy-java-db-repository`: the same for the Java DB (`trivy-java-db:1`).
+    pub java_db_repository: Option<String>,
+    /// The database repositories' host is named by `--plain-http` or
+    /// `--insecure-skip-tls-verify`.
+    pub db_insecure: bool,
     /// `--trivy-server`: a Trivy server that holds the database (client mode).
     pub server: Option<String>,
     /// `--trivy-token`: the server's token.
@@ -87,6 +92,8 @@ pub enum TrivyError {
     },
     /// No usable database (`trivy version` could not read one in the cache).
     Database { cache: String, message: String },
+    /// The database could not be downloaded.
+    Download { from: String, message: String },
 }
 
 impl fmt::Display for TrivyError {
@@ -113,6 +120,12 @@ impl fmt::Display for TrivyError {
                 let code = code.map_or("a signal".to_owned(), |c| format!("exit code {c}"));
                 write!(f, "trivy could not scan {image} ({code}): {message}")
             }
+            TrivyError::Download { from, message } => write!(
+                f,
+                "Trivy could not download its database from {from}: {message} (give \
+                 --trivy-db-repository a registry that holds it, e.g. one `helm mirror copy \
+                 --with-trivy-db` filled, or --trivy-cache-dir a folder that has it)"
+            ),
             TrivyError::Database { cache, message } => write!(
                 f,
                 "no usable Trivy database in {cache}: {message} (put one there with `trivy \
@@ -161,28 +174,72 @@ impl Trivy {
         command
     }
 
-    /// Where the database comes from, as flags.
+    /// Where scans find the database: the cache, never updated by a scan (the database is
+    /// made ready once, by [`database`](Self::database), before any scan).
     fn database_flags(&self) -> Vec<OsString> {
-        let mut flags: Vec<OsString> = Vec::new();
+        let mut flags: Vec<OsString> = vec!["--skip-db-update".into()];
         if let Some(dir) = &self.config.cache_dir {
             flags.push("--cache-dir".into());
             flags.push(dir.into());
-            flags.push("--skip-db-update".into());
-            flags.push("--skip-java-db-update".into());
         }
-        if let Some(repository) = &self.config.db_repository {
-            flags.push("--db-repository".into());
-            flags.push(repository.into());
+        if self.config.cache_dir.is_some() || self.config.java_db_repository.is_some() {
+            flags.push("--skip-java-db-update".into());
         }
         flags
     }
 
-    /// The database scans run against: the server's, or the one in the cache (read with
-    /// `trivy version`); an error where the cache holds none.
+    /// Downloads the database once, before any scan, unless `--trivy-cache-dir` alone says it
+    /// is there already: from `--trivy-db-repository` (and the Java DB from
+    /// `--trivy-java-db-repository`), else from Trivy's default repositories.
+    async fn download(&self) -> Result<(), TrivyError> {
+        if self.config.cache_dir.is_some() && self.config.db_repository.is_none() {
+            return Ok(());
+        }
+        let mut jobs = vec![(
+            "--download-db-only",
+            "--db-repository",
+            &self.config.db_repository,
+        )];
+        if self.config.java_db_repository.is_some() {
+            jobs.push((
+                "--download-java-db-only",
+                "--java-db-repository",
+                &self.config.java_db_repository,
+            ));
+        }
+        for (only, flag, repository) in jobs {
+            let mut command = self.command();
+            command.args(["image", only]).args(QUIET);
+            if let Some(dir) = &self.config.cache_dir {
+                command.arg("--cache-dir").arg(dir);
+            }
+            if let Some(repository) = repository {
+                command.arg(flag).arg(repository);
+            }
+            if self.config.db_insecure {
+                command.arg("--insecure");
+            }
+            let output = self.run(command, only).await?;
+            if !output.status.success() {
+                return Err(TrivyError::Download {
+                    from: repository
+                        .clone()
+                        .unwrap_or_else(|| "Trivy's default repositories".to_owned()),
+                    message: last_words(&output.stderr),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The database scans run against: the server's, or the one in the cache (downloaded
+    /// first where it comes from a repository; read with `trivy version`); an error where the
+    /// cache holds none.
     pub async fn database(&self) -> Result<Database, TrivyError> {
         if let Some(url) = &self.config.server {
             return Ok(Database::Server { url: url.clone() });
         }
+        self.download().await?;
         let mut command = self.command();
         command.arg("version").args(["--format", "json"]);
         if let Some(dir) = &self.config.cache_dir {
@@ -222,9 +279,6 @@ impl Trivy {
         match version.db {
             Some(db) if !db.updated_at.is_empty() => Ok(Database::Local {
                 updated_at: db.updated_at,
-            }),
-            _ if self.config.cache_dir.is_none() => Ok(Database::Local {
-                updated_at: "downloaded at scan time".to_owned(),
             }),
             _ => Err(TrivyError::Database {
                 cache,

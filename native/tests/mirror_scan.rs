@@ -741,3 +741,153 @@ async fn export_with_a_gate_writes_no_bundle_and_names_the_image() {
         text(&out)
     );
 }
+
+/// Pushes the database in `cache` as Trivy's OCI artifact (`trivy-db:2`'s media types: one
+/// gzipped tar layer with trivy.db and metadata.json) to `repo:tag`.
+async fn push_trivy_db(
+    seeder: &support::Seeder,
+    cache: &Path,
+    repo: &str,
+    tag: &str,
+    layer_type: &str,
+) {
+    let tarball = cache.join(format!("{}.tar.gz", repo.replace('/', "-")));
+    let out = Command::new("tar")
+        .arg("-czf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(cache.join("db"))
+        .args(["trivy.db", "metadata.json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "tar: {}", text(&out));
+    let layer = std::fs::read(&tarball).unwrap();
+    let config = b"{}".to_vec();
+    let layer_digest = seeder.blob(repo, &layer).await;
+    let config_digest = seeder.blob(repo, &config).await;
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": support::seed::OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.aquasec.trivy.config.v1+json",
+                   "digest": config_digest, "size": config.len()},
+        "layers": [{"mediaType": layer_type, "digest": layer_digest, "size": layer.len(),
+                    "annotations": {"org.opencontainers.image.title": "db.tar.gz"}}],
+    });
+    seeder
+        .manifest(
+            repo,
+            Some(tag),
+            support::seed::OCI_MANIFEST,
+            serde_json::to_vec(&manifest).unwrap(),
+        )
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn copy_carries_the_trivy_database_and_the_inside_scans_against_it() {
+    let w = World::new().await;
+    let seeder = w.registry.seeder();
+    push_trivy_db(
+        &seeder,
+        &w.cache,
+        "aquasecurity/trivy-db",
+        "2",
+        "application/vnd.aquasec.trivy.db.layer.v1.tar+gzip",
+    )
+    .await;
+    push_trivy_db(
+        &seeder,
+        &w.cache,
+        "aquasecurity/trivy-java-db",
+        "1",
+        "application/vnd.aquasec.trivy.javadb.layer.v1.tar+gzip",
+    )
+    .await;
+    let host = &w.registry.host;
+    let chart = w.chart("carried", &["acme/vuln:1"]);
+    let set = format!("registry={host}");
+    let to = format!("{host}/inside");
+    let db = format!("{host}/aquasecurity/trivy-db:2");
+    let java_db = format!("{host}/aquasecurity/trivy-java-db:1");
+    let out = w.run([
+        "mirror",
+        "copy",
+        chart.to_str().unwrap(),
+        "--set",
+        &set,
+        "--plain-http",
+        host,
+        "--to",
+        &to,
+        "--with-trivy-db",
+        "--trivy-db-source",
+        &db,
+        "--trivy-java-db-source",
+        &java_db,
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let carried: Vec<&str> = report["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["state"] == "copied")
+        .map(|r| r["destination"].as_str().unwrap())
+        .collect();
+    let inside_db = format!("{host}/inside/aquasecurity/trivy-db:2");
+    assert!(
+        carried.contains(&inside_db.as_str())
+            && carried.contains(&format!("{host}/inside/aquasecurity/trivy-java-db:1").as_str()),
+        "{carried:?}"
+    );
+    // Inside: an empty cache, the database downloaded once from the mirror, the same findings.
+    let empty = w.dir.path().join("inside-cache");
+    let out = w.run([
+        "mirror",
+        "scan",
+        chart.to_str().unwrap(),
+        "--set",
+        &set,
+        "--plain-http",
+        host,
+        "--trivy-cache-dir",
+        empty.to_str().unwrap(),
+        "--trivy-db-repository",
+        &inside_db,
+        "--reports",
+        w.dir.path().join("inside-reports").to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let rows = rows_of(&out);
+    assert_eq!(
+        counts(row(&rows, "acme/vuln:1", "linux/amd64")),
+        (1, 2, 2, 0, 4)
+    );
+    assert!(
+        empty.join("db/trivy.db").is_file(),
+        "downloaded into the cache given"
+    );
+    // A repository that does not hold it: a clear error before any image.
+    let out = w.run([
+        "mirror",
+        "scan",
+        chart.to_str().unwrap(),
+        "--set",
+        &set,
+        "--plain-http",
+        host,
+        "--trivy-cache-dir",
+        w.dir.path().join("other-cache").to_str().unwrap(),
+        "--trivy-db-repository",
+        &format!("{host}/nothing/here:2"),
+    ]);
+    assert_exit(&out, 1);
+    assert!(
+        stderr(&out).contains("Trivy could not download its database from")
+            && stderr(&out).contains("nothing/here:2"),
+        "{}",
+        text(&out)
+    );
+}

@@ -111,11 +111,7 @@ impl RegistryArgs {
             return Vec::new();
         };
         let host = rest.split('/').next().unwrap_or(rest);
-        let named = |hosts: &[String]| {
-            hosts
-                .iter()
-                .any(|h| h == host || host.split(':').next() == Some(h.as_str()))
-        };
+        let named = |hosts: &[String]| host_named(hosts, host);
         let mut out = Vec::new();
         if named(&self.plain_http) {
             out.push("--plain-http".into());
@@ -127,6 +123,13 @@ impl RegistryArgs {
             out.extend(["--ca-file".into(), ca.clone().into_os_string()]);
         }
         out
+    }
+
+    /// Whether the registry of `repository` (`HOST[:PORT]/PATH`) is named by --plain-http or
+    /// --insecure-skip-tls-verify.
+    pub(crate) fn reaches_insecurely(&self, repository: &str) -> bool {
+        let host = repository.split('/').next().unwrap_or(repository);
+        host_named(&self.plain_http, host) || host_named(&self.insecure_skip_tls_verify, host)
     }
 
     /// The client that reads images: through the `--source-mirror` caches.
@@ -161,6 +164,13 @@ impl RegistryArgs {
         };
         Client::new(options).map_err(|e| e.to_string())
     }
+}
+
+/// Whether `host` (`HOST[:PORT]`) is in `hosts`, exactly or by its name alone.
+fn host_named(hosts: &[String], host: &str) -> bool {
+    hosts
+        .iter()
+        .any(|h| h == host || host.split(':').next() == Some(h.as_str()))
 }
 
 impl Common {
@@ -244,9 +254,13 @@ pub struct ScanFlags {
     /// (air-gapped sites).
     #[arg(long, value_name = "DIR")]
     pub trivy_cache_dir: Option<PathBuf>,
-    /// Where Trivy downloads its database from (a mirror of ghcr.io/aquasecurity/trivy-db).
-    #[arg(long, value_name = "REGISTRY/REPO")]
+    /// Where Trivy downloads its database from, once before the scans (a mirror of
+    /// ghcr.io/aquasecurity/trivy-db:2, e.g. what copy --with-trivy-db put in your registry).
+    #[arg(long, value_name = "REGISTRY/REPO[:TAG]")]
     pub trivy_db_repository: Option<String>,
+    /// The same for Trivy's Java DB (a mirror of ghcr.io/aquasecurity/trivy-java-db:1).
+    #[arg(long, value_name = "REGISTRY/REPO[:TAG]")]
+    pub trivy_java_db_repository: Option<String>,
     /// A Trivy server that holds the database (trivy image --server).
     #[arg(long, value_name = "URL")]
     pub trivy_server: Option<String>,
@@ -284,6 +298,10 @@ impl ScanFlags {
         let given = [
             ("--trivy-cache-dir", self.trivy_cache_dir.is_some()),
             ("--trivy-db-repository", self.trivy_db_repository.is_some()),
+            (
+                "--trivy-java-db-repository",
+                self.trivy_java_db_repository.is_some(),
+            ),
             ("--trivy-server", self.trivy_server.is_some()),
             ("--trivy-token", self.trivy_token.is_some()),
             ("--ignorefile", self.ignorefile.is_some()),
@@ -303,6 +321,11 @@ impl ScanFlags {
         let trivy = Trivy::locate(TrivyConfig {
             cache_dir: self.trivy_cache_dir.clone(),
             db_repository: self.trivy_db_repository.clone(),
+            java_db_repository: self.trivy_java_db_repository.clone(),
+            db_insecure: [&self.trivy_db_repository, &self.trivy_java_db_repository]
+                .into_iter()
+                .flatten()
+                .any(|repository| registry.reaches_insecurely(repository)),
             server: self.trivy_server.clone(),
             token: self.trivy_token.clone().or_else(|| {
                 std::env::var("PURSER_TRIVY_TOKEN")

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
+use purser::reference::Reference;
 
 use super::args::{CarryArgs, ChartToArgs, PlaceArgs, RegistryArgs, ScanFlags, SelectArgs};
 use super::charts::{chart_destination, chart_names, load};
@@ -20,6 +21,7 @@ use super::lock_file::{read_lock, write_lock};
 use super::scan_gate;
 use super::signatures::{self, SignFlags, VerifyFlags};
 use super::transfer::{Job, TransferOptions, transfer};
+use crate::copy::ImageRequest;
 use crate::images;
 use crate::render::RenderFlags;
 use crate::store::RegistryStore;
@@ -67,9 +69,23 @@ pub struct CopyArgs {
     pub scan: bool,
     #[command(flatten)]
     pub scan_flags: ScanFlags,
+    /// Also carry Trivy's vulnerability database and Java DB into the mirror (placed like any
+    /// image), so scans inside use the same data (--trivy-db-repository there).
+    #[arg(long)]
+    pub with_trivy_db: bool,
+    /// Where --with-trivy-db takes the database from.
+    #[arg(long, value_name = "REF", default_value = TRIVY_DB, requires = "with_trivy_db")]
+    pub trivy_db_source: String,
+    /// Where --with-trivy-db takes the Java DB from.
+    #[arg(long, value_name = "REF", default_value = TRIVY_JAVA_DB, requires = "with_trivy_db")]
+    pub trivy_java_db_source: String,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
+
+/// Trivy's databases, as Trivy itself downloads them.
+const TRIVY_DB: &str = "ghcr.io/aquasecurity/trivy-db:2";
+const TRIVY_JAVA_DB: &str = "ghcr.io/aquasecurity/trivy-java-db:1";
 
 pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
     let rules = args.place.rules()?;
@@ -112,6 +128,20 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
         args.json,
     )
     .await?;
+    // Trivy's databases go after the policy and the gate: they are no image of the charts.
+    let mut requests = requests;
+    if args.with_trivy_db {
+        for source in [&args.trivy_db_source, &args.trivy_java_db_source] {
+            let source = Reference::parse(source)
+                .map_err(|e| format!("--with-trivy-db: {source:?}: {}", e.reason()))?;
+            requests.push(ImageRequest {
+                destination: rules.place(&source).map_err(|e| e.to_string())?,
+                source,
+                locked: None,
+                likely: false,
+            });
+        }
+    }
     if let Some(keyring) = args.verify.keyring()? {
         loaded.charts = signatures::check_provenance(
             &mut checked,
