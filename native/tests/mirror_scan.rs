@@ -891,3 +891,121 @@ async fn copy_carries_the_trivy_database_and_the_inside_scans_against_it() {
         text(&out)
     );
 }
+
+/// The CycloneDX SBOM referrers of `digest` in `repo` (referrers API, else fallback tag).
+async fn sboms(seeder: &support::Seeder, repo: &str, digest: &str) -> Vec<String> {
+    let index = match seeder.referrers(repo, digest).await {
+        Some(index) => Some(index),
+        None => seeder
+            .fetch_manifest(repo, &support::seed::digest_tag(digest))
+            .await
+            .map(|f| serde_json::from_slice::<Value>(&f.bytes).unwrap()),
+    };
+    index
+        .map(|i| {
+            i["manifests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|m| m["artifactType"] == "application/vnd.cyclonedx+json")
+                .map(|m| m["digest"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sboms_are_attached_at_the_target_and_survive_export_and_import() {
+    let w = World::new().await;
+    let seeder = w.registry.seeder();
+    let host = &w.registry.host;
+    let chart = w.chart("sbom", &["acme/vuln:1"]);
+    let copy = || {
+        w.run([
+            "mirror",
+            "copy",
+            chart.to_str().unwrap(),
+            "--set",
+            &format!("registry={host}"),
+            "--plain-http",
+            host,
+            "--to",
+            &format!("{host}/sbom"),
+            "--sbom",
+            "--trivy-cache-dir",
+            w.cache.to_str().unwrap(),
+            "--reports",
+            w.dir.path().join("sbom-reports").to_str().unwrap(),
+            "--json",
+        ])
+    };
+    let out = copy();
+    assert!(out.status.success(), "{}", text(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = &report["images"][0];
+    assert_eq!(row["scan"].as_array().unwrap().len(), 2, "{row:#}");
+    for (child, scan) in [&w.vuln.1, &w.vuln.2]
+        .iter()
+        .zip(row["scan"].as_array().unwrap())
+    {
+        let attached = sboms(&seeder, "sbom/acme/vuln", &child.digest).await;
+        assert_eq!(attached.len(), 1, "one SBOM for {}", child.digest);
+        assert_eq!(scan["sbom"], attached[0].as_str());
+        // The SBOM is Trivy's CycloneDX of that platform.
+        let manifest = seeder
+            .fetch_manifest("sbom/acme/vuln", &attached[0])
+            .await
+            .unwrap();
+        let manifest: Value = serde_json::from_slice(&manifest.bytes).unwrap();
+        assert_eq!(manifest["subject"]["digest"], child.digest.as_str());
+        let layer = manifest["layers"][0]["digest"].as_str().unwrap();
+        let sbom: Value =
+            serde_json::from_slice(&seeder.fetch_blob("sbom/acme/vuln", layer).await.unwrap())
+                .unwrap();
+        assert_eq!(sbom["bomFormat"], "CycloneDX");
+        assert!(sbom.to_string().contains("libssl3"), "{sbom:#}");
+    }
+    // Again: the SBOMs there are kept, none added.
+    let out = copy();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        sboms(&seeder, "sbom/acme/vuln", &w.vuln.1.digest)
+            .await
+            .len(),
+        1
+    );
+
+    // Through a bundle: exported from the mirror, imported elsewhere, the SBOMs come along.
+    let bundle = w.dir.path().join("sbom.tar");
+    let out = w.run([
+        "mirror",
+        "export",
+        chart.to_str().unwrap(),
+        "--set",
+        &format!("registry={host}/sbom"),
+        "--plain-http",
+        host,
+        "-o",
+        bundle.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = w.run([
+        "mirror",
+        "import",
+        bundle.to_str().unwrap(),
+        "--plain-http",
+        host,
+        "--to",
+        &format!("{host}/inside"),
+        "--flatten",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    for child in [&w.vuln.1, &w.vuln.2] {
+        assert_eq!(
+            sboms(&seeder, "inside/vuln", &child.digest).await.len(),
+            1,
+            "the SBOM of {} after export and import",
+            child.digest
+        );
+    }
+}

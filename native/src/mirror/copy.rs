@@ -18,9 +18,9 @@ use super::charts::{chart_destination, chart_names, load};
 use super::copy_print::print_copy;
 use super::copy_report::CopyReport;
 use super::lock_file::{read_lock, write_lock};
-use super::scan_gate;
 use super::signatures::{self, SignFlags, VerifyFlags};
 use super::transfer::{Job, TransferOptions, transfer};
+use super::{sbom, scan_gate};
 use crate::copy::ImageRequest;
 use crate::images;
 use crate::render::RenderFlags;
@@ -69,6 +69,10 @@ pub struct CopyArgs {
     pub scan: bool,
     #[command(flatten)]
     pub scan_flags: ScanFlags,
+    /// Attach a CycloneDX SBOM (Trivy's) to every platform of every image at the target, as
+    /// an OCI referrer, so it travels with the image (implies --scan).
+    #[arg(long)]
+    pub sbom: bool,
     /// Also carry Trivy's vulnerability database and Java DB into the mirror (placed like any
     /// image), so scans inside use the same data (--trivy-db-repository there).
     #[arg(long)]
@@ -119,7 +123,7 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
     )
     .await;
     let (requests, gated) = scan_gate::gate_if_asked(
-        args.scan,
+        args.scan || args.sbom,
         &args.scan_flags,
         &args.registry,
         &source_client,
@@ -171,6 +175,12 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
     }
     if args.dry_run {
         return Ok((report, true));
+    }
+    if args.sbom
+        && let Some(gated) = &gated
+    {
+        let created = purser::lock::rfc3339(images::environment().now_unix);
+        sbom::attach_sboms(gated.scanner.trivy(), &target_client, &mut report, &created).await;
     }
     if let Some(signer) = &signer {
         let target = RegistryStore::target(target_client.clone());

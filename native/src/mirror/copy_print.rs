@@ -30,8 +30,17 @@ pub(super) fn scan_notes(scans: &[PlatformScan]) -> String {
         .map(|s| {
             let c = &s.vulnerabilities;
             format!(
-                "\n         scanned {}: {} critical, {} high, {} medium, {} low ({} fixable)",
-                s.platform, c.critical, c.high, c.medium, c.low, c.fixable
+                "\n         scanned {}: {} critical, {} high, {} medium, {} low ({} fixable){}",
+                s.platform,
+                c.critical,
+                c.high,
+                c.medium,
+                c.low,
+                c.fixable,
+                s.sbom
+                    .as_ref()
+                    .map(|d| format!("; SBOM {d} attached"))
+                    .unwrap_or_default()
             )
         })
         .collect()

@@ -36,6 +36,7 @@ mod import;
 mod inspect;
 mod lock;
 mod lock_file;
+mod sbom;
 mod scan;
 mod scan_gate;
 mod signatures;

@@ -30,11 +30,15 @@ pub struct PlatformScan {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub blocking: Vec<String>,
     pub report: std::path::PathBuf,
+    /// The CycloneDX SBOM attached at the target (`--sbom`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sbom: Option<Digest>,
 }
 
 /// What the gate made of every request.
-#[derive(Default)]
 pub struct Gated {
+    /// The scanner, for what comes after the copy (`--sbom`).
+    pub scanner: Arc<Scanner>,
     /// Per source (canonical): its platforms' scans.
     scans: BTreeMap<String, Vec<PlatformScan>>,
     /// Requests kept back, and why.
@@ -70,7 +74,12 @@ pub async fn let_through(
         })
         .await
     };
-    let mut gated = Gated::default();
+    let mut gated = Gated {
+        scanner: scanner.clone(),
+        scans: BTreeMap::new(),
+        blocked: Vec::new(),
+        scanned: Vec::new(),
+    };
     let mut going = Vec::new();
     let mut targets = Vec::new();
     for (request, at, result) in resolved {
@@ -116,6 +125,7 @@ pub async fn let_through(
                     vulnerabilities: v.counts,
                     blocking: v.offending.iter().map(|f| f.id.clone()).collect(),
                     report: v.report.clone(),
+                    sbom: None,
                 });
             }
             Err(e) => why_not

@@ -105,6 +105,11 @@ impl Scanner {
         })
     }
 
+    /// The Trivy it runs.
+    pub fn trivy(&self) -> &Trivy {
+        &self.trivy
+    }
+
     /// The database scans run against, in the words of the lock and the report.
     pub fn database(&self) -> String {
         self.database.describe()

@@ -5,8 +5,10 @@
 //! [`Empty`] holds nothing (what an export plans against): copy and import are one executor
 //! ([`crate::copy`]) over different stores, and export writes the plan of the same walk.
 //!
-//! Blob bodies are streams ([`BlobStream`]): no implementation holds a whole layer.
+//! Blob bodies are streams ([`BlobStream`]): no implementation holds a whole layer. Artifacts
+//! that name a subject (signatures, SBOMs) are attached with [`attach`].
 
+mod attach;
 mod bundle;
 mod empty;
 mod registry;
@@ -18,6 +20,7 @@ use purser::digest::Digest;
 use purser::plan::Repository;
 
 pub use crate::registry::{BlobStream, Pushed, RegistryError as StoreError};
+pub use attach::{attach, put_blob};
 pub use bundle::{BundleStore, NamedEntry};
 pub use empty::Empty;
 pub use registry::RegistryStore;

@@ -19,8 +19,7 @@ use std::path::Path;
 use bytes::Bytes;
 use purser::digest::Digest;
 use purser::plan::{
-    Descriptor, EMPTY_CONFIG, EMPTY_MEDIA_TYPE, Manifest, OCI_INDEX, OCI_MANIFEST, Repository,
-    fallback_index, parse_manifest,
+    Descriptor, EMPTY_CONFIG, EMPTY_MEDIA_TYPE, Manifest, OCI_MANIFEST, Repository, parse_manifest,
 };
 use serde_json::{Value, json};
 
@@ -28,7 +27,7 @@ use super::found::{Found, signatures_of};
 use super::keys::SigningKey;
 use super::sigstore_bundle::{self, BUNDLE_V03, COSIGN_SIGN};
 use super::simple_signing::{self, SIGNATURE_ANNOTATION, SIMPLE_SIGNING};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, attach, put_blob};
 
 /// Which signature format is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -178,27 +177,17 @@ impl Signer {
         let bundle = sigstore_bundle::sign(&self.key, &subject.digest)
             .map_err(|e| StoreError::message(format!("signing {}: {e}", subject.digest)))?;
         let bundle_digest = Digest::sha256(&bundle);
-        put_blob(store, repo, EMPTY_CONFIG.to_vec()).await?;
-        put_blob(store, repo, bundle.clone()).await?;
         let manifest = referrer_manifest(subject, &bundle_digest, bundle.len(), &self.created);
-        let digest = Digest::sha256(&manifest);
-        let size = manifest.len() as u64;
-        let pushed = store
-            .manifest_put(repo, digest.as_str(), OCI_MANIFEST, Bytes::from(manifest))
-            .await?;
-        if pushed.subject_indexed || store.referrers(repo, &subject.digest).await?.is_some() {
-            return Ok(());
-        }
-        let mut entry = Descriptor::new(OCI_MANIFEST, digest, size);
-        entry.artifact_type = Some(BUNDLE_V03.to_owned());
-        let tag = subject.digest.fallback_tag();
-        let existing = store.manifest_get(repo, &tag).await?;
-        let index = fallback_index(existing.as_ref().map(|m| m.bytes.as_slice()), &[entry])
-            .map_err(|e| StoreError::message(format!("{repo}:{tag}: {e}")))?;
-        store
-            .manifest_put(repo, &tag, OCI_INDEX, Bytes::from(index))
-            .await
-            .map(|_| ())
+        attach(
+            store,
+            repo,
+            subject,
+            BUNDLE_V03,
+            vec![EMPTY_CONFIG.to_vec(), bundle],
+            manifest,
+        )
+        .await
+        .map(|_| ())
     }
 
     /// A simple-signing layer appended to the `.sig` manifest of `digest`.
@@ -313,22 +302,4 @@ fn sig_config(layers: &[Value]) -> Vec<u8> {
         "config": {},
     }))
     .unwrap_or_default()
-}
-
-/// Stores a small blob (skipped when the repository has it).
-async fn put_blob<S: Store>(
-    store: &S,
-    repo: &Repository,
-    bytes: Vec<u8>,
-) -> Result<(), StoreError> {
-    let digest = Digest::sha256(&bytes);
-    if store.blob_exists(repo, &digest).await?.is_some() {
-        return Ok(());
-    }
-    let size = bytes.len() as u64;
-    let body: crate::store::BlobStream =
-        Box::pin(futures_util::stream::once(
-            async move { Ok(Bytes::from(bytes)) },
-        ));
-    store.blob_put(repo, &digest, size, body).await
 }
