@@ -1009,3 +1009,103 @@ async fn sboms_are_attached_at_the_target_and_survive_export_and_import() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn import_scans_at_the_target_and_names_what_is_over_the_gate() {
+    let w = World::new().await;
+    let host = &w.registry.host;
+    let chart = w.chart("imported", &["acme/vuln:1", "acme/clean:1"]);
+    let bundle = w.dir.path().join("import.tar");
+    let out = w.run([
+        "mirror",
+        "export",
+        chart.to_str().unwrap(),
+        "--set",
+        &format!("registry={host}"),
+        "--plain-http",
+        host,
+        "-o",
+        bundle.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let lock = w.dir.path().join("imported.lock");
+    let inside = format!("{host}/inside");
+    let import = |extra: &[&str]| {
+        let mut args = vec![
+            "mirror",
+            "import",
+            bundle.to_str().unwrap(),
+            "--plain-http",
+            host,
+            "--to",
+            &inside,
+            "-o",
+            lock.to_str().unwrap(),
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        w.run(args)
+    };
+    // Trivy missing: refused before anything is imported.
+    let out = w
+        .helm
+        .command([
+            "mirror",
+            "import",
+            bundle.to_str().unwrap(),
+            "--plain-http",
+            host,
+            "--to",
+            &format!("{host}/nowhere"),
+            "--scan",
+        ])
+        .env("PURSER_TRIVY", w.dir.path().join("no-trivy"))
+        .output()
+        .unwrap();
+    assert_exit(&out, 1);
+    assert!(stderr(&out).contains("is not a program"), "{}", text(&out));
+    let seeder = w.registry.seeder();
+    assert_eq!(seeder.head_manifest("nowhere/acme/clean", "1").await, None);
+
+    let out = import(&[
+        "--trivy-cache-dir",
+        w.cache.to_str().unwrap(),
+        "--reports",
+        w.dir.path().join("import-reports").to_str().unwrap(),
+        "--fail-on",
+        "HIGH",
+    ]);
+    assert_exit(&out, 1);
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("import --json: {e}\n{}", text(&out)));
+    let images = report["images"].as_array().unwrap();
+    let find = |name: &str| {
+        images
+            .iter()
+            .find(|r| r["source"].as_str().unwrap().ends_with(name))
+            .unwrap()
+    };
+    let vuln = find("acme/vuln:1");
+    assert_eq!(vuln["scan"].as_array().unwrap().len(), 2, "{vuln:#}");
+    assert!(
+        vuln["message"]
+            .as_str()
+            .unwrap()
+            .contains("over the scan gate at the target"),
+        "{vuln:#}"
+    );
+    let clean = find("acme/clean:1");
+    assert_eq!(clean["scan"][0]["vulnerabilities"]["high"], 0);
+    assert_eq!(clean["message"], Value::Null, "{clean:#}");
+    // The lock of the import records the scans at the target's digests.
+    let lock = yaml(&lock);
+    let vuln = support::copy::lock_entry(&lock, "acme/vuln:1");
+    assert!(
+        vuln["digests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["scan"]["vulnerabilities"]["critical"] == 1),
+        "{vuln:#?}"
+    );
+}

@@ -17,11 +17,12 @@ use purser::bundle::layout::is_referrer_tag;
 use purser::lock::{ChartId, Lock, LockedImage};
 use purser::report::Stamp;
 
-use super::args::{ChartToArgs, PlaceArgs, RegistryArgs};
+use super::args::{ChartToArgs, PlaceArgs, RegistryArgs, ScanFlags};
 use super::charts::{Carried, LoadedChart, chart_destination, chart_names};
 use super::copy_print::print_copy;
 use super::copy_report::CopyReport;
 use super::lock_file::write_lock;
+use super::scan_gate;
 use super::signatures::{self, SignFlags, VerifyFlags};
 use super::transfer::{Job, TransferOptions, transfer};
 use crate::copy::{ImageRequest, PlanOptions};
@@ -53,6 +54,12 @@ pub struct ImportArgs {
     pub verify: VerifyFlags,
     #[command(flatten)]
     pub sign: SignFlags,
+    /// Scan every platform of every imported image with Trivy at the target (implied by
+    /// --fail-on): each row says what was found; one over --fail-on is named (exit 1).
+    #[arg(long)]
+    pub scan: bool,
+    #[command(flatten)]
+    pub scan_flags: ScanFlags,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -62,6 +69,13 @@ pub async fn run(args: ImportArgs) -> Result<(CopyReport, bool), String> {
     let chart_to = args.chart_to.target(&rules.to)?;
     let verifier = args.verify.verifier()?;
     let signer = args.sign.signer(images::environment().now_unix)?;
+    // Trivy and its database first: nothing is imported when the scan asked for cannot run.
+    let scanner = if args.scan || args.scan_flags.fail_on.is_some() {
+        Some(Arc::new(args.scan_flags.scanner(&args.registry).await?))
+    } else {
+        args.scan_flags.unused()?;
+        None
+    };
     let bundle = BundleStore::open(&args.bundles)?;
     if bundle.named.is_empty() {
         let names: Vec<String> = bundle
@@ -180,6 +194,12 @@ pub async fn run(args: ImportArgs) -> Result<(CopyReport, bool), String> {
         let target = RegistryStore::target(target_client.clone());
         signatures::sign_report(signer, &target, &mut report, args.registry.concurrency).await;
     }
+    let scanned = match &scanner {
+        Some(scanner) => {
+            scan_gate::scan_at_target(scanner, &target_client, &mut report, args.json).await
+        }
+        None => Vec::new(),
+    };
     if let Some(path) = &args.output {
         let mut lock = match &lock_text {
             Some(text) => Lock::parse(text, "the bundle's purser/images.lock")?,
@@ -191,7 +211,7 @@ pub async fn run(args: ImportArgs) -> Result<(CopyReport, bool), String> {
             &report,
             &plan,
             &target_client,
-            &[],
+            &scanned,
             args.json,
         )
         .await?;

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use purser::digest::Digest;
+use purser::reference::Reference;
 use purser::scan::Counts;
 use serde::Serialize;
 
@@ -105,8 +106,32 @@ pub async fn let_through(
     let progress = Arc::new(Progress::new(targets.len(), "scanning", quiet));
     gated.scanned = scanner.scan_all(client, targets, progress.clone()).await;
     progress.finish();
+    let (scans, why_not) = judge(&gated.scanned);
+    gated.scans = scans;
+    let mut kept = Vec::new();
+    for request in going {
+        match why_not.get(&request.source.canonical()) {
+            Some(reasons) => gated.blocked.push((
+                request,
+                format!("stopped by the scan gate: {}", reasons.join("; ")),
+            )),
+            None => kept.push(request),
+        }
+    }
+    (kept, gated)
+}
+
+/// Per source (canonical): its platforms' scans, and why it does not pass (over the gate, or
+/// a platform not scanned), where it does not.
+type Judged = (
+    BTreeMap<String, Vec<PlatformScan>>,
+    BTreeMap<String, Vec<String>>,
+);
+
+fn judge(scanned: &[Scanned]) -> Judged {
+    let mut scans: BTreeMap<String, Vec<PlatformScan>> = BTreeMap::new();
     let mut why_not: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for s in &gated.scanned {
+    for s in scanned {
         let source = s.target.image.canonical();
         match &s.outcome {
             Ok(v) => {
@@ -119,7 +144,7 @@ pub async fn let_through(
                         ids.join(", ")
                     ));
                 }
-                gated.scans.entry(source).or_default().push(PlatformScan {
+                scans.entry(source).or_default().push(PlatformScan {
                     platform: s.target.platform.clone(),
                     digest: s.target.digest.clone(),
                     vulnerabilities: v.counts,
@@ -134,17 +159,86 @@ pub async fn let_through(
                 .push(format!("{} not scanned: {e}", s.target.platform)),
         }
     }
-    let mut kept = Vec::new();
-    for request in going {
-        match why_not.get(&request.source.canonical()) {
-            Some(reasons) => gated.blocked.push((
-                request,
-                format!("stopped by the scan gate: {}", reasons.join("; ")),
-            )),
-            None => kept.push(request),
+    (scans, why_not)
+}
+
+/// `import --scan`: every image the import put (or found) at the target, scanned there;
+/// each row carries its scans, and one over the gate or not scannable is named and makes
+/// the report incomplete. The scans, for the lock.
+pub async fn scan_at_target(
+    scanner: &Arc<Scanner>,
+    target: &Client,
+    report: &mut CopyReport,
+    quiet: bool,
+) -> Vec<Scanned> {
+    let mut work = Vec::new();
+    for row in &report.images {
+        if !matches!(row.state, "copied" | "present") {
+            continue;
+        }
+        let (Some(digest), Ok(image), Ok(destination)) = (
+            &row.digest,
+            Reference::parse(&row.source),
+            Reference::parse(&row.destination),
+        ) else {
+            continue;
+        };
+        let at = destination
+            .with_digest(digest.as_str())
+            .unwrap_or(destination);
+        work.push((image, at));
+    }
+    let resolved = {
+        let client = target.clone();
+        super::each::each(work, 4, move |(image, at)| {
+            let client = client.clone();
+            async move {
+                let result = client.resolve(&at).await;
+                (image, at, result)
+            }
+        })
+        .await
+    };
+    let mut targets = Vec::new();
+    let mut unreadable: BTreeMap<String, String> = BTreeMap::new();
+    for (image, at, result) in resolved {
+        match result {
+            Ok(r) => targets.extend(r.platforms.into_iter().map(|p| Target {
+                image: image.clone(),
+                at: at.clone(),
+                platform: p.platform(),
+                digest: p.digest,
+            })),
+            Err(e) => {
+                unreadable.insert(image.canonical(), format!("not scanned: {e}"));
+            }
         }
     }
-    (kept, gated)
+    let progress = Arc::new(Progress::new(targets.len(), "scanning", quiet));
+    let scanned = scanner.scan_all(target, targets, progress.clone()).await;
+    progress.finish();
+    let (mut scans, why_not) = judge(&scanned);
+    for row in &mut report.images {
+        row.scan = scans.remove(&row.source).unwrap_or_default();
+        let reason = why_not
+            .get(&row.source)
+            .map(|r| {
+                format!(
+                    "over the scan gate at the target (imported already: gate export or copy \
+                     to keep it out): {}",
+                    r.join("; ")
+                )
+            })
+            .or_else(|| unreadable.get(&row.source).cloned());
+        if let Some(reason) = reason {
+            row.message = Some(match row.message.take() {
+                Some(m) => format!("{m}; {reason}"),
+                None => reason,
+            });
+            report.complete = false;
+        }
+    }
+    scanned
 }
 
 /// With `--scan` (or `--fail-on`): the scanner from `flags` and [`let_through`]; without, the
