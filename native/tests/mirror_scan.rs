@@ -1109,3 +1109,39 @@ async fn import_scans_at_the_target_and_names_what_is_over_the_gate() {
         "{vuln:#?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ignore_file_leaves_findings_out_and_is_part_of_reuse() {
+    let w = World::new().await;
+    let chart = w.chart("ignored", &["acme/vuln:1"]);
+    let ignore = w.dir.path().join(".trivyignore");
+    std::fs::write(&ignore, "# accepted until the patch lands\nCVE-2099-0003\n").unwrap();
+    let out = w.scan(&chart, &["--fail-on", "CRITICAL", "--json"]);
+    assert_exit(&out, 1);
+    assert_eq!(
+        row(&rows_of(&out), "acme/vuln:1", "linux/amd64")["state"],
+        "blocked"
+    );
+    // With the ignore file Trivy leaves busybox's CRITICAL out: nothing is over CRITICAL, and
+    // the stored report without it is not reused.
+    let out = w.scan(
+        &chart,
+        &[
+            "--fail-on",
+            "CRITICAL",
+            "--ignorefile",
+            ignore.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let rows = rows_of(&out);
+    let amd = row(&rows, "acme/vuln:1", "linux/amd64");
+    assert_eq!(counts(amd), (0, 2, 2, 0, 4), "{amd:#}");
+    assert_eq!(
+        amd["reused"],
+        Value::Null,
+        "another ignore file: scanned again"
+    );
+    assert_eq!(amd["state"], "findings");
+}
