@@ -56,7 +56,8 @@ impl Helm {
     }
 
     /// Puts Helm's environment on `cmd`: the temporary homes, no HELM_* of the machine's, an
-    /// empty docker config (test registries are anonymous), HELM_BIN.
+    /// empty docker config (test registries are anonymous), HELM_BIN, and a temporary
+    /// XDG_CACHE_HOME (purser's default scan reports, Trivy's default cache).
     pub fn env(&self, cmd: &mut Command) {
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("HELM_") {
@@ -67,6 +68,7 @@ impl Helm {
             .env("HELM_CONFIG_HOME", self.homes.path().join("config"))
             .env("HELM_CACHE_HOME", self.homes.path().join("cache"))
             .env("DOCKER_CONFIG", self.homes.path().join("docker"))
+            .env("XDG_CACHE_HOME", self.homes.path().join("xdg-cache"))
             .env("HELM_BIN", &self.bin);
     }
 
