@@ -250,8 +250,9 @@ fn charts_under(to: &purser::destination::Target) -> purser::destination::Target
 /// server, the reports folder and the gate.
 #[derive(Args, Clone)]
 pub struct ScanFlags {
-    /// A Trivy cache holding a vulnerability database already (DIR/db/trivy.db): no download
-    /// (air-gapped sites).
+    /// Trivy's cache folder. Alone: it holds the vulnerability database already
+    /// (DIR/db/trivy.db) and nothing is downloaded (air-gapped sites); with
+    /// --trivy-db-repository the database is downloaded into it first.
     #[arg(long, value_name = "DIR")]
     pub trivy_cache_dir: Option<PathBuf>,
     /// Where Trivy downloads its database from, once before the scans (a mirror of
