@@ -185,7 +185,7 @@ pub fn write(args: &LockArgs, locked: Locked) -> Result<ExitCode, String> {
     })
 }
 
-fn wanted(filter: &[String], platform: &str) -> bool {
+pub(super) fn wanted(filter: &[String], platform: &str) -> bool {
     filter.is_empty()
         || filter.iter().any(|f| {
             // `linux/arm` matches every arm variant; `linux/arm/v7` only v7.

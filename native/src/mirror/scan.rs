@@ -17,9 +17,11 @@ use purser::scan::Counts;
 use serde::Serialize;
 
 use super::args::{RegistryArgs, ScanFlags, SelectArgs, inventory_of};
+use super::lock::wanted;
 use super::lock_file::{read_lock, write_atomically};
+use super::scan_gate::platform_targets;
 use crate::progress::Progress;
-use crate::registry::Client;
+
 use crate::render::{ChartArgs, RenderFlags};
 use crate::scan::{Scanned, Target};
 
@@ -139,34 +141,23 @@ pub async fn run(args: &mut ScanArgs) -> Result<ScanReport, String> {
                 .iter()
                 .map(|i| i.reference.clone())
                 .collect();
-            let resolved = resolve_platforms(&client, images, args.registry.concurrency).await;
+            let places = images.iter().map(|i| (i.clone(), i.clone())).collect();
+            let resolved = platform_targets(&client, places, &[], args.registry.concurrency).await;
             let mut targets = Vec::new();
             for (image, result) in resolved {
                 match result {
-                    Ok(platforms) if platforms.is_empty() => not_images.push(image.canonical()),
-                    Ok(platforms) => targets.extend(
-                        platforms
+                    Ok(found) if found.is_empty() => not_images.push(image.canonical()),
+                    Ok(found) => targets.extend(
+                        found
                             .into_iter()
-                            .filter(|(platform, _)| wanted(&args.platform, platform))
-                            .map(|(platform, digest)| Target {
-                                image: image.clone(),
-                                at: image.clone(),
-                                platform,
-                                digest,
-                            }),
+                            .filter(|t| wanted(&args.platform, &t.platform)),
                     ),
-                    Err(message) => unreadable.push(ScanRow {
-                        image: image.canonical(),
-                        platform: String::new(),
-                        digest: String::new(),
-                        state: "error",
-                        os: None,
-                        vulnerabilities: None,
-                        blocking: Vec::new(),
-                        report: None,
-                        reused: false,
-                        message: Some(message),
-                    }),
+                    Err(e) => unreadable.push(ScanRow::error(
+                        image.canonical(),
+                        String::new(),
+                        String::new(),
+                        Some(e.to_string()),
+                    )),
                 }
             }
             targets
@@ -185,36 +176,6 @@ pub async fn run(args: &mut ScanArgs) -> Result<ScanReport, String> {
         not_images,
         unreadable,
     })
-}
-
-/// Each image's platforms (`os/arch[/variant]` and manifest digest) at the source; empty for
-/// an artifact that is no image.
-async fn resolve_platforms(
-    client: &Client,
-    images: Vec<Reference>,
-    concurrency: usize,
-) -> Vec<(
-    Reference,
-    Result<Vec<(String, purser::digest::Digest)>, String>,
-)> {
-    let client = client.clone();
-    super::each::each(images, concurrency, move |image| {
-        let client = client.clone();
-        async move {
-            let result = client
-                .resolve(&image)
-                .await
-                .map(|r| {
-                    r.platforms
-                        .into_iter()
-                        .map(|p| (p.platform(), p.digest))
-                        .collect()
-                })
-                .map_err(|e| e.to_string());
-            (image, result)
-        }
-    })
-    .await
 }
 
 /// The lock's images at their recorded platform digests.
@@ -244,24 +205,32 @@ fn lock_targets(lock: &Lock, platforms: &[String]) -> Result<Vec<Target>, String
     Ok(targets)
 }
 
-/// `--platform` as copy reads it: none given means every platform.
-fn wanted(filter: &[String], platform: &str) -> bool {
-    filter.is_empty() || filter.iter().any(|p| p == platform)
+impl ScanRow {
+    /// A row of what could not be scanned (`message` says why; set later where it is not
+    /// known yet).
+    fn error(image: String, platform: String, digest: String, message: Option<String>) -> ScanRow {
+        ScanRow {
+            image,
+            platform,
+            digest,
+            state: "error",
+            os: None,
+            vulnerabilities: None,
+            blocking: Vec::new(),
+            report: None,
+            reused: false,
+            message,
+        }
+    }
 }
 
 fn row(s: &Scanned) -> ScanRow {
-    let mut row = ScanRow {
-        image: s.target.image.canonical(),
-        platform: s.target.platform.clone(),
-        digest: s.target.digest.to_string(),
-        state: "error",
-        os: None,
-        vulnerabilities: None,
-        blocking: Vec::new(),
-        report: None,
-        reused: false,
-        message: None,
-    };
+    let mut row = ScanRow::error(
+        s.target.image.canonical(),
+        s.target.platform.clone(),
+        s.target.digest.to_string(),
+        None,
+    );
     match &s.outcome {
         Ok(v) => {
             row.state = if v.blocked() {

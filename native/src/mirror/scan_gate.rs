@@ -15,9 +15,10 @@ use serde::Serialize;
 
 use super::args::{RegistryArgs, ScanFlags};
 use super::copy_report::{CopyReport, ImageRow};
+use super::lock::wanted;
 use crate::copy::ImageRequest;
 use crate::progress::Progress;
-use crate::registry::Client;
+use crate::registry::{Client, RegistryError};
 use crate::scan::{Scanned, Scanner, Target};
 
 /// One platform's scan, as a copy report row carries it.
@@ -59,22 +60,18 @@ pub async fn let_through(
     concurrency: usize,
     quiet: bool,
 ) -> (Vec<ImageRequest>, Gated) {
-    let resolved = {
-        let client = client.clone();
-        super::each::each(requests, concurrency, move |request| {
-            let client = client.clone();
-            async move {
-                let at = match &request.locked {
-                    Some(d) => request.source.with_digest(d.as_str()).ok(),
-                    None => None,
-                }
-                .unwrap_or_else(|| request.source.clone());
-                let result = client.resolve(&at).await;
-                (request, at, result)
-            }
+    let places = requests
+        .iter()
+        .map(|r| {
+            let at = r
+                .locked
+                .as_ref()
+                .and_then(|d| r.source.with_digest(d.as_str()).ok())
+                .unwrap_or_else(|| r.source.clone());
+            (r.source.clone(), at)
         })
-        .await
-    };
+        .collect();
+    let resolved = platform_targets(client, places, platforms, concurrency).await;
     let mut gated = Gated {
         scanner: scanner.clone(),
         scans: BTreeMap::new(),
@@ -83,20 +80,10 @@ pub async fn let_through(
     };
     let mut going = Vec::new();
     let mut targets = Vec::new();
-    for (request, at, result) in resolved {
+    for (request, (_, result)) in requests.into_iter().zip(resolved) {
         match result {
-            Ok(r) => {
-                for p in r.platforms {
-                    let platform = p.platform();
-                    if platforms.is_empty() || platforms.contains(&platform) {
-                        targets.push(Target {
-                            image: request.source.clone(),
-                            at: at.clone(),
-                            platform,
-                            digest: p.digest,
-                        });
-                    }
-                }
+            Ok(found) => {
+                targets.extend(found);
                 going.push(request);
             }
             Err(e) if e.is_not_found() => going.push(request),
@@ -119,6 +106,40 @@ pub async fn let_through(
         }
     }
     (kept, gated)
+}
+
+/// Each `(image, at)`'s platform manifests, resolved at `at` (`concurrency` at once, in
+/// order) as scan targets, only those in `platforms` when it names any; none for an artifact
+/// that is no image.
+pub(super) async fn platform_targets(
+    client: &Client,
+    places: Vec<(Reference, Reference)>,
+    platforms: &[String],
+    concurrency: usize,
+) -> Vec<(Reference, Result<Vec<Target>, RegistryError>)> {
+    let client = client.clone();
+    let platforms = platforms.to_vec();
+    super::each::each(places, concurrency, move |(image, at)| {
+        let client = client.clone();
+        let platforms = platforms.clone();
+        async move {
+            let result = client.resolve(&at).await.map(|r| {
+                r.platforms
+                    .into_iter()
+                    .map(|p| (p.platform(), p.digest))
+                    .filter(|(platform, _)| wanted(&platforms, platform))
+                    .map(|(platform, digest)| Target {
+                        image: image.clone(),
+                        at: at.clone(),
+                        platform,
+                        digest,
+                    })
+                    .collect()
+            });
+            (image, result)
+        }
+    })
+    .await
 }
 
 /// Per source (canonical): its platforms' scans, and why it does not pass (over the gate, or
@@ -188,27 +209,11 @@ pub async fn scan_at_target(
             .unwrap_or(destination);
         work.push((image, at));
     }
-    let resolved = {
-        let client = target.clone();
-        super::each::each(work, 4, move |(image, at)| {
-            let client = client.clone();
-            async move {
-                let result = client.resolve(&at).await;
-                (image, at, result)
-            }
-        })
-        .await
-    };
     let mut targets = Vec::new();
     let mut unreadable: BTreeMap<String, String> = BTreeMap::new();
-    for (image, at, result) in resolved {
+    for (image, result) in platform_targets(target, work, &[], 4).await {
         match result {
-            Ok(r) => targets.extend(r.platforms.into_iter().map(|p| Target {
-                image: image.clone(),
-                at: at.clone(),
-                platform: p.platform(),
-                digest: p.digest,
-            })),
+            Ok(found) => targets.extend(found),
             Err(e) => {
                 unreadable.insert(image.canonical(), format!("not scanned: {e}"));
             }
