@@ -219,7 +219,7 @@ impl Trivy {
             if self.config.db_insecure {
                 command.arg("--insecure");
             }
-            let output = self.run(command, only).await?;
+            let output = self.run(command).await?;
             if !output.status.success() {
                 return Err(TrivyError::Download {
                     from: repository
@@ -245,7 +245,7 @@ impl Trivy {
         if let Some(dir) = &self.config.cache_dir {
             command.arg("--cache-dir").arg(dir);
         }
-        let output = self.run(command, "trivy version").await?;
+        let output = self.run(command).await?;
         let cache = self
             .config
             .cache_dir
@@ -325,7 +325,7 @@ impl Trivy {
             command.env("SSL_CERT_DIR", cert_dirs(&self.config.ca_files));
         }
         command.arg(&image.reference);
-        let output = self.run(command, &image.reference).await?;
+        let output = self.run(command).await?;
         if !output.status.success() {
             return Err(TrivyError::Failed {
                 image: image.reference.clone(),
@@ -339,7 +339,6 @@ impl Trivy {
     async fn run(
         &self,
         mut command: tokio::process::Command,
-        _what: &str,
     ) -> Result<std::process::Output, TrivyError> {
         command.output().await.map_err(|e| TrivyError::Start {
             program: self.program.clone(),

@@ -186,7 +186,7 @@ impl Scanner {
                     .scan(&handover, Format::Json)
                     .await
                     .map_err(|e| e.to_string())?;
-                let scanned_at = purser::lock::rfc3339(now());
+                let scanned_at = purser::lock::rfc3339(crate::images::environment().now_unix);
                 (report, scanned_at, false)
             }
         };
@@ -246,10 +246,4 @@ pub fn record(lock: &mut Lock, scanned: &[Scanned]) {
             }
         }
     }
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
