@@ -365,4 +365,5 @@ if [ "${PURSER_SKIP_TRIVY:-}" = 1 ]; then
 else
   bg_wait trivy
 fi
+timed "set-up: debs" "$PURSER_ROOT/scripts/setup-debs.sh"
 say "ready: $HELM_BIN images (try scripts/demo.sh)"

@@ -16,6 +16,7 @@ pub mod images_command;
 pub mod inventory;
 pub mod lock;
 pub mod manifests;
+pub mod patch;
 pub mod plan;
 pub mod plugin_artifact;
 pub mod reference;

@@ -51,6 +51,39 @@ pub struct PlatformDigest {
     /// The last vulnerability scan of this manifest (`helm mirror scan --lock`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scan: Option<ScanRecord>,
+    /// The patched manifest made of this one (`helm mirror patch`), and what it changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patched: Option<PatchedPlatform>,
+}
+
+/// A platform manifest patched: its digest and the packages replaced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PatchedPlatform {
+    pub digest: String,
+    pub packages: Vec<PackageChange>,
+    /// The scan of the patched manifest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan: Option<ScanRecord>,
+}
+
+/// One package a patch replaced (`from` absent: a dependency added).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PackageChange {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    pub to: String,
+}
+
+/// Where the patched image is: its reference (`…:TAG-patched`) and the digest that tag
+/// names (the new index for a multi-platform image).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PatchedImage {
+    pub reference: String,
+    pub digest: String,
 }
 
 impl PlatformDigest {
@@ -60,6 +93,7 @@ impl PlatformDigest {
             digest: digest.into(),
             arch: arch.into(),
             scan: None,
+            patched: None,
         }
     }
 }
@@ -106,6 +140,9 @@ pub struct LockedImage {
     /// The source's signatures a signature policy accepted (`helm mirror copy --verify`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub signatures: Vec<VerifiedSignature>,
+    /// The patched image (`helm mirror patch`), which `relocate --prefer patched` pins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patched: Option<PatchedImage>,
 }
 
 /// Who signed which digest, as a signature policy verified it.
@@ -199,6 +236,7 @@ impl Lock {
                 confidence: (image.confidence == Confidence::Likely).then_some(Confidence::Likely),
                 confirmed: false,
                 signatures: Vec::new(),
+                patched: None,
             })
             .collect();
         Lock {

@@ -45,6 +45,8 @@ pub struct Options<'a> {
     pub lock: Option<&'a Lock>,
     /// Every image must be in the lock with a digest: anything else is an error.
     pub enforce: bool,
+    /// Pin the patched digest where the lock records a patched image (`--prefer patched`).
+    pub prefer_patched: bool,
 }
 
 /// A rewritten stream.
@@ -289,7 +291,7 @@ impl<'s, 'o, 'l> Plan<'s, 'o, 'l> {
         if self.options.lock.is_some() {
             match self.lock.get(canonical) {
                 None => unpinned = Some("not in the lock".to_owned()),
-                Some(entry) => match lock_digest(entry, reference) {
+                Some(entry) => match lock_digest(entry, reference, self.options.prefer_patched) {
                     Ok(Some(d)) => pinned = Some(d),
                     Ok(None) => {
                         unpinned = Some(match &entry.missing {
@@ -739,8 +741,16 @@ fn problem_message(problems: &[Problem], enforce: bool) -> String {
 
 /// The digest to pin `reference` to from its lock entry: the entry's `digest` (the index
 /// where there is one), else the digest the reference already names, else the only platform
-/// digest. A reference that names a digest the lock contradicts is an error.
-fn lock_digest(entry: &LockedImage, reference: &Reference) -> Result<Option<String>, String> {
+/// digest; with `prefer_patched`, the patched image's digest where the lock records one. A
+/// reference that names a digest the lock contradicts is an error.
+fn lock_digest(
+    entry: &LockedImage,
+    reference: &Reference,
+    prefer_patched: bool,
+) -> Result<Option<String>, String> {
+    if prefer_patched && let Some(patched) = &entry.patched {
+        return Ok(Some(patched.digest.clone()));
+    }
     let named = reference.digest();
     if let Some(d) = &entry.digest {
         if let Some(n) = named {

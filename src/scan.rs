@@ -70,6 +70,10 @@ pub struct Finding {
     pub severity: Severity,
     /// What Trivy scanned to find it: `IMAGE (alpine 3.19.1)`, a language lock file.
     pub target: String,
+    /// A package of the OS's package manager (Trivy's class `os-pkgs`), which patching can
+    /// replace; language packages are not.
+    #[serde(skip)]
+    pub os_package: bool,
 }
 
 impl Finding {
@@ -117,6 +121,17 @@ impl Counts {
 
     pub fn total(&self) -> usize {
         self.critical + self.high + self.medium + self.low + self.unknown
+    }
+}
+
+/// `1 critical, 2 high, 0 medium, 0 low (2 fixable)`, as the reports print counts.
+impl fmt::Display for Counts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} critical, {} high, {} medium, {} low ({} fixable)",
+            self.critical, self.high, self.medium, self.low, self.fixable
+        )
     }
 }
 
@@ -185,6 +200,8 @@ struct ReportOs {
 struct ReportResult {
     target: String,
     #[serde(default)]
+    class: String,
+    #[serde(default)]
     vulnerabilities: Option<Vec<ReportVulnerability>>,
 }
 
@@ -228,6 +245,7 @@ impl ScanSummary {
                     fixed: (!v.fixed.is_empty()).then_some(v.fixed),
                     severity,
                     target: result.target.clone(),
+                    os_package: result.class == "os-pkgs",
                 });
             }
         }

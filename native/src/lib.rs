@@ -15,6 +15,7 @@ pub mod copy;
 pub mod helm;
 pub mod images;
 pub mod mirror;
+pub mod patch;
 pub mod plugin_push;
 pub mod postrender;
 pub mod progress;

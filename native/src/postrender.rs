@@ -34,10 +34,21 @@ pub struct PostRenderArgs {
     /// Fail when a rendered image is not in the lock (or the lock has no digest for it).
     #[arg(long, requires = "lock")]
     pub enforce: bool,
+    /// Which digest the lock pins: `original` (the image as upstream made it) or `patched`
+    /// (the image `helm mirror patch` made, where the lock records one; the others keep
+    /// their original digest).
+    #[arg(long, value_enum, default_value = "original", requires = "lock")]
+    pub prefer: Prefer,
     /// Only rewrite typed image fields (containers, image volumes, known operator fields);
     /// leave references in args, env and ConfigMaps as they are.
     #[arg(long)]
     pub typed_only: bool,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prefer {
+    Original,
+    Patched,
 }
 
 pub fn run(args: PostRenderArgs) -> Result<ExitCode, String> {
@@ -95,6 +106,7 @@ pub fn run(args: PostRenderArgs) -> Result<ExitCode, String> {
         typed_only: args.typed_only,
         lock: lock.as_ref(),
         enforce: args.enforce,
+        prefer_patched: args.prefer == Prefer::Patched,
     };
     let relocated = relocate::relocate(&stream, &options).map_err(|e| match (&args.lock, &e) {
         (Some(path), RelocateError::NotPinned(_)) if args.enforce => {

@@ -17,6 +17,7 @@ mod mirror_copy_options;
 mod mirror_helm;
 mod mirror_scan;
 mod mirror_trust;
+mod patch_support;
 mod plugin_install;
 mod registry;
 mod trust_cosign_tools;

@@ -55,6 +55,7 @@ fn lock(entries: &[(&str, Option<&str>, &[&str])]) -> Lock {
                 confidence: None,
                 confirmed: false,
                 signatures: Vec::new(),
+                patched: None,
             })
             .collect(),
         unresolved: Vec::new(),
@@ -528,6 +529,7 @@ fn without_enforce_unlisted_images_are_moved_unpinned_with_a_warning() {
             lock: Some(&lock),
             typed_only: true,
             enforce: true,
+            ..Options::default()
         },
     )
     .unwrap_err()

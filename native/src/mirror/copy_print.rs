@@ -28,15 +28,10 @@ pub(super) fn scan_notes(scans: &[PlatformScan]) -> String {
     scans
         .iter()
         .map(|s| {
-            let c = &s.vulnerabilities;
             format!(
-                "\n         scanned {}: {} critical, {} high, {} medium, {} low ({} fixable){}",
+                "\n         scanned {}: {}{}",
                 s.platform,
-                c.critical,
-                c.high,
-                c.medium,
-                c.low,
-                c.fixable,
+                s.vulnerabilities,
                 s.sbom
                     .as_ref()
                     .map(|d| format!("; SBOM {d} attached"))

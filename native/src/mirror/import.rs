@@ -251,6 +251,7 @@ fn lock_of(requests: &[ImageRequest], charts: &[LoadedChart]) -> Lock {
             confidence: None,
             confirmed: false,
             signatures: Vec::new(),
+            patched: None,
         });
     }
     lock

@@ -19,6 +19,8 @@
 //!   ([`verify_signatures`]).
 //! - `scan CHART` (or `--lock FILE`) scans every platform of every image with Trivy, a gate
 //!   with `--fail-on` ([`scan`]).
+//! - `patch CHART` (or `--lock FILE`) fixes the OS-package findings of every platform with
+//!   one added layer and publishes `TAG-patched` beside the original ([`patch`]).
 //!
 //! What several commands share: the flags ([`args`]), the charts read and rendered
 //! ([`charts`]), the copy engine's run and its report ([`transfer`], [`copy_report`],
@@ -36,6 +38,7 @@ mod import;
 mod inspect;
 mod lock;
 mod lock_file;
+mod patch;
 mod sbom;
 mod scan;
 mod scan_gate;
@@ -76,6 +79,9 @@ pub enum MirrorCommand {
     /// Scan every platform of every image with Trivy at its registry: a summary per image
     /// and platform, each report kept, and a gate (--fail-on; exit 1 over it).
     Scan(scan::ScanArgs),
+    /// Fix the OS-package vulnerabilities Trivy finds in every platform of every image: one
+    /// added layer of verified fixed packages, published as TAG-patched beside the original.
+    Patch(patch::PatchArgs),
 }
 
 pub fn run(command: MirrorCommand) -> Result<ExitCode, String> {
@@ -94,6 +100,7 @@ pub fn run(command: MirrorCommand) -> Result<ExitCode, String> {
             MirrorCommand::Inspect(args) => inspect::run(args).await,
             MirrorCommand::VerifySignatures(args) => verify_signatures::command(args).await,
             MirrorCommand::Scan(args) => scan::command(args).await,
+            MirrorCommand::Patch(args) => patch::command(args).await,
         }
     })
 }

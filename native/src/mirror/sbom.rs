@@ -6,13 +6,13 @@
 //! SBOM's digest into the report's scan rows; a failure makes the report incomplete.
 
 use purser::digest::Digest;
-use purser::plan::{Descriptor, EMPTY_CONFIG, EMPTY_MEDIA_TYPE, OCI_MANIFEST, Repository};
+use purser::plan::{Descriptor, Repository};
 use purser::reference::Reference;
 use serde_json::{Value, json};
 
 use super::copy_report::CopyReport;
 use crate::registry::Client;
-use crate::store::{RegistryStore, Store, StoreError, attach};
+use crate::store::{RegistryStore, Store, StoreError, attach_document};
 use crate::trivy::{Format, Trivy};
 
 /// The media type of a CycloneDX JSON document, as artifact type and layer type.
@@ -94,41 +94,12 @@ async fn sbom_of(
         subject.digest.clone(),
         subject.bytes.len() as u64,
     );
-    let manifest = serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "artifactType": CYCLONEDX,
-        "config": {
-            "mediaType": EMPTY_MEDIA_TYPE,
-            "size": EMPTY_CONFIG.len(),
-            "digest": Digest::sha256(EMPTY_CONFIG).to_string(),
-        },
-        "layers": [{
-            "mediaType": CYCLONEDX,
-            "size": sbom.len(),
-            "digest": Digest::sha256(&sbom).to_string(),
-        }],
-        "subject": {
-            "mediaType": subject.media_type,
-            "size": subject.size,
-            "digest": subject.digest.to_string(),
-        },
-        "annotations": {
-            (purser::plan::annotation::CREATED): created,
-            "dev.purser.sbom.generator": "trivy",
-        },
-    }))
-    .expect("the SBOM manifest serialises");
-    attach(
-        store,
-        repo,
-        &subject,
-        CYCLONEDX,
-        vec![EMPTY_CONFIG.to_vec(), sbom],
-        manifest,
-    )
-    .await
-    .map_err(|e| e.to_string())
+    let mut annotations = serde_json::Map::new();
+    annotations.insert(purser::plan::annotation::CREATED.into(), json!(created));
+    annotations.insert("dev.purser.sbom.generator".into(), json!("trivy"));
+    attach_document(store, repo, &subject, CYCLONEDX, sbom, annotations)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// A CycloneDX referrer of `digest` already in `repo` (referrers API, else fallback tag).

@@ -227,6 +227,12 @@ impl Client {
         })
     }
 
+    /// The HTTP client for other servers than registries (package repositories): the same
+    /// TLS roots and CA files, certificates verified.
+    pub fn web(&self) -> reqwest::Client {
+        self.inner.verified.clone()
+    }
+
     /// Requests sent so far by this client and its clones.
     pub fn stats(&self) -> Stats {
         self.inner.counters.snapshot()

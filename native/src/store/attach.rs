@@ -5,7 +5,10 @@
 
 use bytes::Bytes;
 use purser::digest::Digest;
-use purser::plan::{Descriptor, OCI_INDEX, OCI_MANIFEST, Repository, fallback_index};
+use purser::plan::{
+    Descriptor, EMPTY_CONFIG, EMPTY_MEDIA_TYPE, OCI_INDEX, OCI_MANIFEST, Repository, fallback_index,
+};
+use serde_json::json;
 
 use super::{Store, StoreError};
 
@@ -41,6 +44,50 @@ pub async fn attach<S: Store>(
         .manifest_put(repo, &tag, OCI_INDEX, Bytes::from(index))
         .await?;
     Ok(digest)
+}
+
+/// Attaches one document (an SBOM, a VEX) to `subject` as an OCI 1.1 artifact: the empty
+/// config, the document as its one layer of `artifact_type`, and `annotations` on the
+/// manifest.
+pub async fn attach_document<S: Store>(
+    store: &S,
+    repo: &Repository,
+    subject: &Descriptor,
+    artifact_type: &str,
+    document: Vec<u8>,
+    annotations: serde_json::Map<String, serde_json::Value>,
+) -> Result<Digest, StoreError> {
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": artifact_type,
+        "config": {
+            "mediaType": EMPTY_MEDIA_TYPE,
+            "size": EMPTY_CONFIG.len(),
+            "digest": Digest::sha256(EMPTY_CONFIG).to_string(),
+        },
+        "layers": [{
+            "mediaType": artifact_type,
+            "size": document.len(),
+            "digest": Digest::sha256(&document).to_string(),
+        }],
+        "subject": {
+            "mediaType": subject.media_type,
+            "size": subject.size,
+            "digest": subject.digest.to_string(),
+        },
+        "annotations": annotations,
+    }))
+    .expect("an artifact manifest serialises");
+    attach(
+        store,
+        repo,
+        subject,
+        artifact_type,
+        vec![EMPTY_CONFIG.to_vec(), document],
+        manifest,
+    )
+    .await
 }
 
 /// Puts `bytes` as a blob unless the store has it.

@@ -20,7 +20,7 @@ use purser::digest::Digest;
 use purser::plan::Repository;
 
 pub use crate::registry::{BlobStream, Pushed, RegistryError as StoreError};
-pub use attach::{attach, put_blob};
+pub use attach::{attach, attach_document, put_blob};
 pub use bundle::{BundleStore, NamedEntry};
 pub use empty::Empty;
 pub use registry::RegistryStore;

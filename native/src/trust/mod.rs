@@ -5,14 +5,16 @@
 //! ([`policy`]); the signatures a store holds for a digest ([`found`]); the verdict of a
 //! policy on them ([`verify`]: `--verify`) and the mirror's own signatures ([`sign`]:
 //! `--sign-key`). Helm's own chart signatures, `.prov` files, are checked against an OpenPGP
-//! keyring by [`provenance`]. Keyless (Sigstore public-good) signatures are checked against a
-//! `trusted_root.json` by [`keyless`], on [`trusted_root`], [`certificate`] (Fulcio's X.509)
-//! and [`rekor`] (the transparency log's promises and proofs).
+//! keyring by [`provenance`], on [`openpgp`] (which checks APT's signed Release files too).
+//! Keyless (Sigstore public-good) signatures are checked against a `trusted_root.json` by
+//! [`keyless`], on [`trusted_root`], [`certificate`] (Fulcio's X.509) and [`rekor`] (the
+//! transparency log's promises and proofs).
 
 pub mod certificate;
 pub mod found;
 pub mod keyless;
 pub mod keys;
+pub mod openpgp;
 pub mod policy;
 pub mod provenance;
 pub mod rekor;

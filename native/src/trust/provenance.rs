@@ -9,30 +9,18 @@
 //! (refusing a revoked or expired key and an expired signature), then that the archive's
 //! SHA-256 is the `files` entry of the archive's file name. It does not compare the signed
 //! `Chart.yaml` with the chart, so neither does this. Helm reads only binary keyrings; this reads
-//! ASCII-armored ones as well, and secret keyrings (their public halves).
+//! ASCII-armored ones as well, and secret keyrings (their public halves). The OpenPGP checks
+//! are [`super::openpgp`]'s, under its [`Accept::Helm`] policy.
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use pgp::composed::{CleartextSignedMessage, PublicOrSecret, SignedPublicKey, SignedPublicSubKey};
-use pgp::packet::{Signature, SignatureType};
-use pgp::types::{Fingerprint, KeyDetails, PublicKeyTrait, Tag};
 use serde::Deserialize;
 
+use super::openpgp::{self, Accept, OpenPgpError};
+
 /// Who signed a verified `.prov`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Signer {
-    /// The primary key's fingerprint, upper-case hex (what `helm verify` prints as "Using Key
-    /// With Fingerprint").
-    pub fingerprint: String,
-    /// The ID of the key that made the signature, upper-case hex: the primary key's, or a
-    /// signing subkey's when the `.prov` was signed with one (`gpg --clearsign` does; Helm
-    /// never does).
-    pub key_id: String,
-    /// The key's user ID, `name <email>` (its primary one, else the newest).
-    pub user_id: String,
-}
+pub use super::openpgp::Signer;
 
 /// Why a `.prov` does not vouch for an archive.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -128,6 +116,30 @@ impl fmt::Display for ProvenanceError {
 
 impl std::error::Error for ProvenanceError {}
 
+impl From<OpenPgpError> for ProvenanceError {
+    fn from(e: OpenPgpError) -> ProvenanceError {
+        match e {
+            OpenPgpError::KeyringUnreadable(why) => ProvenanceError::KeyringUnreadable(why),
+            OpenPgpError::NotClearSigned(why) | OpenPgpError::SignatureUnreadable(why) => {
+                ProvenanceError::NotClearSigned(why)
+            }
+            OpenPgpError::UnknownIssuer { key_ids } => ProvenanceError::UnknownIssuer { key_ids },
+            OpenPgpError::BadSignature { key_id, reason } => {
+                ProvenanceError::BadSignature { key_id, reason }
+            }
+            OpenPgpError::WeakDigest { key_id, digest } => ProvenanceError::BadSignature {
+                key_id,
+                reason: format!("it hashes with the weak digest {digest}"),
+            },
+            OpenPgpError::KeyRevoked { key_id } => ProvenanceError::KeyRevoked { key_id },
+            OpenPgpError::KeyExpired { key_id, at } => ProvenanceError::KeyExpired { key_id, at },
+            OpenPgpError::SignatureExpired { key_id, at } => {
+                ProvenanceError::SignatureExpired { key_id, at }
+            }
+        }
+    }
+}
+
 /// Checks `prov` (the `.prov` file's bytes) for the chart archive `archive` named
 /// `archive_name` (its file name, `NAME-VERSION.tgz`, the key of the signed `files:` map),
 /// against `keyring` (a binary or ASCII-armored OpenPGP keyring), as `helm verify` does.
@@ -137,13 +149,8 @@ pub fn verify_provenance(
     prov: &[u8],
     keyring: &[u8],
 ) -> Result<Signer, ProvenanceError> {
-    let keys = read_keyring(keyring)?;
-    let text = std::str::from_utf8(prov)
-        .map_err(|_| ProvenanceError::NotClearSigned("it is not UTF-8 text".into()))?;
-    let (message, _headers) = CleartextSignedMessage::from_string(text)
-        .map_err(|e| ProvenanceError::NotClearSigned(e.to_string()))?;
-    let signed = message.signed_text();
-    let signer = check_signatures(message.signatures(), signed.as_bytes(), &keys)?;
+    let keys = openpgp::read_keyring(keyring)?;
+    let (signed, signer) = openpgp::verify_cleartext(prov, &keys, Accept::Helm)?;
 
     let files = signed_files(&signed)?;
     let Some(expected) = files.get(archive_name) else {
@@ -153,7 +160,10 @@ pub fn verify_provenance(
         });
     };
     let digest = ring::digest::digest(&ring::digest::SHA256, archive);
-    let found = format!("sha256:{}", hex(digest.as_ref()).to_ascii_lowercase());
+    let found = format!(
+        "sha256:{}",
+        openpgp::hex(digest.as_ref()).to_ascii_lowercase()
+    );
     if *expected != found {
         return Err(ProvenanceError::DigestMismatch {
             archive: archive_name.to_string(),
@@ -162,278 +172,6 @@ pub fn verify_provenance(
         });
     }
     Ok(signer)
-}
-
-/// The public keys of a keyring (binary or armored; secret keys give their public halves).
-fn read_keyring(keyring: &[u8]) -> Result<Vec<SignedPublicKey>, ProvenanceError> {
-    let unreadable = |e: pgp::errors::Error| ProvenanceError::KeyringUnreadable(e.to_string());
-    let (keys, _headers) = PublicOrSecret::from_reader_many(keyring).map_err(unreadable)?;
-    let mut out = Vec::new();
-    for key in keys {
-        out.push(match key.map_err(unreadable)? {
-            PublicOrSecret::Public(key) => key,
-            PublicOrSecret::Secret(key) => key.signed_public_key(),
-        });
-    }
-    if out.is_empty() {
-        return Err(ProvenanceError::KeyringUnreadable(
-            "it holds no OpenPGP key".into(),
-        ));
-    }
-    Ok(out)
-}
-
-/// The first signature whose issuer is a signing key of `keys` (as Helm's OpenPGP library
-/// takes it), verified over `signed`, and the state of that key.
-fn check_signatures(
-    signatures: &[Signature],
-    signed: &[u8],
-    keys: &[SignedPublicKey],
-) -> Result<Signer, ProvenanceError> {
-    let mut issuers = Vec::new();
-    for signature in signatures {
-        let ids = signature.issuer();
-        let fingerprints = signature.issuer_fingerprint();
-        let is_issuer = |key: &dyn KeyDetails| {
-            fingerprints.contains(&&key.fingerprint()) || ids.contains(&&key.key_id())
-        };
-        for key in keys {
-            if is_issuer(&key.primary_key) {
-                return check_with_primary(signature, signed, key);
-            }
-            if let Some(sub) = key.public_subkeys.iter().find(|s| is_issuer(&s.key)) {
-                return check_with_subkey(signature, signed, key, sub);
-            }
-        }
-        if ids.is_empty() {
-            issuers.extend(fingerprints.iter().map(|fp| fingerprint(fp)));
-        } else {
-            issuers.extend(ids.iter().map(|id| hex(id.as_ref())));
-        }
-    }
-    if issuers.is_empty() {
-        issuers.push("(none named)".into());
-    }
-    Err(ProvenanceError::UnknownIssuer { key_ids: issuers })
-}
-
-/// `signature` made by `key`'s primary key.
-fn check_with_primary(
-    signature: &Signature,
-    signed: &[u8],
-    key: &SignedPublicKey,
-) -> Result<Signer, ProvenanceError> {
-    let key_id = hex(key.primary_key.key_id().as_ref());
-    let (user_id, self_signature) = identity(key, &key_id)?;
-    if !self_signature.key_flags().sign() && has_key_flags(self_signature) {
-        return Err(ProvenanceError::UnknownIssuer {
-            key_ids: vec![format!("{key_id} (a key not for signing)")],
-        });
-    }
-    verify_document(signature, signed, &key.primary_key, &key_id)?;
-    if primary_revoked(key) {
-        return Err(ProvenanceError::KeyRevoked { key_id });
-    }
-    not_expired(&key.primary_key, self_signature, &key_id)?;
-    signature_not_expired(signature, &key_id)?;
-    Ok(Signer {
-        fingerprint: fingerprint(&key.primary_key.fingerprint()),
-        key_id,
-        user_id,
-    })
-}
-
-/// `signature` made by `sub`, a subkey of `key`, which must be bound to it as a signing key
-/// (its binding signature and the subkey's back-signature valid).
-fn check_with_subkey(
-    signature: &Signature,
-    signed: &[u8],
-    key: &SignedPublicKey,
-    sub: &SignedPublicSubKey,
-) -> Result<Signer, ProvenanceError> {
-    let key_id = hex(sub.key.key_id().as_ref());
-    let primary_id = hex(key.primary_key.key_id().as_ref());
-    let (user_id, self_signature) = identity(key, &primary_id)?;
-    let binding = sub
-        .signatures
-        .iter()
-        .filter(|b| {
-            b.typ() == Some(SignatureType::SubkeyBinding)
-                && b.key_flags().sign()
-                && b.verify_subkey_binding(&key.primary_key, &sub.key).is_ok()
-                && b.embedded_signature().is_some_and(|back| {
-                    back.verify_primary_key_binding(&sub.key, &key.primary_key)
-                        .is_ok()
-                })
-        })
-        .max_by_key(|b| b.created().map(|t| t.timestamp()));
-    let Some(binding) = binding else {
-        return Err(ProvenanceError::UnknownIssuer {
-            key_ids: vec![format!("{key_id} (a subkey not bound for signing)")],
-        });
-    };
-    verify_document(signature, signed, &sub.key, &key_id)?;
-    if primary_revoked(key)
-        || sub.signatures.iter().any(|r| {
-            r.typ() == Some(SignatureType::SubkeyRevocation)
-                && r.verify_subkey_binding(&key.primary_key, &sub.key).is_ok()
-        })
-    {
-        return Err(ProvenanceError::KeyRevoked { key_id });
-    }
-    not_expired(&key.primary_key, self_signature, &primary_id)?;
-    not_expired(&sub.key, binding, &key_id)?;
-    signature_not_expired(signature, &key_id)?;
-    Ok(Signer {
-        fingerprint: fingerprint(&key.primary_key.fingerprint()),
-        key_id,
-        user_id,
-    })
-}
-
-/// The signature over the document: a binary or text signature that verifies with `key`.
-fn verify_document(
-    signature: &Signature,
-    signed: &[u8],
-    key: &impl PublicKeyTrait,
-    key_id: &str,
-) -> Result<(), ProvenanceError> {
-    let bad = |reason: String| ProvenanceError::BadSignature {
-        key_id: key_id.to_string(),
-        reason,
-    };
-    match signature.typ() {
-        Some(SignatureType::Binary | SignatureType::Text) => {}
-        other => {
-            return Err(bad(format!(
-                "a signature of type {other:?}, not over a document"
-            )));
-        }
-    }
-    signature
-        .verify(key, signed)
-        .map_err(|e| bad(e.to_string()))
-}
-
-/// The key's user ID and its self-signature: the primary user ID among those whose newest
-/// self-certification verifies, else the most recently certified one. A key whose certified
-/// user IDs are all revoked is revoked; a key with none is not usable.
-fn identity<'k>(
-    key: &'k SignedPublicKey,
-    key_id: &str,
-) -> Result<(String, &'k Signature), ProvenanceError> {
-    let mut best: Option<(bool, i64, String, &Signature)> = None;
-    let mut revoked = false;
-    for user in &key.details.users {
-        let certifies = |s: &&Signature| {
-            matches!(
-                s.typ(),
-                Some(
-                    SignatureType::CertGeneric
-                        | SignatureType::CertPersona
-                        | SignatureType::CertCasual
-                        | SignatureType::CertPositive
-                )
-            ) && s
-                .verify_certification(&key.primary_key, Tag::UserId, &user.id)
-                .is_ok()
-        };
-        let Some(newest) = user
-            .signatures
-            .iter()
-            .filter(certifies)
-            .max_by_key(|s| s.created().map(|t| t.timestamp()))
-        else {
-            continue;
-        };
-        if user.signatures.iter().any(|s| {
-            s.typ() == Some(SignatureType::CertRevocation)
-                && s.verify_certification(&key.primary_key, Tag::UserId, &user.id)
-                    .is_ok()
-        }) {
-            revoked = true;
-            continue;
-        }
-        let rank = (
-            newest.is_primary(),
-            newest.created().map_or(0, |t| t.timestamp()),
-        );
-        if best.as_ref().is_none_or(|b| rank > (b.0, b.1)) {
-            let name = String::from_utf8_lossy(user.id.id()).into_owned();
-            best = Some((rank.0, rank.1, name, newest));
-        }
-    }
-    match best {
-        Some((_, _, name, signature)) => Ok((name, signature)),
-        None if revoked => Err(ProvenanceError::KeyRevoked {
-            key_id: key_id.to_string(),
-        }),
-        None => Err(ProvenanceError::UnknownIssuer {
-            key_ids: vec![format!("{key_id} (a key without a valid user ID)")],
-        }),
-    }
-}
-
-/// Whether a self-signature states key flags at all (a key without them may sign).
-fn has_key_flags(signature: &Signature) -> bool {
-    signature.config().is_some_and(|c| {
-        c.hashed_subpackets()
-            .any(|p| matches!(p.data, pgp::packet::SubpacketData::KeyFlags(_)))
-    })
-}
-
-/// Seconds since the Unix epoch, now.
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-/// Whether the primary key revoked itself.
-fn primary_revoked(key: &SignedPublicKey) -> bool {
-    key.details.revocation_signatures.iter().any(|r| {
-        r.typ() == Some(SignatureType::KeyRevocation) && r.verify_key(&key.primary_key).is_ok()
-    })
-}
-
-/// `key`, whose (binding or self-) signature is `self_signature`, has not expired.
-fn not_expired(
-    key: &impl PublicKeyTrait,
-    self_signature: &Signature,
-    key_id: &str,
-) -> Result<(), ProvenanceError> {
-    let Some(validity) = self_signature.key_expiration_time() else {
-        return Ok(());
-    };
-    if validity.num_seconds() <= 0 {
-        return Ok(());
-    }
-    match key.created_at().checked_add_signed(*validity) {
-        Some(end) if end.timestamp() <= now() => Err(ProvenanceError::KeyExpired {
-            key_id: key_id.to_string(),
-            at: end.to_rfc3339(),
-        }),
-        _ => Ok(()),
-    }
-}
-
-/// The document signature has not expired.
-fn signature_not_expired(signature: &Signature, key_id: &str) -> Result<(), ProvenanceError> {
-    let (Some(created), Some(validity)) =
-        (signature.created(), signature.signature_expiration_time())
-    else {
-        return Ok(());
-    };
-    if validity.num_seconds() <= 0 {
-        return Ok(());
-    }
-    match created.checked_add_signed(*validity) {
-        Some(end) if end.timestamp() <= now() => Err(ProvenanceError::SignatureExpired {
-            key_id: key_id.to_string(),
-            at: end.to_rfc3339(),
-        }),
-        _ => Ok(()),
-    }
 }
 
 /// The `files:` map of the signed text (CRLF as signed): what follows the first `...` line,
@@ -455,16 +193,6 @@ fn signed_files(signed: &str) -> Result<BTreeMap<String, String>, ProvenanceErro
     let parsed: Sums = serde_saphyr::from_str(sums)
         .map_err(|e| ProvenanceError::MalformedBody(format!("the files map: {e}")))?;
     Ok(parsed.files.unwrap_or_default())
-}
-
-/// A fingerprint as upper-case hex.
-fn fingerprint(fp: &Fingerprint) -> String {
-    hex(fp.as_bytes())
-}
-
-/// Upper-case hex, as OpenPGP key IDs and fingerprints are written.
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
 
 #[cfg(test)]

@@ -49,6 +49,35 @@ impl GpgKey {
         key
     }
 
+    /// The public key, binary (`gpg --export`): a keyring file for `gpgv --keyring` or APT's
+    /// `signed-by=`.
+    pub fn public_keyring(&self) -> Vec<u8> {
+        std::fs::read(&self.pubring).unwrap()
+    }
+
+    /// `gpg --clearsign` of `input` into `output` (SHA-256), as APT's `InRelease` is made.
+    pub fn clearsign(&self, input: &std::path::Path, output: &std::path::Path) {
+        self.sign(&["--clearsign"], input, output);
+    }
+
+    /// `gpg --armor --detach-sign` of `input` into `output` (SHA-256), as APT's
+    /// `Release.gpg` is made.
+    pub fn detach_sign(&self, input: &std::path::Path, output: &std::path::Path) {
+        self.sign(&["--armor", "--detach-sign"], input, output);
+    }
+
+    fn sign(&self, how: &[&str], input: &std::path::Path, output: &std::path::Path) {
+        let mut args = vec!["--digest-algo", "SHA256"];
+        args.extend_from_slice(how);
+        args.extend([
+            "--output",
+            output.to_str().unwrap(),
+            input.to_str().unwrap(),
+        ]);
+        let out = self.gpg(&args);
+        assert!(out.status.success(), "gpg {how:?}: {}", text(&out));
+    }
+
     pub fn gpg(&self, args: &[&str]) -> Output {
         Command::new("/usr/bin/gpg")
             .env("GNUPGHOME", self.home.path())

@@ -10,15 +10,23 @@
 //! - [`cosign`]: the real cosign v3 and v2, run offline, for the trust tests.
 //! - [`FileServer`]: a static file server (chart repositories, plugin tarball URLs).
 //! - [`packages`]: the release packages of this build, made by `scripts/package.sh pack`.
-//! - [`rootfs`]: image layers carrying a real Alpine or Debian package database (scans).
+//! - [`rootfs`]: image layers carrying a real Alpine or Debian package database (scans), and
+//!   [`rootfs::extract_layers`], which applies layers onto a directory as a runtime does.
+//! - [`debrepo`]: real Debian packages (`.purser/debs`, scripts/setup-debs.sh), a signed APT
+//!   repository of them, a Debian root with them installed as dpkg leaves it (patch tests).
+//! - [`apkrepo`]: synthetic Alpine packages as abuild writes them, a signed apk repository, an
+//!   Alpine root with them installed as apk leaves it (patch tests).
+//! - [`static_http`]: a tiny static HTTP server in a thread (the APT and apk repositories).
 //!
 //! Binaries come from `scripts/setup.sh` (`scripts/setup-registries.sh`).
 #![allow(dead_code, unused_imports)] // each test crate uses a part
 
+pub mod apkrepo;
 pub mod bundle;
 pub mod certs;
 pub mod copy;
 pub mod cosign;
+pub mod debrepo;
 pub mod gpg;
 pub mod helm;
 pub mod http;
@@ -27,6 +35,7 @@ pub mod ports;
 pub mod proxy;
 pub mod rootfs;
 pub mod seed;
+pub mod static_http;
 pub mod token;
 
 use std::io::Write;
