@@ -603,9 +603,10 @@ fn openvex(
         .to_owned();
     let purl = |d: &Digest| {
         format!(
-            "pkg:oci/{name}@{}?repository_url={}",
+            "pkg:oci/{name}@{}?repository_url={}/{}",
             d.as_str().replace(':', "%3A"),
-            format!("{}/{}", repo.registry, repo.path)
+            repo.registry,
+            repo.path
         )
     };
     let mut by_vulnerability: BTreeMap<&str, Vec<&Digest>> = BTreeMap::new();

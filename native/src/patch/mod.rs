@@ -234,7 +234,7 @@ impl Patcher {
                 .map_err(|e| Refusal::failed(format!("{at}: {e}")))?;
         }
         let mut builder = LayerBuilder::default();
-        let (family, outcome, ids) = if dpkg::detect(&files) {
+        let (outcome, ids) = if dpkg::detect(&files) {
             let (wants, ids) = wants(findings, Family::Dpkg);
             let outcome = dpkg::patch(
                 &files,
@@ -245,12 +245,12 @@ impl Patcher {
                 &mut builder,
             )
             .await?;
-            (Family::Dpkg, outcome, ids)
+            (outcome, ids)
         } else if alpine::detect(&files) {
             let (wants, ids) = wants(findings, Family::Apk);
             let outcome =
                 alpine::patch(&files, platform, &wants, &self.fetcher, &mut builder).await?;
-            (Family::Apk, outcome, ids)
+            (outcome, ids)
         } else {
             return Err(Refusal::not_patchable(
                 "no dpkg or apk package database in the image (/var/lib/dpkg/status, \
@@ -258,7 +258,6 @@ impl Patcher {
                     .to_owned(),
             ));
         };
-        let _ = family;
         if outcome.changes.is_empty() {
             return Ok(None);
         }
