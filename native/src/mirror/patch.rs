@@ -157,6 +157,21 @@ pub struct PatchRow {
     pub reason: Option<String>,
 }
 
+impl PatchRow {
+    /// A row of `image` in `state`, nothing else known yet.
+    fn new(image: String, state: &'static str) -> PatchRow {
+        PatchRow {
+            image,
+            state,
+            patched: None,
+            vex: None,
+            signed: false,
+            platforms: Vec::new(),
+            reason: None,
+        }
+    }
+}
+
 #[derive(Serialize, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct PatchReport {
@@ -252,7 +267,7 @@ pub async fn run(args: &PatchArgs) -> Result<PatchReport, String> {
     };
     let rows = engine.patch_all(&client, &target, jobs).await;
     if let (Some(lock), Some(path)) = (lock.as_mut(), args.lock.as_ref()) {
-        record(lock, &rows);
+        record(lock, &rows, &scanner.database());
         write_atomically(path, &lock.to_yaml())?;
     }
     Ok(PatchReport {
@@ -312,13 +327,8 @@ impl Engine<'_> {
                     rows.push(None);
                 }
                 Err(e) => rows.push(Some(PatchRow {
-                    image: job.image.canonical(),
-                    state: "failed",
-                    patched: None,
-                    vex: None,
-                    signed: false,
-                    platforms: Vec::new(),
                     reason: Some(e.to_string()),
+                    ..PatchRow::new(job.image.canonical(), "failed")
                 })),
             }
         }
@@ -331,7 +341,7 @@ impl Engine<'_> {
         let source_store = RegistryStore::source(source.clone());
         let target_store = RegistryStore::target(target.clone());
         let mut out = Vec::new();
-        for ((job, (_, resolved)), row) in jobs.iter().zip(resolved).zip(rows) {
+        for (job, row) in jobs.iter().zip(rows) {
             if let Some(row) = row {
                 out.push(row);
                 continue;
@@ -340,7 +350,6 @@ impl Engine<'_> {
                 .iter()
                 .filter(|s| s.target.image == job.image && s.target.at == job.at)
                 .collect();
-            drop(resolved);
             out.push(
                 self.patch_one(job, &mine, &source_store, &target_store, target)
                     .await,
@@ -360,15 +369,7 @@ impl Engine<'_> {
         let image = job.image.canonical();
         let from = Repository::from_reference(&job.at);
         let to = Repository::from_reference(&job.destination);
-        let mut row = PatchRow {
-            image: image.clone(),
-            state: "nothing-fixable",
-            patched: None,
-            vex: None,
-            signed: false,
-            platforms: Vec::new(),
-            reason: None,
-        };
+        let mut row = PatchRow::new(image, "nothing-fixable");
         let mut patched: Vec<Box<PatchedPlatform>> = Vec::new();
         for s in scanned {
             let mut platform = PlatformRow {
@@ -644,7 +645,7 @@ fn openvex(
 
 /// Every patched image into the lock: the image's patched reference and digest, each
 /// platform's patched digest, packages and re-scan.
-pub fn record(lock: &mut Lock, rows: &[PatchRow]) {
+pub fn record(lock: &mut Lock, rows: &[PatchRow], database: &str) {
     for row in rows {
         let Some(patched) = &row.patched else {
             continue;
@@ -672,7 +673,7 @@ pub fn record(lock: &mut Lock, rows: &[PatchRow]) {
                     .collect(),
                 scan: p.after.map(|counts| ScanRecord {
                     scanned_at: purser::lock::rfc3339(crate::images::environment().now_unix),
-                    database: String::new(),
+                    database: database.to_owned(),
                     vulnerabilities: counts,
                 }),
             };
