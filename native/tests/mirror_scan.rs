@@ -17,7 +17,7 @@ use support::copy::{assert_exit, stderr, yaml};
 use support::helm::{Helm, text};
 use support::rootfs::{Package, Rootfs};
 use support::seed::{AMD64, Platform, Pushed};
-use support::{Flavour, Registry, repo_root};
+use support::{Flavour, Registry};
 use tempfile::TempDir;
 
 const ARM64: Platform = Platform {
@@ -47,28 +47,7 @@ const BUSYBOX: Package = Package {
     source: "busybox",
 };
 
-/// Trivy and the database builder from set-up.
-fn trivy() -> PathBuf {
-    let bin = repo_root().join(".purser/bin/trivy");
-    assert!(
-        bin.is_file(),
-        "no {}: run scripts/setup.sh (scripts/setup-trivy.sh)",
-        bin.display()
-    );
-    bin
-}
-
-/// A Trivy cache holding the fixtures' database (`DIR/db/trivy.db`, `metadata.json`).
-fn database(dir: &Path) -> PathBuf {
-    let cache = dir.join("trivy-cache");
-    let out = Command::new(repo_root().join(".purser/bin/trivy-db"))
-        .arg(repo_root().join("native/tests/fixtures/trivy-db"))
-        .arg(&cache)
-        .output()
-        .expect("run .purser/bin/trivy-db (scripts/setup-trivy.sh builds it)");
-    assert!(out.status.success(), "trivy-db: {}", text(&out));
-    cache
-}
+use support::trivy::{binary as trivy, database};
 
 fn chart(dir: &Path, name: &str, images: &[&str]) -> PathBuf {
     let chart = dir.join(name);

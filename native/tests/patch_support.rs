@@ -11,12 +11,14 @@ use std::process::{Command, Output};
 
 use crate::support;
 use support::apkrepo::{self, ApkRepo, ApkSigner};
-use support::debrepo::{self, AptRepo, ED, LIBSSL3_NEW, LIBSSL3_OLD, deb, debian_rootfs_with};
+use support::debrepo::{
+    self, AptRepo, ED, LIBSSL3_NEW, LIBSSL3_OLD, deb, debian_rootfs_with, dpkg_query,
+};
 use support::helm::text;
 use support::rootfs::{Rootfs, extract_layers};
 use support::seed::AMD64;
 use support::static_http::{get, get_ok, head};
-use support::{Flavour, Registry, repo_root};
+use support::{Flavour, Registry};
 
 fn run(program: &str, args: &[&str], dir: &Path) -> Output {
     Command::new(program)
@@ -208,18 +210,6 @@ fn the_apt_repository_is_signed_indexed_and_served() {
     let out = gpgv(&flat.keyring_binary(), &[&path]);
     assert!(out.status.success(), "gpgv flat InRelease: {}", text(&out));
     assert!(get_ok(&format!("{}/Packages", flat.url())).starts_with(b"Package: libssl3\n"));
-}
-
-/// `dpkg-query --admindir=ROOT/var/lib/dpkg -W -f=FORMAT PACKAGE`.
-fn dpkg_query(root: &Path, format: &str, package: &str) -> String {
-    let admindir = format!("--admindir={}", root.join("var/lib/dpkg").display());
-    let out = run(
-        "dpkg-query",
-        &[&admindir, "-W", &format!("-f={format}"), package],
-        root,
-    );
-    assert!(out.status.success(), "dpkg-query {package}: {}", text(&out));
-    String::from_utf8(out.stdout).unwrap()
 }
 
 #[test]
@@ -431,65 +421,19 @@ fn layers_apply_in_order_with_whiteouts_and_opaque_directories() {
     );
 }
 
-/// A Trivy cache holding the fixtures' database (as mirror_scan.rs builds it).
-fn trivy_database(dir: &Path) -> std::path::PathBuf {
-    let cache = dir.join("trivy-cache");
-    let out = Command::new(repo_root().join(".purser/bin/trivy-db"))
-        .arg(repo_root().join("native/tests/fixtures/trivy-db"))
-        .arg(&cache)
-        .output()
-        .expect("run .purser/bin/trivy-db (scripts/setup-trivy.sh builds it)");
-    assert!(out.status.success(), "trivy-db: {}", text(&out));
-    cache
-}
-
-/// `trivy image` (remote, offline, the fixture DB) of `image`: its report and findings.
-fn trivy_scan(cache: &Path, image: &str) -> (serde_json::Value, Vec<serde_json::Value>) {
-    let out = Command::new(support::tool("trivy"))
-        .args([
-            "image",
-            "--image-src",
-            "remote",
-            "--scanners",
-            "vuln",
-            "--insecure",
-        ])
-        .args([
-            "--skip-db-update",
-            "--skip-java-db-update",
-            "--offline-scan",
-        ])
-        .args(["--quiet", "--disable-telemetry", "--skip-version-check"])
-        .args(["--format", "json", "--cache-dir"])
-        .arg(cache)
-        .arg(image)
-        .output()
-        .expect("run trivy");
-    assert!(out.status.success(), "trivy image {image}: {}", text(&out));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let found = report["Results"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|r| r["Vulnerabilities"].as_array().into_iter().flatten())
-        .cloned()
-        .collect();
-    (report, found)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn trivy_finds_the_old_packages_in_images_of_the_roots() {
     let registry = Registry::start(Flavour::Oci);
     let seeder = registry.seeder();
     let dir = tempfile::tempdir().unwrap();
-    let cache = trivy_database(dir.path());
+    let cache = support::trivy::database(dir.path());
 
     // Debian: the real libssl3 3.0.17-1~deb12u2 as dpkg installed it.
     let layer = debian_rootfs_with(&deb(LIBSSL3_OLD), "amd64").layer();
     seeder
         .rootfs_image("acme/deb", Some("1"), AMD64, &layer)
         .await;
-    let (report, found) = trivy_scan(&cache, &format!("{}/acme/deb:1", registry.host));
+    let (report, found) = support::trivy::scan(&cache, &format!("{}/acme/deb:1", registry.host));
     assert_eq!(report["Metadata"]["OS"]["Family"], "debian");
     let hit = found
         .iter()
@@ -521,7 +465,7 @@ async fn trivy_finds_the_old_packages_in_images_of_the_roots() {
     seeder
         .rootfs_image("acme/apk", Some("1"), AMD64, &rootfs.layer())
         .await;
-    let (report, found) = trivy_scan(&cache, &format!("{}/acme/apk:1", registry.host));
+    let (report, found) = support::trivy::scan(&cache, &format!("{}/acme/apk:1", registry.host));
     assert_eq!(report["Metadata"]["OS"]["Family"], "alpine");
     let mut ids: Vec<&str> = found
         .iter()

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::registry::media::OCI_INDEX;
 use bytes::Bytes;
 use purser::digest::Digest;
 use purser::plan::Repository;
@@ -166,6 +167,21 @@ pub async fn publish<S: Store, T: Store>(
         kept.push(entry);
     }
     *entries = kept;
+    // An OCI index names what it was patched from, as its patched manifests do (a Docker
+    // list has no annotations).
+    if top.media_type == OCI_INDEX
+        && let Some(object) = index.as_object_mut()
+    {
+        let annotations = object
+            .entry("annotations")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if let Some(annotations) = annotations.as_object_mut() {
+            annotations.insert(
+                super::image::PATCHED_FROM.into(),
+                Value::from(top.digest.as_str()),
+            );
+        }
+    }
     let bytes = serde_json::to_vec(&index).expect("JSON serialises");
     let digest = Digest::sha256(&bytes);
     let size = bytes.len() as u64;

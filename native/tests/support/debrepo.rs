@@ -753,3 +753,31 @@ impl AptRepo {
         self.sign_with(key);
     }
 }
+
+// --- reading a root back with dpkg's own tools -------------------------------------------------
+
+/// `dpkg-query --admindir=ROOT/var/lib/dpkg -W -f=FORMAT PACKAGE` (run in `root`): its output.
+pub fn dpkg_query(root: &Path, format: &str, package: &str) -> String {
+    let out = Command::new("dpkg-query")
+        .arg(format!(
+            "--admindir={}",
+            root.join("var/lib/dpkg").display()
+        ))
+        .args(["-W", &format!("-f={format}"), package])
+        .current_dir(root)
+        .output()
+        .expect("run dpkg-query");
+    assert!(out.status.success(), "dpkg-query {package}: {}", text(&out));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `md5sum --check --strict var/lib/dpkg/info/INFO.md5sums` in `root` (`INFO` as dpkg names
+/// it, `libssl3:amd64`): every file of the package is its own, byte for byte.
+pub fn md5sum_check(root: &Path, info: &str) -> std::process::Output {
+    Command::new("md5sum")
+        .args(["--check", "--strict"])
+        .arg(format!("var/lib/dpkg/info/{info}.md5sums"))
+        .current_dir(root)
+        .output()
+        .expect("run md5sum")
+}

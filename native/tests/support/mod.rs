@@ -17,6 +17,7 @@
 //! - [`apkrepo`]: synthetic Alpine packages as abuild writes them, a signed apk repository, an
 //!   Alpine root with them installed as apk leaves it (patch tests).
 //! - [`static_http`]: a tiny static HTTP server in a thread (the APT and apk repositories).
+//! - [`trivy`]: the real Trivy and its tiny offline database (scans, patch tests).
 //!
 //! Binaries come from `scripts/setup.sh` (`scripts/setup-registries.sh`).
 #![allow(dead_code, unused_imports)] // each test crate uses a part
@@ -37,6 +38,7 @@ pub mod rootfs;
 pub mod seed;
 pub mod static_http;
 pub mod token;
+pub mod trivy;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};

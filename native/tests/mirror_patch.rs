@@ -1,0 +1,432 @@
+//! `helm mirror patch` end to end, in the form a check outside the project runs it:
+//! `PURSER_TRIVY=… helm mirror patch CHART --to HOST/PREFIX --plain-http HOST
+//! --trivy-cache-dir DIR`. Real Helm runs the installed `mirror` plugin, the real Trivy scans
+//! against the fixture database (`support::trivy`), the images sit at a real registry on
+//! loopback, and their packages come from signed repositories served on loopback: the real
+//! Debian `libssl3` debs (`.purser/debs`) in an APT repository signed with a test key that
+//! the image's own keyring holds, and synthetic apks signed with a test RSA key the image's
+//! `/etc/apk/keys` holds. The results are read back as a user would: Trivy again, the layers
+//! applied to a directory, `dpkg-query --admindir`, `md5sum -c`, the apk database's
+//! checksums. Nothing is mocked.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+use crate::support;
+use support::copy::assert_exit;
+use support::debrepo::{
+    self, AptRepo, LIBSSL3_NEW, LIBSSL3_OLD, deb, debian_rootfs_with, dpkg_query, md5sum_check,
+};
+use support::helm::{Helm, text};
+use support::rootfs::extract_layers;
+use support::seed::{AMD64, ARM64_V8, Platform, Pushed};
+use support::{Flavour, Registry, Seeder};
+
+struct World {
+    registry: Registry,
+    helm: Helm,
+    dir: TempDir,
+    cache: PathBuf,
+}
+
+impl World {
+    fn new() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = support::trivy::database(dir.path());
+        World {
+            registry: Registry::start(Flavour::Distribution),
+            helm: Helm::with_plugins(&["mirror"]),
+            dir,
+            cache,
+        }
+    }
+
+    fn seeder(&self) -> Seeder {
+        self.registry.seeder()
+    }
+
+    /// A chart on disk whose containers run `HOST/IMAGE` for each image (the registry in
+    /// its values, so nothing needs `--set`).
+    fn chart(&self, name: &str, images: &[&str]) -> PathBuf {
+        let chart = self.dir.path().join(name);
+        std::fs::create_dir_all(chart.join("templates")).unwrap();
+        std::fs::write(
+            chart.join("Chart.yaml"),
+            format!("apiVersion: v2\nname: {name}\nversion: 1.0.0\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            chart.join("values.yaml"),
+            format!("registry: {}\n", self.registry.host),
+        )
+        .unwrap();
+        let containers: String = images
+            .iter()
+            .enumerate()
+            .map(|(i, image)| {
+                format!(
+                    "        - name: c{i}\n          image: {{{{ .Values.registry }}}}/{image}\n"
+                )
+            })
+            .collect();
+        std::fs::write(
+            chart.join("templates/deployment.yaml"),
+            format!(
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{{{ .Release.Name }}}}\nspec:\n  template:\n    spec:\n      containers:\n{containers}"
+            ),
+        )
+        .unwrap();
+        chart
+    }
+
+    /// `--to HOST/mirror`.
+    fn to(&self) -> String {
+        format!("{}/mirror", self.registry.host)
+    }
+
+    /// `PURSER_TRIVY=… helm mirror patch CHART --to HOST/mirror --plain-http HOST
+    /// --trivy-cache-dir DIR EXTRA…`.
+    fn patch(&self, chart: &Path, extra: &[&str]) -> Output {
+        let to = self.to();
+        let mut args = vec![
+            "mirror",
+            "patch",
+            chart.to_str().unwrap(),
+            "--to",
+            &to,
+            "--plain-http",
+            &self.registry.host,
+            "--trivy-cache-dir",
+            self.cache.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        self.helm
+            .command(args)
+            .env("PURSER_TRIVY", support::trivy::binary())
+            .output()
+            .expect("run helm")
+    }
+
+    /// The same with `--json`: the report.
+    fn patch_json(&self, chart: &Path, code: i32) -> Value {
+        let out = self.patch(chart, &["--json"]);
+        assert_exit(&out, code);
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("patch --json: {e}\n{}", text(&out)))
+    }
+
+    /// A scratch folder under the world's.
+    fn scratch(&self, name: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::create_dir_all(&path).unwrap();
+        path
+    }
+}
+
+/// The platform manifests of an index: `(digest, os/arch[/variant])`.
+fn children(index: &[u8]) -> Vec<(String, String)> {
+    let index: Value = serde_json::from_slice(index).unwrap();
+    index["manifests"]
+        .as_array()
+        .expect("an index")
+        .iter()
+        .map(|m| {
+            let p = &m["platform"];
+            let mut platform = format!(
+                "{}/{}",
+                p["os"].as_str().unwrap(),
+                p["architecture"].as_str().unwrap()
+            );
+            if let Some(v) = p["variant"].as_str() {
+                platform.push('/');
+                platform.push_str(v);
+            }
+            (m["digest"].as_str().unwrap().to_owned(), platform)
+        })
+        .collect()
+}
+
+/// A platform manifest read back: the manifest, its config and every layer's bytes.
+async fn image_of(seeder: &Seeder, repo: &str, digest: &str) -> (Value, Value, Vec<Vec<u8>>) {
+    let manifest = seeder
+        .fetch_manifest(repo, digest)
+        .await
+        .unwrap_or_else(|| panic!("{repo}@{digest} missing"));
+    let manifest: Value = serde_json::from_slice(&manifest.bytes).unwrap();
+    let config = seeder
+        .fetch_blob(repo, manifest["config"]["digest"].as_str().unwrap())
+        .await
+        .expect("the config blob");
+    let mut layers = Vec::new();
+    for layer in manifest["layers"].as_array().unwrap() {
+        let digest = layer["digest"].as_str().unwrap();
+        layers.push(
+            seeder
+                .fetch_blob(repo, digest)
+                .await
+                .unwrap_or_else(|| panic!("layer {digest} of {repo} missing")),
+        );
+    }
+    (manifest, serde_json::from_slice(&config).unwrap(), layers)
+}
+
+/// The uncompressed SHA-256 of a layer (its diff id), gzip or plain.
+fn diff_id(layer: &[u8]) -> String {
+    if layer.starts_with(&[0x1f, 0x8b]) {
+        let mut plain = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(layer), &mut plain).unwrap();
+        support::seed::sha256(&plain)
+    } else {
+        support::seed::sha256(layer)
+    }
+}
+
+/// The referrers of `digest` in `repo` with `artifact_type` (the referrers API, else the
+/// fallback tag).
+async fn referrers(seeder: &Seeder, repo: &str, digest: &str, artifact_type: &str) -> Vec<String> {
+    let index = match seeder.referrers(repo, digest).await {
+        Some(index) => Some(index),
+        None => seeder
+            .fetch_manifest(repo, &support::seed::digest_tag(digest))
+            .await
+            .map(|f| serde_json::from_slice::<Value>(&f.bytes).unwrap()),
+    };
+    index
+        .map(|i| {
+            i["manifests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|m| m["artifactType"] == artifact_type)
+                .map(|m| m["digest"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The rows of a report for images ending in `image`.
+fn row<'a>(report: &'a Value, image: &str) -> &'a Value {
+    report["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["image"].as_str().unwrap().ends_with(image))
+        .unwrap_or_else(|| panic!("no row for {image} in {report:#}"))
+}
+
+/// The fixable findings' IDs in a Trivy scan.
+fn ids(found: &[Value]) -> Vec<String> {
+    let mut ids: Vec<String> = found
+        .iter()
+        .map(|v| v["VulnerabilityID"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+const ARM64: Platform = ARM64_V8;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_two_platform_debian_image_is_patched_beside_the_original() {
+    let w = World::new();
+    let seeder = w.seeder();
+    let (old, new) = (deb(LIBSSL3_OLD), deb(LIBSSL3_NEW));
+    let repo = AptRepo::new(&[&old, &new]);
+    // Both platforms carry the amd64 libssl3 (an arm64 root with the amd64 library added,
+    // as `dpkg --add-architecture amd64` leaves it): both are patched from binary-amd64.
+    let amd = debian_rootfs_with(&old, "amd64").with_apt_source(&repo);
+    let arm = debian_rootfs_with(&old, "arm64").with_apt_source(&repo);
+    let amd = seeder
+        .rootfs_image("acme/deb", None, AMD64, &amd.layer())
+        .await;
+    let arm = seeder
+        .rootfs_image("acme/deb", None, ARM64, &arm.layer())
+        .await;
+    let index: Pushed = seeder
+        .index_of("acme/deb", "1", &[(&amd, AMD64), (&arm, ARM64)])
+        .await;
+    let chart = w.chart("deb", &["acme/deb:1"]);
+
+    // The exact form, its table.
+    let started = std::time::Instant::now();
+    let out = w.patch(&chart, &[]);
+    let took = started.elapsed();
+    assert_exit(&out, 0);
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    let host = &w.registry.host;
+    let patched_repo = "mirror/acme/deb";
+    assert!(
+        table.contains(&format!(
+            "{host}/acme/deb:1: patched -> {host}/{patched_repo}:1-patched@sha256:"
+        )),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        table.contains("libssl3 3.0.17-1~deb12u2 -> 3.0.22-1~deb12u2"),
+        "{table}"
+    );
+    assert!(table.contains("fixed: CVE-2099-0101"), "{table}");
+    eprintln!("patched a two-platform Debian image in {took:?}");
+
+    // The original is untouched and nothing was written over its tag.
+    let original = seeder.fetch_manifest("acme/deb", "1").await.unwrap();
+    assert_eq!(original.bytes, index.bytes);
+    // (Beside TAG-patched only the referrers fallback tag of the VEX document.)
+    let tags: Vec<String> = seeder
+        .tags(patched_repo)
+        .await
+        .into_iter()
+        .filter(|t| !t.starts_with("sha256-"))
+        .collect();
+    assert_eq!(tags, ["1-patched"]);
+
+    // The patched index: the same platforms, each a new manifest.
+    let top = seeder
+        .fetch_manifest(patched_repo, "1-patched")
+        .await
+        .expect("TAG-patched under the prefix");
+    let patched = children(&top.bytes);
+    let originals = children(&index.bytes);
+    assert_eq!(
+        patched.iter().map(|c| &c.1).collect::<Vec<_>>(),
+        originals.iter().map(|c| &c.1).collect::<Vec<_>>()
+    );
+    let top_json: Value = serde_json::from_slice(&top.bytes).unwrap();
+    assert_eq!(
+        top_json["annotations"]["dev.purser.patched-from"], index.digest,
+        "{top_json:#}"
+    );
+
+    for ((digest, platform), (original_digest, _)) in patched.iter().zip(&originals) {
+        assert_ne!(digest, original_digest, "{platform} patched");
+        let (manifest, config, layers) = image_of(&seeder, patched_repo, digest).await;
+        let (_, original_config, original_layers) =
+            image_of(&seeder, "acme/deb", original_digest).await;
+        // One layer added, the original's kept as they were.
+        assert_eq!(layers.len(), original_layers.len() + 1, "{platform}");
+        assert_eq!(&layers[..original_layers.len()], &original_layers[..]);
+        let diff_ids: Vec<&str> = config["rootfs"]["diff_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_str().unwrap())
+            .collect();
+        assert_eq!(diff_ids.len(), layers.len());
+        assert_eq!(diff_ids.last().unwrap(), &diff_id(layers.last().unwrap()));
+        assert_eq!(
+            config["architecture"], original_config["architecture"],
+            "{platform}"
+        );
+        let history = config["history"].as_array().expect("a history");
+        let last = history.last().unwrap()["created_by"].as_str().unwrap();
+        assert!(
+            last.contains("purser")
+                && last.contains("libssl3 3.0.17-1~deb12u2 -> 3.0.22-1~deb12u2"),
+            "{last}"
+        );
+        assert!(
+            manifest["annotations"]["dev.purser.patched-from"]
+                .as_str()
+                .is_some_and(|from| from.ends_with(original_digest.as_str())),
+            "{manifest:#}"
+        );
+
+        // Applied to a directory: dpkg sees the new version and its files are the package's.
+        let root = w.scratch(&format!("root-{}", platform.replace('/', "-")));
+        extract_layers(&layers, &root);
+        assert_eq!(
+            dpkg_query(&root, "${Version} ${Status}", "libssl3"),
+            "3.0.22-1~deb12u2 install ok installed"
+        );
+        assert_eq!(
+            dpkg_query(&root, "${Version}", "libc6"),
+            debrepo::LIBC6_VERSION
+        );
+        let out = md5sum_check(&root, "libssl3:amd64");
+        assert!(
+            out.status.success(),
+            "md5sum -c ({platform}): {}",
+            text(&out)
+        );
+        let new_deb = debrepo::Deb::read(&new);
+        assert_eq!(
+            std::fs::read(root.join("var/lib/dpkg/info/libssl3:amd64.md5sums")).unwrap(),
+            new_deb.member("md5sums").unwrap()
+        );
+        // The old package's files the new one lacks are gone (whiteouts), the list is the
+        // new package's.
+        let list =
+            std::fs::read_to_string(root.join("var/lib/dpkg/info/libssl3:amd64.list")).unwrap();
+        for line in list.lines() {
+            assert!(
+                root.join(line.trim_start_matches('/'))
+                    .symlink_metadata()
+                    .is_ok(),
+                "{line} listed, not there"
+            );
+        }
+        let admindir = format!("--admindir={}", root.join("var/lib/dpkg").display());
+        let audit = std::process::Command::new("dpkg")
+            .args([&admindir, "--audit"])
+            .output()
+            .unwrap();
+        // (The host's dpkg is amd64: the arm64 root's libc6 is foreign to it.)
+        assert!(
+            audit.status.success() && (audit.stdout.is_empty() || platform != "linux/amd64"),
+            "dpkg --audit: {}",
+            text(&audit)
+        );
+
+        // Trivy on the patched platform: nothing fixable left.
+        let (report, found) =
+            support::trivy::scan(&w.cache, &format!("{host}/{patched_repo}@{digest}"));
+        assert_eq!(report["Metadata"]["OS"]["Family"], "debian");
+        assert!(ids(&found).is_empty(), "{platform}: {found:#?}");
+    }
+    // The original still has its finding (the test's database does see it).
+    let (_, found) = support::trivy::scan(&w.cache, &format!("{host}/acme/deb:1"));
+    assert_eq!(ids(&found), ["CVE-2099-0101"]);
+
+    // The VEX document: CVE-2099-0101 fixed in the patched index and its platforms.
+    let vex = referrers(
+        &seeder,
+        patched_repo,
+        top.digest.as_deref().unwrap(),
+        "application/openvex+json",
+    )
+    .await;
+    assert_eq!(vex.len(), 1, "one VEX referrer");
+    let (vex_manifest, _, vex_layers) = image_of(&seeder, patched_repo, &vex[0]).await;
+    assert_eq!(
+        vex_manifest["subject"]["digest"],
+        top.digest.clone().unwrap()
+    );
+    let document: Value = serde_json::from_slice(&vex_layers[0]).unwrap();
+    assert_eq!(document["@context"], "https://openvex.dev/ns/v0.2.0");
+    let statements = document["statements"].as_array().unwrap();
+    assert_eq!(statements.len(), 1, "{document:#}");
+    assert_eq!(statements[0]["vulnerability"]["name"], "CVE-2099-0101");
+    assert_eq!(statements[0]["status"], "fixed");
+    let products: Vec<&str> = statements[0]["products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["@id"].as_str().unwrap())
+        .collect();
+    assert_eq!(products.len(), 3, "{products:?}");
+    assert!(products[0].contains(&top.digest.clone().unwrap().replace(':', "%3A")));
+
+    // Again: the same bytes (deterministic layer), the same tag.
+    let again = w.patch_json(&chart, 0);
+    let r = row(&again, "acme/deb:1");
+    assert_eq!(r["state"], "patched");
+    assert_eq!(
+        r["patched"].as_str().unwrap().rsplit('@').next().unwrap(),
+        top.digest.clone().unwrap()
+    );
+}
