@@ -184,29 +184,6 @@ fn diff_id(layer: &[u8]) -> String {
     }
 }
 
-/// The referrers of `digest` in `repo` with `artifact_type` (the referrers API, else the
-/// fallback tag).
-async fn referrers(seeder: &Seeder, repo: &str, digest: &str, artifact_type: &str) -> Vec<String> {
-    let index = match seeder.referrers(repo, digest).await {
-        Some(index) => Some(index),
-        None => seeder
-            .fetch_manifest(repo, &support::seed::digest_tag(digest))
-            .await
-            .map(|f| serde_json::from_slice::<Value>(&f.bytes).unwrap()),
-    };
-    index
-        .map(|i| {
-            i["manifests"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|m| m["artifactType"] == artifact_type)
-                .map(|m| m["digest"].as_str().unwrap().to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// The rows of a report for images ending in `image`.
 fn row<'a>(report: &'a Value, image: &str) -> &'a Value {
     report["images"]
@@ -393,13 +370,13 @@ async fn a_two_platform_debian_image_is_patched_beside_the_original() {
     assert_eq!(ids(&found), ["CVE-2099-0101"]);
 
     // The VEX document: CVE-2099-0101 fixed in the patched index and its platforms.
-    let vex = referrers(
-        &seeder,
-        patched_repo,
-        top.digest.as_deref().unwrap(),
-        "application/openvex+json",
-    )
-    .await;
+    let vex = seeder
+        .referrers_of_type(
+            patched_repo,
+            top.digest.as_deref().unwrap(),
+            "application/openvex+json",
+        )
+        .await;
     assert_eq!(vex.len(), 1, "one VEX referrer");
     let (vex_manifest, _, vex_layers) = image_of(&seeder, patched_repo, &vex[0]).await;
     assert_eq!(

@@ -871,26 +871,11 @@ async fn copy_carries_the_trivy_database_and_the_inside_scans_against_it() {
     );
 }
 
-/// The CycloneDX SBOM referrers of `digest` in `repo` (referrers API, else fallback tag).
+/// The CycloneDX SBOM referrers of `digest` in `repo`.
 async fn sboms(seeder: &support::Seeder, repo: &str, digest: &str) -> Vec<String> {
-    let index = match seeder.referrers(repo, digest).await {
-        Some(index) => Some(index),
-        None => seeder
-            .fetch_manifest(repo, &support::seed::digest_tag(digest))
-            .await
-            .map(|f| serde_json::from_slice::<Value>(&f.bytes).unwrap()),
-    };
-    index
-        .map(|i| {
-            i["manifests"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|m| m["artifactType"] == "application/vnd.cyclonedx+json")
-                .map(|m| m["digest"].as_str().unwrap().to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
+    seeder
+        .referrers_of_type(repo, digest, "application/vnd.cyclonedx+json")
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread")]

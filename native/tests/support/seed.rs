@@ -1057,6 +1057,34 @@ impl Seeder {
         repos
     }
 
+    /// The digests of the referrers of `digest` in `repo` with `artifact_type`, from the
+    /// referrers API, else the fallback tag (`sha256-<hex>`).
+    pub async fn referrers_of_type(
+        &self,
+        repo: &str,
+        digest: &str,
+        artifact_type: &str,
+    ) -> Vec<String> {
+        let index = match self.referrers(repo, digest).await {
+            Some(index) => Some(index),
+            None => self
+                .fetch_manifest(repo, &digest_tag(digest))
+                .await
+                .map(|f| serde_json::from_slice::<Value>(&f.bytes).unwrap()),
+        };
+        index
+            .map(|i| {
+                i["manifests"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|m| m["artifactType"] == artifact_type)
+                    .map(|m| m["digest"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The referrers API answer for `digest` in `repo`; None when the registry has no such
     /// API (404).
     pub async fn referrers(&self, repo: &str, digest: &str) -> Option<Value> {
