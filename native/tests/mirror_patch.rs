@@ -16,6 +16,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 use crate::support;
+use support::apkrepo::{self, ApkRepo, ApkSigner};
 use support::copy::assert_exit;
 use support::debrepo::{
     self, AptRepo, LIBSSL3_NEW, LIBSSL3_OLD, deb, debian_rootfs_with, dpkg_query, md5sum_check,
@@ -405,5 +406,257 @@ async fn a_two_platform_debian_image_is_patched_beside_the_original() {
     assert_eq!(
         r["patched"].as_str().unwrap().rsplit('@').next().unwrap(),
         top.digest.clone().unwrap()
+    );
+}
+
+/// The `lib/apk/db/installed` stanzas of a root: `(P, V, fields)` each.
+fn apk_installed(root: &Path) -> Vec<(String, String, Vec<(char, String)>)> {
+    let text = std::fs::read_to_string(root.join("lib/apk/db/installed")).unwrap();
+    text.split("\n\n")
+        .filter(|s| !s.trim().is_empty())
+        .map(|stanza| {
+            let fields: Vec<(char, String)> = stanza
+                .lines()
+                .filter_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    Some((k.chars().next()?, v.to_owned()))
+                })
+                .collect();
+            let get = |k: char| {
+                fields
+                    .iter()
+                    .find(|(f, _)| *f == k)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            };
+            (get('P'), get('V'), fields)
+        })
+        .collect()
+}
+
+/// Every `R:` of every stanza checked against the root: the file is there and its `Z:` is the
+/// SHA-1 of its contents (of its target for a link), as `apk audit` checks it.
+fn assert_apk_checksums(root: &Path) {
+    for (name, version, fields) in apk_installed(root) {
+        let mut dir = String::new();
+        let mut file: Option<String> = None;
+        for (key, value) in &fields {
+            match key {
+                'F' => dir = value.clone(),
+                'R' => file = Some(format!("{dir}/{value}")),
+                'Z' => {
+                    let path = file.take().expect("Z: after R:");
+                    let on_disk = root.join(path.trim_start_matches('/'));
+                    let meta = on_disk
+                        .symlink_metadata()
+                        .unwrap_or_else(|_| panic!("{name} {version}: {path} missing"));
+                    let contents = if meta.file_type().is_symlink() {
+                        std::fs::read_link(&on_disk)
+                            .unwrap()
+                            .to_string_lossy()
+                            .into_owned()
+                            .into_bytes()
+                    } else {
+                        std::fs::read(&on_disk).unwrap()
+                    };
+                    assert_eq!(
+                        &apkrepo::q1_of(&contents),
+                        value,
+                        "{name} {version}: {path}'s checksum"
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The OpenSSL and BusyBox packages of one architecture: the installed `r1` pair plus
+/// busybox, and a repository holding `r1`, `r5` and `r6`, whose `r6` libcrypto3 drops an
+/// engine the old one had and needs a package the image lacks (`openssl-config`).
+struct AlpineSet {
+    installed: Vec<Vec<u8>>,
+    repo: ApkRepo,
+}
+
+fn alpine_set(signer: &ApkSigner, arch: &str) -> AlpineSet {
+    let apk = |name: &str, version: &str, files: &[(&str, &[u8])], depends: &[&str]| {
+        let origin = if name == "busybox" {
+            "busybox"
+        } else {
+            "openssl"
+        };
+        apkrepo::build_apk(signer, name, version, arch, files, depends, origin, &[])
+    };
+    let crypto = |version: &str, engine: bool, depends: &[&str]| {
+        let lib = format!("libcrypto {version} {arch}");
+        let mut files: Vec<(&str, &[u8])> = vec![("usr/lib/libcrypto.so.3", lib.as_bytes())];
+        if engine {
+            files.push(("usr/lib/engines-3/afalg.so", b"afalg engine"));
+        }
+        apk("libcrypto3", version, &files, depends)
+    };
+    let ssl = |version: &str| {
+        let lib = format!("libssl {version} {arch}");
+        apk(
+            "libssl3",
+            version,
+            &[("usr/lib/libssl.so.3", lib.as_bytes())],
+            &[&format!("libcrypto3={version}")],
+        )
+    };
+    let busybox = apk(
+        "busybox",
+        "1.36.1-r15",
+        &[("bin/busybox", b"busybox binary")],
+        &[],
+    );
+    let installed = vec![crypto("3.1.4-r1", true, &[]), ssl("3.1.4-r1"), busybox];
+    let config = apk(
+        "openssl-config",
+        "3.1.4-r6",
+        &[("etc/ssl/openssl.cnf", b"# openssl config r6\n")],
+        &[],
+    );
+    let mut repo = installed.clone();
+    repo.extend([
+        crypto("3.1.4-r5", true, &[]),
+        ssl("3.1.4-r5"),
+        crypto("3.1.4-r6", false, &["openssl-config"]),
+        ssl("3.1.4-r6"),
+        config,
+    ]);
+    AlpineSet {
+        installed,
+        repo: ApkRepo::new(signer, arch, &repo),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_two_platform_alpine_image_is_patched_with_its_dependencies() {
+    let w = World::new();
+    let seeder = w.seeder();
+    let signer = ApkSigner::generate();
+    let mut platforms = Vec::new();
+    let mut sets = Vec::new();
+    for (arch, platform) in [("x86_64", AMD64), ("aarch64", ARM64)] {
+        let set = alpine_set(&signer, arch);
+        let installed: Vec<&[u8]> = set.installed.iter().map(Vec::as_slice).collect();
+        let rootfs = apkrepo::alpine_rootfs_with(
+            "3.19.1",
+            arch,
+            &installed,
+            &signer,
+            &set.repo.repositories(),
+        );
+        let image = seeder
+            .rootfs_image("acme/apk", None, platform, &rootfs.layer())
+            .await;
+        platforms.push((image, platform));
+        sets.push(set);
+    }
+    let refs: Vec<(&Pushed, Platform)> = platforms.iter().map(|(i, p)| (i, *p)).collect();
+    let index = seeder.index_of("acme/apk", "3.19", &refs).await;
+    let chart = w.chart("apk", &["acme/apk:3.19"]);
+
+    let out = w.patch(&chart, &[]);
+    assert_exit(&out, 0);
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    let host = &w.registry.host;
+    let patched_repo = "mirror/acme/apk";
+    assert!(
+        table.contains(&format!(
+            "{host}/acme/apk:3.19: patched -> {host}/{patched_repo}:3.19-patched@sha256:"
+        )),
+        "{}",
+        text(&out)
+    );
+    for line in [
+        "libcrypto3 3.1.4-r1 -> 3.1.4-r6",
+        "libssl3 3.1.4-r1 -> 3.1.4-r6",
+        "openssl-config 3.1.4-r6 (added: a dependency of a fix)",
+        "fixed: CVE-2099-0001, CVE-2099-0002",
+    ] {
+        assert!(table.contains(line), "{line:?} in\n{table}");
+    }
+    let original = seeder.fetch_manifest("acme/apk", "3.19").await.unwrap();
+    assert_eq!(original.bytes, index.bytes);
+
+    let top = seeder
+        .fetch_manifest(patched_repo, "3.19-patched")
+        .await
+        .expect("TAG-patched under the prefix");
+    let patched = children(&top.bytes);
+    assert_eq!(patched.len(), 2);
+    for ((digest, platform), (original, _)) in patched.iter().zip(&platforms) {
+        let arch = if platform == "linux/amd64" {
+            "x86_64"
+        } else {
+            "aarch64"
+        };
+        let (_, config, layers) = image_of(&seeder, patched_repo, digest).await;
+        assert_eq!(layers.len(), 2, "{platform}: the original layer + one");
+        let (_, _, original_layers) = image_of(&seeder, "acme/apk", &original.digest).await;
+        assert_eq!(layers[0], original_layers[0]);
+        let last = config["history"].as_array().unwrap().last().unwrap()["created_by"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(last.contains("libssl3 3.1.4-r1 -> 3.1.4-r6"), "{last}");
+
+        let root = w.scratch(&format!("apk-root-{arch}"));
+        extract_layers(&layers, &root);
+        let installed = apk_installed(&root);
+        let versions: Vec<(String, String)> = installed
+            .iter()
+            .map(|(p, v, _)| (p.clone(), v.clone()))
+            .collect();
+        for (name, version) in [
+            ("busybox", "1.36.1-r15"),
+            ("libcrypto3", "3.1.4-r6"),
+            ("libssl3", "3.1.4-r6"),
+            ("openssl-config", "3.1.4-r6"),
+        ] {
+            assert!(
+                versions.contains(&(name.to_owned(), version.to_owned())),
+                "{platform}: {name} {version} in {versions:?}"
+            );
+        }
+        assert_eq!(versions.len(), 4, "{platform}: {versions:?}");
+        for (_, _, fields) in &installed {
+            assert!(fields.iter().any(|(k, v)| *k == 'A' && v == arch));
+        }
+        assert_apk_checksums(&root);
+        // The new files are the new packages', the dropped engine is gone (a whiteout).
+        assert_eq!(
+            std::fs::read_to_string(root.join("usr/lib/libssl.so.3")).unwrap(),
+            format!("libssl 3.1.4-r6 {arch}")
+        );
+        assert_eq!(
+            std::fs::read(root.join("etc/ssl/openssl.cnf")).unwrap(),
+            b"# openssl config r6\n"
+        );
+        assert!(
+            root.join("usr/lib/engines-3/afalg.so")
+                .symlink_metadata()
+                .is_err(),
+            "{platform}: the engine r6 dropped is still there"
+        );
+        let world = std::fs::read_to_string(root.join("etc/apk/world")).unwrap();
+        assert!(
+            !world.contains("openssl-config"),
+            "a dependency, not in world: {world}"
+        );
+
+        // Trivy: only the unfixable busybox finding is left.
+        let (report, found) =
+            support::trivy::scan(&w.cache, &format!("{host}/{patched_repo}@{digest}"));
+        assert_eq!(report["Metadata"]["OS"]["Family"], "alpine");
+        assert_eq!(ids(&found), ["CVE-2099-0003"], "{platform}");
+    }
+    let (_, found) = support::trivy::scan(&w.cache, &format!("{host}/acme/apk:3.19"));
+    assert_eq!(
+        ids(&found),
+        ["CVE-2099-0001", "CVE-2099-0002", "CVE-2099-0003"]
     );
 }
