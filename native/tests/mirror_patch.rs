@@ -660,3 +660,149 @@ async fn a_two_platform_alpine_image_is_patched_with_its_dependencies() {
         ["CVE-2099-0001", "CVE-2099-0002", "CVE-2099-0003"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn what_cannot_be_patched_safely_is_reported_and_nothing_of_it_is_pushed() {
+    let w = World::new();
+    let seeder = w.seeder();
+    let (old, new) = (deb(LIBSSL3_OLD), deb(LIBSSL3_NEW));
+    let debian = async |repo_name: &str, debs: &[&Path], apt: &AptRepo| {
+        let rootfs = debrepo::debian_rootfs_with_all(debs, "amd64").with_apt_source(apt);
+        seeder
+            .rootfs_image(repo_name, Some("1"), AMD64, &rootfs.layer())
+            .await
+    };
+    // A good one beside the faults: patched and published all the same.
+    let good = AptRepo::new(&[&old, &new]);
+    debian("acme/good", &[&old], &good).await;
+    // ed 1.19-1 has a real postinst (update-alternatives): not patched natively.
+    let ed_old = debrepo::reversion_deb(&deb(debrepo::ED), "1.18-1", &w.scratch("ed"));
+    let ed = AptRepo::new(&[&ed_old, &deb(debrepo::ED)]);
+    debian("acme/ed", &[&ed_old], &ed).await;
+    // The fixed libssl3 altered after indexing: its SHA-256 is not the one Packages gives.
+    let tampered = AptRepo::new(&[&old, &new]);
+    tampered.tamper_package("libssl3");
+    debian("acme/tampered", &[&old], &tampered).await;
+    // Release altered after signing: a BAD signature.
+    let bad_signature = AptRepo::new(&[&old, &new]);
+    bad_signature.break_signature();
+    debian("acme/badsig", &[&old], &bad_signature).await;
+    // Signed by a key the image's keyring lacks.
+    let stranger = AptRepo::new(&[&old, &new]);
+    stranger.resign_with_unknown_key();
+    debian("acme/stranger", &[&old], &stranger).await;
+    // A repository without the fixed version.
+    let stale = AptRepo::new(&[&old]);
+    debian("acme/stale", &[&old], &stale).await;
+    // Alpine: the fixed apks altered after indexing (their data hash fails).
+    let signer = ApkSigner::generate();
+    let set = alpine_set(&signer, "x86_64");
+    set.repo.tamper_package("libssl3");
+    let installed: Vec<&[u8]> = set.installed.iter().map(Vec::as_slice).collect();
+    let rootfs = apkrepo::alpine_rootfs_with(
+        "3.19.1",
+        "x86_64",
+        &installed,
+        &signer,
+        &set.repo.repositories(),
+    );
+    seeder
+        .rootfs_image("acme/apk-tampered", Some("1"), AMD64, &rootfs.layer())
+        .await;
+    let chart = w.chart(
+        "faults",
+        &[
+            "acme/good:1",
+            "acme/ed:1",
+            "acme/tampered:1",
+            "acme/badsig:1",
+            "acme/stranger:1",
+            "acme/stale:1",
+            "acme/apk-tampered:1",
+        ],
+    );
+
+    let out = w.patch(&chart, &[]);
+    assert_exit(&out, 1);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let summary = stderr
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no error line: {}", text(&out)));
+    assert!(
+        summary.contains("5 of 7 images failed to patch")
+            && summary.contains("acme/stale:1")
+            && !summary.contains("acme/ed:1"),
+        "{summary}"
+    );
+    let report = w.patch_json(&chart, 1);
+    assert_eq!(row(&report, "acme/good:1")["state"], "patched");
+    let reason = |image: &str, state: &str| {
+        let r = row(&report, image);
+        assert_eq!(r["state"], state, "{image}: {r:#}");
+        r["reason"]
+            .as_str()
+            .or_else(|| r["platforms"][0]["reason"].as_str())
+            .unwrap_or_else(|| panic!("{image}: no reason in {r:#}"))
+            .to_owned()
+    };
+    let ed_reason = reason("acme/ed:1", "not-patchable");
+    assert!(
+        ed_reason.contains("ed") && ed_reason.contains("postinst"),
+        "{ed_reason}"
+    );
+    let tampered_reason = reason("acme/tampered:1", "failed");
+    assert!(
+        tampered_reason.contains("libssl3") && tampered_reason.contains("SHA-256"),
+        "{tampered_reason}"
+    );
+    let bad_reason = reason("acme/badsig:1", "failed");
+    assert!(
+        bad_reason.contains("does not verify")
+            && bad_reason.contains(&bad_signature.url())
+            && !bad_reason.contains("assertion"),
+        "{bad_reason}"
+    );
+    let stranger_reason = reason("acme/stranger:1", "failed");
+    assert!(
+        stranger_reason.contains("not in the keyring")
+            && stranger_reason.contains(debrepo::KEYRING_PATH)
+            && stranger_reason.contains("--package-keyring"),
+        "{stranger_reason}"
+    );
+    let stale_reason = reason("acme/stale:1", "failed");
+    assert!(
+        stale_reason.contains("libssl3") && stale_reason.contains("3.0.17-1~deb12u3"),
+        "{stale_reason}"
+    );
+    let apk_reason = reason("acme/apk-tampered:1", "failed");
+    assert!(
+        apk_reason.contains("libssl3-3.1.4-r6.apk") && apk_reason.contains("datahash"),
+        "{apk_reason}"
+    );
+
+    // Nothing of the refused images at the target: only the good one's tag.
+    for image in [
+        "ed",
+        "tampered",
+        "badsig",
+        "stranger",
+        "stale",
+        "apk-tampered",
+    ] {
+        assert!(
+            seeder
+                .tags(&format!("mirror/acme/{image}"))
+                .await
+                .is_empty(),
+            "{image}: something was pushed"
+        );
+    }
+    let good_tags: Vec<String> = seeder
+        .tags("mirror/acme/good")
+        .await
+        .into_iter()
+        .filter(|t| !t.starts_with("sha256-"))
+        .collect();
+    assert_eq!(good_tags, ["1-patched"]);
+}

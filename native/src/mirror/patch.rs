@@ -197,11 +197,23 @@ pub async fn command(args: PatchArgs) -> Result<ExitCode, String> {
     } else {
         print(&report);
     }
-    Ok(if report.passed() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    if report.passed() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let failed: Vec<&str> = report
+        .images
+        .iter()
+        .filter(|i| i.state == "failed")
+        .map(|i| i.image.as_str())
+        .collect();
+    eprintln!(
+        "error: {} of {} images failed to patch ({}); nothing was published for them (the \
+         reasons are in the report)",
+        failed.len(),
+        report.images.len(),
+        failed.join(", ")
+    );
+    Ok(ExitCode::from(1))
 }
 
 /// One image to patch: as the chart names it, where it is read, where the patched image goes.

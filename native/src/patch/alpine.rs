@@ -274,13 +274,8 @@ pub async fn patch(
             })
         })
         .collect();
-    let upgrades = resolve::resolve(Family::Apk, &installed, &available, wants).map_err(|e| {
-        let mut reason = e.to_string();
-        if !problems.is_empty() {
-            reason.push_str(&format!(" ({})", problems.join("; ")));
-        }
-        Refusal::failed(reason)
-    })?;
+    let upgrades = resolve::resolve(Family::Apk, &installed, &available, wants)
+        .map_err(|e| Refusal::unresolved(e, &problems, !candidates.is_empty()))?;
 
     let mut fetched: Vec<(resolve::Upgrade, ApkPackage, String)> = Vec::new();
     for upgrade in upgrades {

@@ -400,7 +400,7 @@ async fn fetch_deb(
         .is_none_or(|size| size == bytes.len() as u64);
     if found.hex() != sha256.trim().to_ascii_lowercase() || !size_ok {
         return Err(Refusal::failed(format!(
-            "{url}: SHA-256 {} ({} bytes) is not the {} the signed index {} gives {name}              {version}: the package was changed; refusing it",
+            "{url}: SHA-256 {} ({} bytes) is not the {} the signed index {} gives for {name} {version}: the package was changed; refusing it",
             found.hex(),
             bytes.len(),
             sha256.trim(),
@@ -547,15 +547,8 @@ pub async fn patch(
             })
         })
         .collect();
-    let upgrades = resolve::resolve(Family::Dpkg, &installed, &available, wants).map_err(|e| {
-        let mut reason = e.to_string();
-        if !problems.is_empty() {
-            reason.push_str(&format!(" ({})", problems.join("; ")));
-        } else if candidates.is_empty() {
-            reason.push_str(" (the image's repositories list no packages)");
-        }
-        Refusal::failed(reason)
-    })?;
+    let upgrades = resolve::resolve(Family::Dpkg, &installed, &available, wants)
+        .map_err(|e| Refusal::unresolved(e, &problems, !candidates.is_empty()))?;
 
     let mut fetched: Vec<(Upgrade, DebPackage, String)> = Vec::new();
     for upgrade in upgrades {

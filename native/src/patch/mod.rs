@@ -88,6 +88,31 @@ impl Refusal {
             reason,
         }
     }
+
+    /// The fixed versions could not be resolved from the repositories that were read;
+    /// `refused` says why each other repository was not (a bad signature, a fetch): when
+    /// none was read, that is the cause and leads the reason.
+    pub fn unresolved(
+        error: purser::patch::resolve::ResolveError,
+        refused: &[String],
+        read_any: bool,
+    ) -> Refusal {
+        use purser::patch::resolve::ResolveError;
+        let reason = match (&error, read_any, refused.is_empty()) {
+            (ResolveError::NoFixedVersion { name, fixed, .. }, false, false) => format!(
+                "no repository of the image could be used to find {name} {fixed} or newer: {}",
+                refused.join("; ")
+            ),
+            (_, false, false) => format!(
+                "{error}: no repository of the image could be used: {}",
+                refused.join("; ")
+            ),
+            (_, false, true) => format!("{error} (the image's repositories list no packages)"),
+            (_, true, false) => format!("{error}; also refused: {}", refused.join("; ")),
+            (_, true, true) => error.to_string(),
+        };
+        Refusal::failed(reason)
+    }
 }
 
 /// A platform manifest with its patch layer.

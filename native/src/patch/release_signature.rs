@@ -70,7 +70,7 @@ pub enum ReleaseSignatureError {
 }
 
 const ADD_KEY: &str = "add the repository's key to the image's /etc/apt/trusted.gpg.d (or \
-                       point the source's signed-by at it), or give purser the keyring";
+                       point the source's signed-by at it), or give it with --package-keyring FILE";
 
 impl fmt::Display for ReleaseSignatureError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

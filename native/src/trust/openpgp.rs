@@ -73,11 +73,9 @@ impl fmt::Display for OpenPgpError {
                 "it is signed by key {}, which is not in the keyring",
                 key_ids.join(", ")
             ),
-            Self::BadSignature { key_id, reason } => write!(
-                f,
-                "the signature by key {key_id} does not verify (the signed text was \
-                 changed?): {reason}"
-            ),
+            Self::BadSignature { key_id, reason } => {
+                write!(f, "the signature by key {key_id} does not verify: {reason}")
+            }
             Self::WeakDigest { key_id, digest } => write!(
                 f,
                 "the signature by key {key_id} hashes with {digest}, a digest too weak to \
@@ -349,9 +347,11 @@ fn verify_document(
             )));
         }
     }
+    // The library's own message (an assertion over hash prefixes) says nothing a user can
+    // act on; what it means does.
     signature
         .verify(key, signed)
-        .map_err(|e| bad(e.to_string()))
+        .map_err(|_| bad("the text is not the one signed, or the signature is damaged".into()))
 }
 
 /// The key's user ID and its self-signature: the primary user ID among those whose newest

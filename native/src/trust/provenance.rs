@@ -72,8 +72,7 @@ impl fmt::Display for ProvenanceError {
             ),
             Self::BadSignature { key_id, reason } => write!(
                 f,
-                "the provenance signature by key {key_id} does not verify (the signed text \
-                 was changed?): {reason}"
+                "the provenance signature by key {key_id} does not verify: {reason}"
             ),
             Self::KeyRevoked { key_id } => {
                 write!(
