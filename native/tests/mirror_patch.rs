@@ -409,8 +409,11 @@ async fn a_two_platform_debian_image_is_patched_beside_the_original() {
     );
 }
 
-/// The `lib/apk/db/installed` stanzas of a root: `(P, V, fields)` each.
-fn apk_installed(root: &Path) -> Vec<(String, String, Vec<(char, String)>)> {
+/// An installed-database stanza: `(P, V, fields in order)`.
+type ApkStanza = (String, String, Vec<(char, String)>);
+
+/// The `lib/apk/db/installed` stanzas of a root.
+fn apk_installed(root: &Path) -> Vec<ApkStanza> {
     let text = std::fs::read_to_string(root.join("lib/apk/db/installed")).unwrap();
     text.split("\n\n")
         .filter(|s| !s.trim().is_empty())
