@@ -194,6 +194,9 @@ enum Outcome {
         to: Reference,
         pinned: Option<String>,
         unpinned: Option<String>,
+        /// `to` is where the image is, to be written in full (placed by `--to`, or the
+        /// patched image the lock names); else only the pin is added in place.
+        placed: bool,
     },
     /// Not in the lock (or no usable digest in it): why, for the message.
     Unpinned(String),
@@ -308,6 +311,27 @@ impl<'s, 'o, 'l> Plan<'s, 'o, 'l> {
                 return Outcome::Unpinned(why.clone());
             }
         }
+        // The patched image is only where `helm mirror patch` published it: that place, as
+        // the lock names it, whatever --to says.
+        let patched = self
+            .lock
+            .get(canonical)
+            .and_then(|e| e.patched.as_ref())
+            .filter(|_| self.options.prefer_patched);
+        if let Some(p) = patched {
+            return match Reference::parse(&p.reference).and_then(|r| r.with_digest(&p.digest)) {
+                Ok(to) => Outcome::Moved {
+                    to,
+                    pinned,
+                    unpinned,
+                    placed: true,
+                },
+                Err(e) => Outcome::Failed(format!(
+                    "the lock's patched image {}@{}: {e}",
+                    p.reference, p.digest
+                )),
+            };
+        }
         let mut to = reference.clone();
         if let Some(d) = &pinned {
             to = match to.with_digest(d) {
@@ -325,13 +349,14 @@ impl<'s, 'o, 'l> Plan<'s, 'o, 'l> {
             to,
             pinned,
             unpinned,
+            placed: self.options.rules.is_some(),
         }
     }
 
     fn finding(&mut self, finding: &Finding) {
         self.references += 1;
         let (canonical, outcome) = self.outcome(&finding.reference);
-        let (to, pinned) = match outcome {
+        let (to, pinned, relocating) = match outcome {
             Outcome::Failed(message) => {
                 self.problem(&canonical, message, false, finding);
                 return;
@@ -344,6 +369,7 @@ impl<'s, 'o, 'l> Plan<'s, 'o, 'l> {
                 to,
                 pinned,
                 unpinned,
+                placed,
             } => {
                 if let Some(why) = unpinned {
                     // Not enforced: relocated, left unpinned, and said so once.
@@ -354,10 +380,9 @@ impl<'s, 'o, 'l> Plan<'s, 'o, 'l> {
                         ));
                     }
                 }
-                (to, pinned)
+                (to, pinned, placed)
             }
         };
-        let relocating = self.options.rules.is_some();
         let before = self.edits.len();
         match &finding.spot {
             Some(Spot::Text(span)) => {
@@ -449,7 +474,7 @@ impl<'s, 'o, 'l> Plan<'s, 'o, 'l> {
     ) {
         let current = self.stream[c.hub.start..c.hub.end].to_owned();
         let mut hub = current.clone();
-        if self.options.rules.is_some() && to.name() != finding.reference.name() {
+        if to.name() != finding.reference.name() {
             let image = &self.stream[c.image.start..c.image.end];
             let name = image.split([':', '@']).next().unwrap_or(image);
             let to_name = to.name();

@@ -39,7 +39,7 @@ impl World {
         let cache = support::trivy::database(dir.path());
         World {
             registry: Registry::start(Flavour::Distribution),
-            helm: Helm::with_plugins(&["mirror"]),
+            helm: Helm::with_plugins(&["mirror", "relocate"]),
             dir,
             cache,
         }
@@ -104,6 +104,19 @@ impl World {
             self.cache.to_str().unwrap(),
         ];
         args.extend_from_slice(extra);
+        self.helm
+            .command(args)
+            .env("PURSER_TRIVY", support::trivy::binary())
+            .output()
+            .expect("run helm")
+    }
+
+    /// `PURSER_TRIVY=… helm mirror WORDS… --plain-http HOST --trivy-cache-dir DIR`.
+    fn mirror(&self, words: &[&str]) -> Output {
+        let mut args = vec!["mirror"];
+        args.extend_from_slice(words);
+        args.extend(["--plain-http", &self.registry.host]);
+        args.extend(["--trivy-cache-dir", self.cache.to_str().unwrap()]);
         self.helm
             .command(args)
             .env("PURSER_TRIVY", support::trivy::binary())
@@ -808,4 +821,175 @@ async fn what_cannot_be_patched_safely_is_reported_and_nothing_of_it_is_pushed()
         .filter(|t| !t.starts_with("sha256-"))
         .collect();
     assert_eq!(good_tags, ["1-patched"]);
+}
+
+/// `helm template` of `chart` through the relocate post-renderer with these arguments.
+fn relocated(w: &World, chart: &Path, args: &[String]) -> String {
+    let mut words = vec![
+        "template".to_owned(),
+        "rel".to_owned(),
+        chart.to_str().unwrap().to_owned(),
+        "--post-renderer".to_owned(),
+        "relocate".to_owned(),
+    ];
+    for arg in args {
+        words.push("--post-renderer-args".to_owned());
+        words.push(arg.clone());
+    }
+    let out = w.helm.run(words.iter().map(String::as_str));
+    assert!(out.status.success(), "helm template: {}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn copy_and_import_patch_at_the_target_and_relocate_installs_the_patched_image() {
+    let w = World::new();
+    let seeder = w.seeder();
+    let (old, new) = (deb(LIBSSL3_OLD), deb(LIBSSL3_NEW));
+    let repo = AptRepo::new(&[&old, &new]);
+    let rootfs = debian_rootfs_with(&old, "amd64").with_apt_source(&repo);
+    let original = seeder
+        .rootfs_image("acme/deb", Some("1"), AMD64, &rootfs.layer())
+        .await;
+    let chart = w.chart("deb", &["acme/deb:1"]);
+    let host = &w.registry.host;
+    let lock = w.dir.path().join("copy.lock.yaml");
+
+    // copy --patch: the copy as upstream made it, and the patched image beside it.
+    let to = w.to();
+    let out = w.mirror(&[
+        "copy",
+        chart.to_str().unwrap(),
+        "--to",
+        &to,
+        "--patch",
+        "-o",
+        lock.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_exit(&out, 0);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let image = &report["images"][0];
+    assert_eq!(image["state"], "copied", "{report:#}");
+    assert_eq!(image["digest"], original.digest);
+    let patch = &image["patch"];
+    assert_eq!(patch["state"], "patched", "{report:#}");
+    let patched = patch["patched"].as_str().unwrap();
+    let (patched_ref, patched_digest) = patched.rsplit_once('@').unwrap();
+    assert_eq!(patched_ref, format!("{host}/mirror/acme/deb:1-patched"));
+    assert_eq!(
+        patch["platforms"][0]["changes"][0]["to"], "3.0.22-1~deb12u2",
+        "{patch:#}"
+    );
+    assert_eq!(
+        seeder
+            .fetch_manifest("mirror/acme/deb", "1")
+            .await
+            .unwrap()
+            .bytes,
+        original.bytes,
+        "the copy is upstream's bytes"
+    );
+    let at_tag = seeder
+        .fetch_manifest("mirror/acme/deb", "1-patched")
+        .await
+        .expect("TAG-patched beside the copy");
+    assert_eq!(at_tag.digest.as_deref(), Some(patched_digest));
+    let (_, found) = support::trivy::scan(
+        &w.cache,
+        &format!("{host}/mirror/acme/deb@{patched_digest}"),
+    );
+    assert!(ids(&found).is_empty(), "{found:#?}");
+
+    // The lock: both digests, the packages changed.
+    let text_of_lock = std::fs::read_to_string(&lock).unwrap();
+    let locked = support::copy::yaml(&lock);
+    let entry = &locked["images"][0];
+    assert_eq!(entry["digest"], original.digest, "{text_of_lock}");
+    assert_eq!(entry["patched"]["reference"], patched_ref, "{text_of_lock}");
+    assert_eq!(entry["patched"]["digest"], patched_digest, "{text_of_lock}");
+    let platform = &entry["digests"][0];
+    assert_eq!(platform["digest"], original.digest);
+    assert_eq!(platform["patched"]["digest"], patched_digest);
+    assert_eq!(platform["patched"]["packages"][0]["name"], "libssl3");
+
+    // relocate: the original by default, the patched image with --prefer patched (where it
+    // was published, whatever --to says).
+    let lock_arg = format!("--lock={}", lock.display());
+    let rendered = relocated(&w, &chart, &[lock_arg.clone(), format!("--to={to}")]);
+    assert!(
+        rendered.contains(&format!("{to}/acme/deb:1@{}", original.digest)),
+        "{rendered}"
+    );
+    let rendered = relocated(
+        &w,
+        &chart,
+        &[
+            lock_arg.clone(),
+            format!("--to={to}"),
+            "--prefer=patched".into(),
+        ],
+    );
+    assert!(
+        rendered.contains(&format!("image: {patched}")),
+        "{rendered}"
+    );
+    let rendered = relocated(&w, &chart, &[lock_arg, "--prefer=patched".into()]);
+    assert!(
+        rendered.contains(&format!("image: {patched}")),
+        "{rendered}"
+    );
+
+    // export, then import --patch elsewhere: patched there too.
+    let bundle = w.dir.path().join("deb.tar");
+    let out = w.helm.run([
+        "mirror",
+        "export",
+        chart.to_str().unwrap(),
+        "-o",
+        bundle.to_str().unwrap(),
+        "--plain-http",
+        host,
+    ]);
+    assert_exit(&out, 0);
+    let site = format!("{host}/site");
+    let out = w.mirror(&[
+        "import",
+        bundle.to_str().unwrap(),
+        "--to",
+        &site,
+        "--patch",
+        "--json",
+    ]);
+    assert_exit(&out, 0);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = report["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["source"].as_str().unwrap().ends_with("acme/deb:1"))
+        .unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(row["patch"]["state"], "patched", "{report:#}");
+    // The same layer from the same packages: the same patched digest at the site.
+    assert_eq!(
+        row["patch"]["patched"],
+        format!("{host}/site/acme/deb:1-patched@{patched_digest}")
+    );
+
+    // A patching flag without --patch is refused before anything moves.
+    let out = w.mirror(&[
+        "copy",
+        chart.to_str().unwrap(),
+        "--to",
+        &format!("{host}/other"),
+        "--package-mirror",
+        "http://127.0.0.1:1/debian",
+    ]);
+    assert_exit(&out, 1);
+    assert!(
+        text(&out).contains("--package-mirror is for patching: add --patch"),
+        "{}",
+        text(&out)
+    );
+    assert!(seeder.tags("other/acme/deb").await.is_empty());
 }

@@ -18,6 +18,7 @@ use super::charts::{chart_destination, chart_names, load};
 use super::copy_print::print_copy;
 use super::copy_report::CopyReport;
 use super::lock_file::{read_lock, write_lock};
+use super::patch::{self, Engine, PatchFlags};
 use super::signatures::{self, SignFlags, VerifyFlags};
 use super::transfer::{Job, TransferOptions, transfer};
 use super::{sbom, scan_gate};
@@ -69,6 +70,13 @@ pub struct CopyArgs {
     pub scan: bool,
     #[command(flatten)]
     pub scan_flags: ScanFlags,
+    /// Patch the fixable OS-package findings of every image once it is at the target
+    /// (implies --scan): the patched image goes beside it as TAG-patched, the lock records
+    /// both (see `helm mirror patch`).
+    #[arg(long)]
+    pub patch: bool,
+    #[command(flatten)]
+    pub patch_flags: PatchFlags,
     /// Attach a CycloneDX SBOM (Trivy's) to every platform of every image at the target, as
     /// an OCI referrer, so it travels with the image (implies --scan).
     #[arg(long)]
@@ -114,6 +122,7 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
     let signer = args.sign.signer(images::environment().now_unix)?;
     let source_client = args.registry.client()?;
     let target_client = args.registry.target_client()?;
+    let patcher = args.patch_flags.patcher_if(args.patch, &source_client)?;
     let source = Arc::new(RegistryStore::source(source_client.clone()));
     let (requests, mut checked) = signatures::let_through(
         verifier.as_ref(),
@@ -123,7 +132,7 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
     )
     .await;
     let (requests, gated) = scan_gate::gate_if_asked(
-        args.scan || args.sbom,
+        args.scan || args.sbom || args.patch,
         &args.scan_flags,
         &args.registry,
         &source_client,
@@ -185,6 +194,18 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
     if let Some(signer) = &signer {
         let target = RegistryStore::target(target_client.clone());
         signatures::sign_report(signer, &target, &mut report, args.registry.concurrency).await;
+    }
+    if let (Some(patcher), Some(gated)) = (&patcher, &gated) {
+        let engine = Engine {
+            scanner: &gated.scanner,
+            patcher,
+            signer: signer.as_ref(),
+            suffix: &args.patch_flags.patched_suffix,
+            platforms: &args.carry.platform,
+            concurrency: args.registry.concurrency,
+            quiet: args.json,
+        };
+        patch::patch_copied(&engine, &target_client, &mut report).await;
     }
     let mut lock = loaded.lock;
     if let Some(path) = &args.output {

@@ -20,6 +20,7 @@ impl ImageRow {
             why(&self.message),
             trust_notes(&self.verified, &self.signed)
         ) + &scan_notes(&self.scan)
+            + &patch_notes(self)
     }
 }
 
@@ -39,6 +40,19 @@ pub(super) fn scan_notes(scans: &[PlatformScan]) -> String {
             )
         })
         .collect()
+}
+
+/// `\n         patched -> REF@DIGEST` (or the state and why), then its details.
+fn patch_notes(row: &ImageRow) -> String {
+    let Some(patch) = &row.patch else {
+        return String::new();
+    };
+    let mut out = format!("\n         {}", patch.verdict());
+    for line in patch.details() {
+        out.push_str("\n         ");
+        out.push_str(&line);
+    }
+    out
 }
 
 impl UnresolvedRow {
@@ -126,6 +140,21 @@ pub fn print(report: &CopyReport) {
         report.bytes.unique,
         report.requests.target,
     );
+    let patched: Vec<&str> = report
+        .images
+        .iter()
+        .filter_map(|r| r.patch.as_ref().map(|p| p.state))
+        .collect();
+    if !patched.is_empty() {
+        let count = |s: &str| patched.iter().filter(|p| **p == s).count();
+        eprintln!(
+            "patched: {} patched, {} nothing fixable, {} not patchable, {} failed",
+            count("patched"),
+            count("nothing-fixable"),
+            count("not-patchable"),
+            count("failed")
+        );
+    }
 }
 
 /// The `--dry-run` text: what would be created and moved.

@@ -48,6 +48,9 @@ pub struct ImageRow {
     /// What `--scan` found, per platform at the source.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub scan: Vec<PlatformScan>,
+    /// What `--patch` did with it at the target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch: Option<super::patch::PatchRow>,
 }
 
 impl ImageRow {
@@ -67,6 +70,7 @@ impl ImageRow {
             signed: None,
             tags_unlisted: None,
             scan: Vec::new(),
+            patch: None,
         }
     }
 }
@@ -136,6 +140,9 @@ pub struct CopyReport {
     pub requests: Requests,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub repositories: Vec<String>,
+    /// The Trivy database `--patch` scanned with, when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch_database: Option<String>,
     /// The plan itself (`--dry-run --json`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan: Option<Plan>,

@@ -22,6 +22,7 @@ use super::charts::{Carried, LoadedChart, chart_destination, chart_names};
 use super::copy_print::print_copy;
 use super::copy_report::CopyReport;
 use super::lock_file::write_lock;
+use super::patch::{self, Engine, PatchFlags};
 use super::scan_gate;
 use super::signatures::{self, SignFlags, VerifyFlags};
 use super::transfer::{Job, TransferOptions, transfer};
@@ -60,6 +61,13 @@ pub struct ImportArgs {
     pub scan: bool,
     #[command(flatten)]
     pub scan_flags: ScanFlags,
+    /// Patch the fixable OS-package findings of every imported image at the target (implies
+    /// --scan): the patched image goes beside it as TAG-patched, the lock records both (see
+    /// `helm mirror patch`).
+    #[arg(long)]
+    pub patch: bool,
+    #[command(flatten)]
+    pub patch_flags: PatchFlags,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -70,12 +78,14 @@ pub async fn run(args: ImportArgs) -> Result<(CopyReport, bool), String> {
     let verifier = args.verify.verifier()?;
     let signer = args.sign.signer(images::environment().now_unix)?;
     // Trivy and its database first: nothing is imported when the scan asked for cannot run.
-    let scanner = if args.scan || args.scan_flags.fail_on.is_some() {
+    let scanner = if args.scan || args.patch || args.scan_flags.fail_on.is_some() {
         Some(Arc::new(args.scan_flags.scanner(&args.registry).await?))
     } else {
         args.scan_flags.unused()?;
         None
     };
+    let target_client = args.registry.target_client()?;
+    let patcher = args.patch_flags.patcher_if(args.patch, &target_client)?;
     let bundle = BundleStore::open(&args.bundles)?;
     if bundle.named.is_empty() {
         let names: Vec<String> = bundle
@@ -157,7 +167,6 @@ pub async fn run(args: ImportArgs) -> Result<(CopyReport, bool), String> {
         }
     }
 
-    let target_client = args.registry.target_client()?;
     let options = TransferOptions {
         plan: PlanOptions {
             platforms: Vec::new(),
@@ -200,6 +209,18 @@ pub async fn run(args: ImportArgs) -> Result<(CopyReport, bool), String> {
         }
         None => Vec::new(),
     };
+    if let (Some(patcher), Some(scanner)) = (&patcher, &scanner) {
+        let engine = Engine {
+            scanner,
+            patcher,
+            signer: signer.as_ref(),
+            suffix: &args.patch_flags.patched_suffix,
+            platforms: &[],
+            concurrency: args.registry.concurrency,
+            quiet: args.json,
+        };
+        patch::patch_copied(&engine, &target_client, &mut report).await;
+    }
     if let Some(path) = &args.output {
         let mut lock = match &lock_text {
             Some(text) => Lock::parse(text, "the bundle's purser/images.lock")?,

@@ -19,8 +19,8 @@ pub(super) fn read_lock(path: &Path) -> Result<Lock, String> {
     Ok(Lock::parse(&text, &path.display().to_string())?)
 }
 
-/// The lock of a copy (digests at the target, and the scans of `--scan` on the platform
-/// digests they were of), written atomically.
+/// The lock of a copy (digests at the target, the scans of `--scan` on the platform
+/// digests they were of, and what `--patch` published), written atomically.
 pub(super) async fn write_lock(
     path: &Path,
     lock: &mut Lock,
@@ -32,6 +32,13 @@ pub(super) async fn write_lock(
 ) -> Result<(), String> {
     fill_lock(lock, report, plan, target).await;
     crate::scan::record(lock, scanned);
+    if let Some(database) = &report.patch_database {
+        super::patch::record(
+            lock,
+            report.images.iter().filter_map(|r| r.patch.as_ref()),
+            database,
+        );
+    }
     write_atomically(path, &lock.to_yaml())?;
     if !quiet {
         eprintln!(

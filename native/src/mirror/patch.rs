@@ -23,6 +23,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::args::{PlaceArgs, RegistryArgs, ScanFlags, SelectArgs, inventory_of};
+use super::copy_report::CopyReport;
 use super::lock_file::{read_lock, write_atomically};
 use super::scan_gate::platform_targets;
 use super::signatures::SignFlags;
@@ -54,6 +55,32 @@ pub struct PatchFlags {
 }
 
 impl PatchFlags {
+    /// A patching flag given without `--patch` (copy, import): an error naming it.
+    pub(super) fn unused(&self) -> Result<(), String> {
+        let given = [
+            ("--patched-suffix", self.patched_suffix != "-patched"),
+            ("--package-mirror", !self.package_mirror.is_empty()),
+            ("--package-keyring", !self.package_keyring.is_empty()),
+        ];
+        match given.iter().find(|(_, set)| *set) {
+            Some((flag, _)) => Err(format!("{flag} is for patching: add --patch")),
+            None => Ok(()),
+        }
+    }
+
+    /// The patcher, with `--patch`; else checks no patching flag was given.
+    pub(super) fn patcher_if(
+        &self,
+        patch: bool,
+        client: &Client,
+    ) -> Result<Option<Patcher>, String> {
+        if patch {
+            self.patcher(client).map(Some)
+        } else {
+            self.unused().map(|()| None)
+        }
+    }
+
     fn patcher(&self, client: &Client) -> Result<Patcher, String> {
         let mirrors = self
             .package_mirror
@@ -657,7 +684,7 @@ fn openvex(
 
 /// Every patched image into the lock: the image's patched reference and digest, each
 /// platform's patched digest, packages and re-scan.
-pub fn record(lock: &mut Lock, rows: &[PatchRow], database: &str) {
+pub fn record<'a>(lock: &mut Lock, rows: impl IntoIterator<Item = &'a PatchRow>, database: &str) {
     for row in rows {
         let Some(patched) = &row.patched else {
             continue;
@@ -711,49 +738,111 @@ pub fn record(lock: &mut Lock, rows: &[PatchRow], database: &str) {
 pub fn print(report: &PatchReport) {
     println!("database: {}", report.database);
     for row in &report.images {
-        match &row.patched {
-            Some(at) => println!("{}: {} -> {at}", row.image, row.state),
-            None => println!(
-                "{}: {}{}",
-                row.image,
-                row.state,
-                row.reason
+        println!("{}: {}", row.image, row.verdict());
+        for line in row.details() {
+            println!("{line}");
+        }
+    }
+}
+
+impl PatchRow {
+    /// `patched -> REF@DIGEST`, or the state and why.
+    pub fn verdict(&self) -> String {
+        match &self.patched {
+            Some(at) => format!("{} -> {at}", self.state),
+            None => format!(
+                "{}{}",
+                self.state,
+                self.reason
                     .as_deref()
                     .map(|r| format!(" ({r})"))
                     .unwrap_or_default()
             ),
         }
-        for p in &row.platforms {
+    }
+
+    /// Per platform its state, counts before and after, what changed and what it fixed;
+    /// then the VEX document and the signature (indented, a line each).
+    pub fn details(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        for p in &self.platforms {
             let counts =
                 |c: &Option<Counts>| c.map(|c| c.to_string()).unwrap_or_else(|| "-".into());
-            println!(
+            lines.push(format!(
                 "  {} {}: {} (before {}, after {})",
                 p.platform,
                 p.digest,
                 p.state,
                 counts(&p.before),
                 counts(&p.after)
-            );
+            ));
             for c in &p.changes {
-                match &c.from {
-                    Some(from) => println!("    {} {from} -> {}", c.package, c.to),
-                    None => println!("    {} {} (added: a dependency of a fix)", c.package, c.to),
-                }
+                lines.push(match &c.from {
+                    Some(from) => format!("    {} {from} -> {}", c.package, c.to),
+                    None => format!("    {} {} (added: a dependency of a fix)", c.package, c.to),
+                });
             }
             if !p.fixed.is_empty() {
-                println!("    fixed: {}", p.fixed.join(", "));
+                lines.push(format!("    fixed: {}", p.fixed.join(", ")));
             }
             if let Some(reason) = &p.reason
                 && p.state != "nothing-fixable"
             {
-                println!("    {reason}");
+                lines.push(format!("    {reason}"));
             }
         }
-        if let Some(vex) = &row.vex {
-            println!("  VEX: {vex}");
+        if let Some(vex) = &self.vex {
+            lines.push(format!("  VEX: {vex}"));
         }
-        if row.signed {
-            println!("  signed");
+        if self.signed {
+            lines.push("  signed".to_owned());
         }
+        lines
     }
+}
+
+/// `--patch` on copy and import: every image the run copied or found present (no chart, no
+/// artifact without platforms) patched where it now is, at the target, the patched image
+/// published beside it; each row gets what was done. An image that failed to patch makes
+/// the run incomplete (exit 1): its original is mirrored all the same.
+pub(super) async fn patch_copied(engine: &Engine<'_>, target: &Client, report: &mut CopyReport) {
+    let charts: std::collections::BTreeSet<&str> = report
+        .charts
+        .iter()
+        .map(|c| c.destination.as_str())
+        .collect();
+    let mut jobs = Vec::new();
+    let mut rows = Vec::new();
+    for (i, row) in report.images.iter().enumerate() {
+        if !matches!(row.state, "copied" | "present") || charts.contains(row.destination.as_str()) {
+            continue;
+        }
+        let (Some(digest), Ok(image), Ok(destination)) = (
+            &row.digest,
+            Reference::parse(&row.source),
+            Reference::parse(&row.destination),
+        ) else {
+            continue;
+        };
+        let Ok(at) = destination.with_digest(digest.as_str()) else {
+            continue;
+        };
+        jobs.push(Job {
+            image,
+            at,
+            destination,
+        });
+        rows.push(i);
+    }
+    let patched = engine.patch_all(target, target, jobs).await;
+    for (i, row) in rows.into_iter().zip(patched) {
+        if row.platforms.is_empty() && row.state == "nothing-fixable" {
+            continue; // an artifact, not an image
+        }
+        if row.state == "failed" {
+            report.complete = false;
+        }
+        report.images[i].patch = Some(row);
+    }
+    report.patch_database = Some(engine.scanner.database());
 }

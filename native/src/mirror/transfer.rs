@@ -139,6 +139,7 @@ pub(super) async fn transfer<S: Store>(
             .iter()
             .map(ToString::to_string)
             .collect(),
+        patch_database: None,
         plan: None,
     };
     let steps: HashMap<String, &ImageStep> =
