@@ -262,7 +262,6 @@ async fn a_two_platform_debian_image_is_patched_beside_the_original() {
         "{table}"
     );
     assert!(table.contains("fixed: CVE-2099-0101"), "{table}");
-    eprintln!("patched a two-platform Debian image in {took:?}");
 
     // The original is untouched and nothing was written over its tag.
     let original = seeder.fetch_manifest("acme/deb", "1").await.unwrap();
@@ -301,6 +300,14 @@ async fn a_two_platform_debian_image_is_patched_beside_the_original() {
         // One layer added, the original's kept as they were.
         assert_eq!(layers.len(), original_layers.len() + 1, "{platform}");
         assert_eq!(&layers[..original_layers.len()], &original_layers[..]);
+        // What scripts/bench-patch.sh collects.
+        let size = |l: &[Vec<u8>]| l.iter().map(Vec::len).sum::<usize>();
+        eprintln!(
+            "patch-bench: debian {platform}: {} ms for the run; image {} bytes, patch layer {} bytes",
+            took.as_millis(),
+            size(&original_layers),
+            layers.last().unwrap().len()
+        );
         let diff_ids: Vec<&str> = config["rootfs"]["diff_ids"]
             .as_array()
             .unwrap()
@@ -575,7 +582,9 @@ async fn a_two_platform_alpine_image_is_patched_with_its_dependencies() {
     let index = seeder.index_of("acme/apk", "3.19", &refs).await;
     let chart = w.chart("apk", &["acme/apk:3.19"]);
 
+    let started = std::time::Instant::now();
     let out = w.patch(&chart, &[]);
+    let took = started.elapsed();
     assert_exit(&out, 0);
     let table = String::from_utf8_lossy(&out.stdout).into_owned();
     let host = &w.registry.host;
@@ -614,6 +623,12 @@ async fn a_two_platform_alpine_image_is_patched_with_its_dependencies() {
         assert_eq!(layers.len(), 2, "{platform}: the original layer + one");
         let (_, _, original_layers) = image_of(&seeder, "acme/apk", &original.digest).await;
         assert_eq!(layers[0], original_layers[0]);
+        eprintln!(
+            "patch-bench: alpine {platform}: {} ms for the run; image {} bytes, patch layer {} bytes",
+            took.as_millis(),
+            original_layers[0].len(),
+            layers[1].len()
+        );
         let last = config["history"].as_array().unwrap().last().unwrap()["created_by"]
             .as_str()
             .unwrap()
