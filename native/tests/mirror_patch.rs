@@ -18,6 +18,7 @@ use tempfile::TempDir;
 use crate::support;
 use support::apkrepo::{self, ApkRepo, ApkSigner};
 use support::copy::assert_exit;
+use support::cosign::Cosign;
 use support::debrepo::{
     self, AptRepo, LIBSSL3_NEW, LIBSSL3_OLD, deb, debian_rootfs_with, dpkg_query, md5sum_check,
 };
@@ -120,6 +121,7 @@ impl World {
         self.helm
             .command(args)
             .env("PURSER_TRIVY", support::trivy::binary())
+            .env("COSIGN_PASSWORD", "test")
             .output()
             .expect("run helm")
     }
@@ -870,7 +872,10 @@ async fn copy_and_import_patch_at_the_target_and_relocate_installs_the_patched_i
     let host = &w.registry.host;
     let lock = w.dir.path().join("copy.lock.yaml");
 
-    // copy --patch: the copy as upstream made it, and the patched image beside it.
+    // copy --patch --sign-key: the copy as upstream made it, and the patched image beside
+    // it, both signed.
+    let keys = w.scratch("keys");
+    let (key, public) = Cosign::v3().generate_key_pair(&keys, "signer", "test");
     let to = w.to();
     let out = w.mirror(&[
         "copy",
@@ -878,6 +883,8 @@ async fn copy_and_import_patch_at_the_target_and_relocate_installs_the_patched_i
         "--to",
         &to,
         "--patch",
+        "--sign-key",
+        key.to_str().unwrap(),
         "-o",
         lock.to_str().unwrap(),
         "--json",
@@ -910,6 +917,10 @@ async fn copy_and_import_patch_at_the_target_and_relocate_installs_the_patched_i
         .await
         .expect("TAG-patched beside the copy");
     assert_eq!(at_tag.digest.as_deref(), Some(patched_digest));
+    assert_eq!(patch["signed"], true, "{patch:#}");
+    Cosign::v3()
+        .verify(&format!("{host}/mirror/acme/deb@{patched_digest}"), &public)
+        .ok();
     let (_, found) = support::trivy::scan(
         &w.cache,
         &format!("{host}/mirror/acme/deb@{patched_digest}"),
