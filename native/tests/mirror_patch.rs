@@ -1019,3 +1019,99 @@ async fn copy_and_import_patch_at_the_target_and_relocate_installs_the_patched_i
     );
     assert!(seeder.tags("other/acme/deb").await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_distroless_image_is_patched_from_the_sites_package_mirror() {
+    let w = World::new();
+    let seeder = w.seeder();
+    let (old, new) = (deb(LIBSSL3_OLD), deb(LIBSSL3_NEW));
+    let repo = AptRepo::new(&[&old, &new]);
+    // Distroless keeps one file per package in status.d/ (and its md5sums beside it), no
+    // status, no info/; its sources name upstream, unreachable here: the site's mirror
+    // (--package-mirror ORIGINAL=URL) serves it.
+    let upstream = "http://127.0.0.1:9/debian";
+    let full = debian_rootfs_with(&old, "amd64");
+    let status = String::from_utf8(full.file("var/lib/dpkg/status").unwrap().to_vec()).unwrap();
+    let md5sums = full
+        .file("var/lib/dpkg/info/libssl3:amd64.md5sums")
+        .unwrap()
+        .to_vec();
+    let dpkg_files: Vec<String> = full
+        .entries()
+        .iter()
+        .map(|e| e.path().to_owned())
+        .filter(|p| p == "var/lib/dpkg/status" || p.starts_with("var/lib/dpkg/info/"))
+        .collect();
+    let mut rootfs = full;
+    for path in dpkg_files {
+        rootfs = rootfs.without(&path);
+    }
+    rootfs = rootfs.with_dir("var/lib/dpkg/status.d", 0o755);
+    for stanza in status.split("\n\n").filter(|s| !s.trim().is_empty()) {
+        let name = stanza
+            .lines()
+            .find_map(|l| l.strip_prefix("Package: "))
+            .unwrap()
+            .to_owned();
+        rootfs = rootfs.with(
+            &format!("var/lib/dpkg/status.d/{name}"),
+            format!("{}\n", stanza.trim_end()),
+        );
+    }
+    let rootfs = rootfs
+        .with("var/lib/dpkg/status.d/libssl3.md5sums", md5sums)
+        .with(
+            "etc/apt/sources.list",
+            format!(
+                "deb [signed-by=/{}] {upstream} bookworm main\n",
+                debrepo::KEYRING_PATH
+            ),
+        )
+        .with_apt_keyring(&repo.keyring_binary());
+    seeder
+        .rootfs_image("acme/distroless", Some("12"), AMD64, &rootfs.layer())
+        .await;
+    let (_, found) =
+        support::trivy::scan(&w.cache, &format!("{}/acme/distroless:12", w.registry.host));
+    assert_eq!(ids(&found), ["CVE-2099-0101"], "Trivy reads status.d");
+    let chart = w.chart("distroless", &["acme/distroless:12"]);
+
+    let rule = format!("{upstream}={}", repo.url());
+    let out = w.patch(&chart, &["--package-mirror", &rule, "--json"]);
+    assert_exit(&out, 0);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = row(&report, "acme/distroless:12");
+    assert_eq!(r["state"], "patched", "{r:#}");
+    let change = &r["platforms"][0]["changes"][0];
+    assert_eq!(change["package"], "libssl3");
+    assert!(
+        change["source"].as_str().unwrap().starts_with(&repo.url()),
+        "fetched from the mirror: {change:#}"
+    );
+    let digest = r["platforms"][0]["patched"].as_str().unwrap();
+    let (_, _, layers) = image_of(&seeder, "mirror/acme/distroless", digest).await;
+    let root = w.scratch("distroless-root");
+    extract_layers(&layers, &root);
+    let stanza = std::fs::read_to_string(root.join("var/lib/dpkg/status.d/libssl3")).unwrap();
+    assert!(stanza.contains("Version: 3.0.22-1~deb12u2\n"), "{stanza}");
+    assert!(!root.join("var/lib/dpkg/status").exists(), "no status made");
+    let new_deb = debrepo::Deb::read(&new);
+    let written = std::fs::read(root.join("var/lib/dpkg/status.d/libssl3.md5sums")).unwrap();
+    assert_eq!(written, new_deb.member("md5sums").unwrap());
+    let check = std::process::Command::new("md5sum")
+        .args([
+            "--check",
+            "--strict",
+            "--quiet",
+            "var/lib/dpkg/status.d/libssl3.md5sums",
+        ])
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "md5sum -c: {}", text(&check));
+    let (_, found) = support::trivy::scan(
+        &w.cache,
+        &format!("{}/mirror/acme/distroless@{digest}", w.registry.host),
+    );
+    assert!(ids(&found).is_empty(), "{found:#?}");
+}
