@@ -1115,3 +1115,76 @@ async fn a_distroless_image_is_patched_from_the_sites_package_mirror() {
     );
     assert!(ids(&found).is_empty(), "{found:#?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_conffile_changed_in_the_image_is_kept_and_an_unchanged_one_updated() {
+    let w = World::new();
+    let seeder = w.seeder();
+    let debs = w.scratch("conf-debs");
+    let conf = "/etc/purser/app.conf";
+    let package = |version: &str, level: &str, data: &str| {
+        debrepo::build_deb(
+            "purser-conf",
+            version,
+            &[
+                (
+                    "etc/purser/app.conf",
+                    format!("level = {level}\n").as_bytes(),
+                ),
+                ("usr/share/purser-conf/data", data.as_bytes()),
+            ],
+            &[conf],
+            &debs,
+        )
+    };
+    let (old, new) = (package("1.0-1", "1", "v1"), package("1.1-1", "2", "v2"));
+    let repo = AptRepo::new(&[&old, &new]);
+    let changed = debian_rootfs_with(&old, "amd64")
+        .with("etc/purser/app.conf", "level = 9 # set here\n")
+        .with_apt_source(&repo);
+    let kept = debian_rootfs_with(&old, "amd64").with_apt_source(&repo);
+    seeder
+        .rootfs_image("acme/changed", Some("1"), AMD64, &changed.layer())
+        .await;
+    seeder
+        .rootfs_image("acme/kept", Some("1"), AMD64, &kept.layer())
+        .await;
+    let chart = w.chart("conf", &["acme/changed:1", "acme/kept:1"]);
+
+    let report = w.patch_json(&chart, 0);
+    for (image, expected) in [
+        ("changed", "level = 9 # set here\n"),
+        ("kept", "level = 2\n"),
+    ] {
+        let r = row(&report, &format!("acme/{image}:1"));
+        assert_eq!(r["state"], "patched", "{r:#}");
+        let digest = r["platforms"][0]["patched"].as_str().unwrap();
+        let (_, _, layers) = image_of(&seeder, &format!("mirror/acme/{image}"), digest).await;
+        let root = w.scratch(&format!("conf-root-{image}"));
+        extract_layers(&layers, &root);
+        assert_eq!(
+            std::fs::read_to_string(root.join("etc/purser/app.conf")).unwrap(),
+            expected,
+            "{image}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(root.join("usr/share/purser-conf/data")).unwrap(),
+            "v2"
+        );
+        assert_eq!(dpkg_query(&root, "${Version}", "purser-conf"), "1.1-1");
+        // dpkg records the new package's conffile checksum (as after --force-confold).
+        let recorded = dpkg_query(&root, "${Conffiles}", "purser-conf");
+        assert_eq!(
+            recorded.trim(),
+            format!("{conf} {}", debrepo::md5_hex(b"level = 2\n")),
+            "{image}"
+        );
+        let out = md5sum_check(&root, "purser-conf");
+        assert!(out.status.success(), "md5sum -c ({image}): {}", text(&out));
+        let (_, found) = support::trivy::scan(
+            &w.cache,
+            &format!("{}/mirror/acme/{image}@{digest}", w.registry.host),
+        );
+        assert!(ids(&found).is_empty(), "{image}: {found:#?}");
+    }
+}

@@ -491,6 +491,56 @@ pub fn reversion_deb(deb: &Path, version: &str, out_dir: &Path) -> PathBuf {
     built
 }
 
+/// A synthetic amd64 package built with `dpkg-deb -b` into `out_dir`: `files` (path,
+/// contents; 0644, directories 0755), `conffiles` (absolute paths, in `DEBIAN/conffiles`), and
+/// `DEBIAN/md5sums` for the other files, as `dh_md5sums` leaves it. Returns its path.
+pub fn build_deb(
+    name: &str,
+    version: &str,
+    files: &[(&str, &[u8])],
+    conffiles: &[&str],
+    out_dir: &Path,
+) -> PathBuf {
+    let work = tempfile::Builder::new()
+        .prefix("purser-deb-")
+        .tempdir()
+        .unwrap();
+    let tree = work.path().join("tree");
+    std::fs::create_dir_all(tree.join("DEBIAN")).unwrap();
+    let mut md5sums = String::new();
+    for (path, contents) in files {
+        let path = path.trim_start_matches('/');
+        let on_disk = tree.join(path);
+        std::fs::create_dir_all(on_disk.parent().unwrap()).unwrap();
+        std::fs::write(&on_disk, contents).unwrap();
+        if !conffiles.contains(&format!("/{path}").as_str()) {
+            md5sums.push_str(&format!("{}  {path}\n", md5_hex(contents)));
+        }
+    }
+    std::fs::write(
+        tree.join("DEBIAN/control"),
+        format!(
+            "Package: {name}\nVersion: {version}\nArchitecture: amd64\nMaintainer: purser tests <tests@purser.invalid>\nInstalled-Size: 1\nSection: misc\nPriority: optional\nDescription: {name} for the purser tests\n a synthetic package with a conffile\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(tree.join("DEBIAN/md5sums"), md5sums).unwrap();
+    if !conffiles.is_empty() {
+        let list: String = conffiles.iter().map(|c| format!("{c}\n")).collect();
+        std::fs::write(tree.join("DEBIAN/conffiles"), list).unwrap();
+    }
+    std::fs::create_dir_all(out_dir).unwrap();
+    let built = out_dir.join(format!("{name}_{version}_amd64.deb"));
+    let out = Command::new("dpkg-deb")
+        .args(["--root-owner-group", "-Zxz", "-b"])
+        .arg(&tree)
+        .arg(&built)
+        .output()
+        .expect("run dpkg-deb -b");
+    assert!(out.status.success(), "dpkg-deb -b: {}", text(&out));
+    built
+}
+
 // --- the repository -----------------------------------------------------------------------------
 
 /// How the repository is laid out.
