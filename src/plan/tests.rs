@@ -1113,6 +1113,35 @@ fn shares_split_blobs_by_bytes() {
 }
 
 #[test]
+fn shares_of_a_heavy_tailed_mix_stay_near_the_mean() {
+    // Layer sizes as catalogues have them: most small, a few huge (Pareto, alpha 1.2, from
+    // 10 KB), 600 blobs. No share over 1.3x the mean, for the share counts a Job would use.
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut uniform = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let sizes: Vec<u64> = (0..600)
+        .map(|_| (10_000.0 / (1.0 - uniform()).powf(1.0 / 1.2)).min(4e9) as u64)
+        .collect();
+    let plan = blobs_plan(&sizes);
+    let total: u64 = sizes.iter().sum();
+    for n in [2, 3, 4, 8] {
+        let shares = plan.shares(n);
+        let mean = total as f64 / n as f64;
+        let heaviest = shares.iter().map(|s| s.totals().bytes).max().unwrap();
+        assert!(
+            (heaviest as f64) <= 1.3 * mean,
+            "{n} shares: heaviest {heaviest} bytes, mean {mean:.0}"
+        );
+        // Deterministic: the same plan gives the same shares.
+        assert_eq!(shares, plan.shares(n));
+    }
+}
+
+#[test]
 fn commit_is_everything_but_the_blobs() {
     let plan = sample_plan();
     let commit = plan.commit();
