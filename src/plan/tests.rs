@@ -1077,16 +1077,20 @@ fn check_shares(plan: &Plan, n: usize) {
     assert!(spread <= largest, "loads {loads:?}, largest blob {largest}");
 }
 
-#[test]
-fn shares_split_blobs_by_bytes() {
-    // A small deterministic pseudo-random generator (no dependency needed).
-    let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    let mut next = move || {
+/// A small deterministic pseudo-random generator (xorshift64; no dependency needed).
+fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+    let mut state = seed;
+    move || {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
         state
-    };
+    }
+}
+
+#[test]
+fn shares_split_blobs_by_bytes() {
+    let mut next = xorshift(0x2545_f491_4f6c_dd1d);
     for round in 0..40 {
         let count = (next() % 30) as usize;
         let sizes: Vec<u64> = (0..count)
@@ -1116,13 +1120,8 @@ fn shares_split_blobs_by_bytes() {
 fn shares_of_a_heavy_tailed_mix_stay_near_the_mean() {
     // Layer sizes as catalogues have them: most small, a few huge (Pareto, alpha 1.2, from
     // 10 KB), 600 blobs. No share over 1.3x the mean, for the share counts a Job would use.
-    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-    let mut uniform = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state >> 11) as f64 / (1u64 << 53) as f64
-    };
+    let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
+    let mut uniform = move || (next() >> 11) as f64 / (1u64 << 53) as f64;
     let sizes: Vec<u64> = (0..600)
         .map(|_| (10_000.0 / (1.0 - uniform()).powf(1.0 / 1.2)).min(4e9) as u64)
         .collect();

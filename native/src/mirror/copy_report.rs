@@ -5,6 +5,7 @@
 
 use purser::digest::Digest;
 use purser::plan::Plan;
+use purser::reference::Reference;
 use serde::Serialize;
 
 use super::scan_gate::PlatformScan;
@@ -146,6 +147,44 @@ pub struct CopyReport {
     /// The plan itself (`--dry-run --json`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan: Option<Plan>,
+}
+
+/// An image a copy or an import left at the target (copied, or there already).
+pub struct AtTarget {
+    /// Its row in [`CopyReport::images`].
+    pub row: usize,
+    /// The source, as the row names it.
+    pub image: Reference,
+    /// Where it is: the destination pinned to the row's digest.
+    pub at: Reference,
+    /// Where it was placed (the destination as the row names it).
+    pub destination: Reference,
+}
+
+impl CopyReport {
+    /// Every image row that is at the target (`copied` or `present`, with a digest), charts
+    /// and artifacts included: what scans and patches at the target work on.
+    pub fn at_target(&self) -> Vec<AtTarget> {
+        self.images
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| matches!(r.state, "copied" | "present"))
+            .filter_map(|(row, r)| {
+                let digest = r.digest.as_ref()?;
+                let image = Reference::parse(&r.source).ok()?;
+                let destination = Reference::parse(&r.destination).ok()?;
+                let at = destination
+                    .with_digest(digest.as_str())
+                    .unwrap_or_else(|_| destination.clone());
+                Some(AtTarget {
+                    row,
+                    image,
+                    at,
+                    destination,
+                })
+            })
+            .collect()
+    }
 }
 
 /// For `skip_serializing_if` on counts.

@@ -811,29 +811,19 @@ pub(super) async fn patch_copied(engine: &Engine<'_>, target: &Client, report: &
         .iter()
         .map(|c| c.destination.as_str())
         .collect();
-    let mut jobs = Vec::new();
-    let mut rows = Vec::new();
-    for (i, row) in report.images.iter().enumerate() {
-        if !matches!(row.state, "copied" | "present") || charts.contains(row.destination.as_str()) {
-            continue;
-        }
-        let (Some(digest), Ok(image), Ok(destination)) = (
-            &row.digest,
-            Reference::parse(&row.source),
-            Reference::parse(&row.destination),
-        ) else {
-            continue;
-        };
-        let Ok(at) = destination.with_digest(digest.as_str()) else {
-            continue;
-        };
-        jobs.push(Job {
-            image,
-            at,
-            destination,
-        });
-        rows.push(i);
-    }
+    let (rows, jobs): (Vec<usize>, Vec<Job>) = report
+        .at_target()
+        .into_iter()
+        .filter(|t| !charts.contains(report.images[t.row].destination.as_str()))
+        .map(|t| {
+            let job = Job {
+                image: t.image,
+                at: t.at,
+                destination: t.destination,
+            };
+            (t.row, job)
+        })
+        .unzip();
     let patched = engine.patch_all(target, target, jobs).await;
     for (i, row) in rows.into_iter().zip(patched) {
         if row.platforms.is_empty() && row.state == "nothing-fixable" {

@@ -192,23 +192,11 @@ pub async fn scan_at_target(
     report: &mut CopyReport,
     quiet: bool,
 ) -> Vec<Scanned> {
-    let mut work = Vec::new();
-    for row in &report.images {
-        if !matches!(row.state, "copied" | "present") {
-            continue;
-        }
-        let (Some(digest), Ok(image), Ok(destination)) = (
-            &row.digest,
-            Reference::parse(&row.source),
-            Reference::parse(&row.destination),
-        ) else {
-            continue;
-        };
-        let at = destination
-            .with_digest(digest.as_str())
-            .unwrap_or(destination);
-        work.push((image, at));
-    }
+    let work = report
+        .at_target()
+        .into_iter()
+        .map(|t| (t.image, t.at))
+        .collect();
     let mut targets = Vec::new();
     let mut unreadable: BTreeMap<String, String> = BTreeMap::new();
     for (image, result) in platform_targets(target, work, &[], 4).await {

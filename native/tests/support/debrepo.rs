@@ -475,20 +475,8 @@ pub fn reversion_deb(deb: &Path, version: &str, out_dir: &Path) -> PathBuf {
             .unwrap()
     };
     let bare = version.split_once(':').map_or(version, |(_, v)| v);
-    std::fs::create_dir_all(out_dir).unwrap();
-    let built = out_dir.join(format!(
-        "{}_{bare}_{}.deb",
-        get("Package"),
-        get("Architecture")
-    ));
-    let out = Command::new("dpkg-deb")
-        .args(["--root-owner-group", "-Zxz", "-b"])
-        .arg(&tree)
-        .arg(&built)
-        .output()
-        .expect("run dpkg-deb -b");
-    assert!(out.status.success(), "dpkg-deb -b: {}", text(&out));
-    built
+    let name = format!("{}_{bare}_{}.deb", get("Package"), get("Architecture"));
+    dpkg_deb_build(&tree, out_dir, &name)
 }
 
 /// A synthetic amd64 package built with `dpkg-deb -b` into `out_dir`: `files` (path,
@@ -529,11 +517,16 @@ pub fn build_deb(
         let list: String = conffiles.iter().map(|c| format!("{c}\n")).collect();
         std::fs::write(tree.join("DEBIAN/conffiles"), list).unwrap();
     }
+    dpkg_deb_build(&tree, out_dir, &format!("{name}_{version}_amd64.deb"))
+}
+
+/// `dpkg-deb --root-owner-group -Zxz -b TREE OUT_DIR/NAME`: the package's path.
+fn dpkg_deb_build(tree: &Path, out_dir: &Path, name: &str) -> PathBuf {
     std::fs::create_dir_all(out_dir).unwrap();
-    let built = out_dir.join(format!("{name}_{version}_amd64.deb"));
+    let built = out_dir.join(name);
     let out = Command::new("dpkg-deb")
         .args(["--root-owner-group", "-Zxz", "-b"])
-        .arg(&tree)
+        .arg(tree)
         .arg(&built)
         .output()
         .expect("run dpkg-deb -b");
