@@ -256,7 +256,14 @@ impl Plan {
         let plan: Plan = serde_json::from_str(text).map_err(|e| PlanError::BadPlan {
             detail: e.to_string(),
         })?;
-        for step in &plan.manifests {
+        plan.verify()?;
+        Ok(plan)
+    }
+
+    /// Checks that every manifest's bytes still match its digest and size (a plan read from
+    /// elsewhere).
+    pub fn verify(&self) -> Result<(), PlanError> {
+        for step in &self.manifests {
             let actual = Digest::compute(step.digest.algorithm(), &step.bytes);
             if actual != step.digest || step.size != step.bytes.len() as u64 {
                 return Err(PlanError::BadPlan {
@@ -271,7 +278,7 @@ impl Plan {
                 });
             }
         }
-        Ok(plan)
+        Ok(())
     }
 
     /// The blobs split into parts of about equal bytes, for parallel workers: largest blob

@@ -16,6 +16,7 @@ mod mirror_copy;
 mod mirror_copy_options;
 mod mirror_helm;
 mod mirror_patch;
+mod mirror_plan;
 mod mirror_scan;
 mod mirror_trust;
 mod patch_support;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use purser::digest::Digest;
-use purser::plan::{BlobStep, Descriptor, ManifestStep, Plan, Repository, fallback_index};
+use purser::plan::{BlobStep, Descriptor, ManifestStep, Plan, Repository, TagStep, fallback_index};
 
 use crate::store::{BlobStream, Store, StoreError};
 
@@ -44,6 +44,10 @@ pub struct Execution {
     pub tagged: BTreeSet<(Repository, String)>,
     /// In a strict run, the failed blob that stopped every manifest.
     pub stopped_by: Option<Digest>,
+    /// Failed blobs whose failure may pass on its own (a broken connection, an overloaded
+    /// registry): running again may finish them. Every other failed blob failed for good
+    /// (refused credentials, the blob gone at the source, bytes that do not match).
+    pub transient: BTreeSet<Digest>,
 }
 
 /// Told of each blob done, and how it got there.
@@ -64,16 +68,44 @@ pub struct Executor<S, T> {
     pub strict: bool,
 }
 
+/// What the blob phase does with each blob.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlobMode {
+    /// Check at the target, mount or send what is missing (copy, `helm mirror execute`).
+    Move,
+    /// Only check that every target repository holds it (`helm mirror commit`, after the
+    /// shares ran elsewhere): a missing blob fails, and with it the images that need it.
+    Check,
+}
+
 impl<S: Store, T: Store> Executor<S, T> {
+    /// The whole plan: every blob, then [`Executor::publish`].
     pub async fn run(&self, plan: &Plan) -> Execution {
         let mut run = Execution::default();
-        let sent = Arc::new(AtomicU64::new(0));
+        let failed = self.blobs(&plan.blobs, BlobMode::Move, &mut run).await;
+        self.publish(plan, &failed, &mut run).await;
+        run
+    }
 
-        // 1. Blobs, in parallel.
+    /// The blob phase alone, in parallel: what happened in `run`, and the blobs that failed.
+    /// Nothing becomes visible: a blob is seen only through a manifest that names it.
+    pub async fn blobs(
+        &self,
+        blobs: &[BlobStep],
+        mode: BlobMode,
+        run: &mut Execution,
+    ) -> HashSet<Digest> {
+        let sent = Arc::new(AtomicU64::new(0));
         let results: Vec<(Digest, Result<Vec<BlobOutcome>, StoreError>)> =
-            futures_util::stream::iter(plan.blobs.iter().map(|step| {
+            futures_util::stream::iter(blobs.iter().map(|step| {
                 let sent = sent.clone();
-                async move { (step.digest.clone(), self.blob(step, &sent).await) }
+                async move {
+                    let result = match mode {
+                        BlobMode::Move => self.blob(step, &sent).await,
+                        BlobMode::Check => self.check(step).await,
+                    };
+                    (step.digest.clone(), result)
+                }
             }))
             .buffer_unordered(self.concurrency.max(1))
             .collect()
@@ -91,13 +123,21 @@ impl<S: Store, T: Store> Executor<S, T> {
                     }
                 }
                 Err(e) => {
+                    if !permanent(&e) {
+                        run.transient.insert(digest.clone());
+                    }
                     run.failures.insert(format!("blob {digest}"), e.to_string());
                     failed_blobs.insert(digest);
                 }
             }
         }
-        run.uploaded_bytes = sent.load(Ordering::Relaxed);
+        run.uploaded_bytes += sent.load(Ordering::Relaxed);
+        failed_blobs
+    }
 
+    /// Manifests (children first), referrer fallback indexes and tags, each only where
+    /// every blob it needs is at the target (none of `failed_blobs`).
+    pub async fn publish(&self, plan: &Plan, failed_blobs: &HashSet<Digest>, run: &mut Execution) {
         // 2. Manifests, in waves: each wave holds the manifests whose children (and subject)
         // are in earlier waves.
         run.stopped_by = failed_blobs.iter().min().filter(|_| self.strict).cloned();
@@ -224,20 +264,57 @@ impl<S: Store, T: Store> Executor<S, T> {
             }
         }
 
-        // 4. Tags, last, on complete images only.
+        // 4. Tags, last, on complete images only; the charts' after every image's, and only
+        // when every image arrived whole, so a chart at the target means its images are.
         let steps: HashMap<(Repository, Digest), &ManifestStep> = plan
             .manifests
             .iter()
             .map(|m| ((m.target.clone(), m.digest.clone()), m))
             .collect();
+        let (charts, images): (Vec<&TagStep>, Vec<&TagStep>) = plan.tags.iter().partition(|t| {
+            steps
+                .get(&(t.target.clone(), t.digest.clone()))
+                .is_some_and(|m| {
+                    m.artifact_type.as_deref() == Some(purser::chart_artifact::CONFIG_MEDIA_TYPE)
+                })
+        });
+        self.tag(&images, &steps, &done, None, run).await;
+        let untagged = images
+            .iter()
+            .filter(|t| !run.tagged.contains(&(t.target.clone(), t.tag.clone())))
+            .count();
+        let held = (untagged > 0).then(|| {
+            format!(
+                "{untagged} image tag(s) of the plan were not set, and a chart goes to the \
+                 target only once all its images are there"
+            )
+        });
+        self.tag(&charts, &steps, &done, held, run).await;
+    }
+
+    /// Sets `tags` whose image arrived whole (all of them held back, with why, when
+    /// `held`).
+    async fn tag(
+        &self,
+        tags: &[&TagStep],
+        steps: &HashMap<(Repository, Digest), &ManifestStep>,
+        done: &HashSet<(Repository, Digest)>,
+        held: Option<String>,
+        run: &mut Execution,
+    ) {
         let tagged: Vec<(Repository, String, Result<(), StoreError>)> =
-            futures_util::stream::iter(plan.tags.iter().map(|t| {
+            futures_util::stream::iter(tags.iter().map(|t| {
                 let step = steps.get(&(t.target.clone(), t.digest.clone())).copied();
                 let complete = done.contains(&(t.target.clone(), t.digest.clone()))
-                    && !incomplete(&t.target, &t.digest, &steps, &run.failed_manifests);
+                    && !incomplete(&t.target, &t.digest, steps, &run.failed_manifests);
+                let held = held.clone();
                 async move {
-                    let result = match (step, complete) {
-                        (Some(m), true) => self
+                    let result = match (step, complete, held) {
+                        (_, _, Some(why)) => Err(StoreError::message(format!(
+                            "{}:{}: not tagged: {why}",
+                            t.target, t.tag
+                        ))),
+                        (Some(m), true, None) => self
                             .target
                             .manifest_put(
                                 &t.target,
@@ -268,7 +345,23 @@ impl<S: Store, T: Store> Executor<S, T> {
                 }
             }
         }
-        run
+    }
+
+    /// Every target repository that needs the blob holds it (one HEAD each).
+    async fn check(&self, step: &BlobStep) -> Result<Vec<BlobOutcome>, StoreError> {
+        let mut outcomes = Vec::new();
+        for repo in &step.targets {
+            if self.target.blob_exists(repo, &step.digest).await?.is_none() {
+                return Err(StoreError::message(format!(
+                    "blob {} is not in {repo}: the share that uploads it has not run, or \
+                     did not finish",
+                    step.digest
+                )));
+            }
+            (self.on_blob)(step, BlobOutcome::Present);
+            outcomes.push(BlobOutcome::Present);
+        }
+        Ok(outcomes)
     }
 
     /// One blob into every target repository that needs it.
@@ -381,6 +474,12 @@ impl<S: Store, T: Store> Executor<S, T> {
             StoreError::message(format!("blob {}: no source holds it", step.digest))
         }))
     }
+}
+
+/// A failure running again will not mend: the registry refused us, the blob is not there,
+/// or the bytes are not what the digest says.
+fn permanent(e: &StoreError) -> bool {
+    !retryable(e) || matches!(e, StoreError::DigestMismatch { .. })
 }
 
 /// Worth another try: a broken connection or stream, an overloaded registry, bytes damaged

@@ -17,5 +17,5 @@
 mod execute;
 mod plan;
 
-pub use execute::{BlobOutcome, Execution, Executor, LocalBlobs};
+pub use execute::{BlobMode, BlobOutcome, Execution, Executor, LocalBlobs};
 pub use plan::{ImageRequest, PlanOptions, Planned, TagsUnlisted, Walked, plan};

@@ -71,7 +71,7 @@ pub struct Planned {
 /// attestations (`sha256-<hex>.sig`, `.att`, `.sbom`) were not looked for — nor, without a
 /// referrers API, the `sha256-<hex>` referrers fallback tag. The image is copied without
 /// them; this says so.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TagsUnlisted {
     /// The registry that would not list tags.

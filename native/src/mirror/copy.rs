@@ -14,21 +14,44 @@ use clap::Args;
 use purser::reference::Reference;
 
 use super::args::{CarryArgs, ChartToArgs, PlaceArgs, RegistryArgs, ScanFlags, SelectArgs};
-use super::charts::{chart_destination, chart_names, load};
+use super::charts::{Loaded, chart_destination, chart_names, load};
 use super::copy_print::print_copy;
 use super::copy_report::CopyReport;
+use super::copy_report::UnresolvedRow;
 use super::lock_file::{read_lock, write_lock};
 use super::patch::{self, Engine, PatchFlags};
+use super::scan_gate::Gated;
+use super::signatures::Checked;
 use super::signatures::{self, SignFlags, VerifyFlags};
 use super::transfer::{Job, TransferOptions, transfer};
 use super::{sbom, scan_gate};
 use crate::copy::ImageRequest;
 use crate::images;
+use crate::patch::Patcher;
+use crate::registry::Client;
 use crate::render::RenderFlags;
 use crate::store::RegistryStore;
+use crate::trust::sign::Signer;
 
 #[derive(Args)]
 pub struct CopyArgs {
+    #[command(flatten)]
+    pub spec: CopySpec,
+    /// Print the plan (repositories, images, unique blobs and bytes) and copy nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the report as JSON on stdout (with --dry-run, the plan in it too).
+    #[arg(long)]
+    pub json: bool,
+    /// Write the images-lock of the copy here: digests at the target.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// What to copy, from where to where, and what to check and add on the way: every flag
+/// `copy` and `plan` share.
+#[derive(Args)]
+pub struct CopySpec {
     /// Charts to copy: directories, .tgz files, repo/name, oci:// or https:// references.
     #[arg(required = true, value_name = "CHART")]
     pub charts: Vec<String>,
@@ -48,15 +71,6 @@ pub struct CopyArgs {
     /// Exit 0 even when images are missing upstream (they are reported and left out).
     #[arg(long)]
     pub allow_missing: bool,
-    /// Print the plan (repositories, images, unique blobs and bytes) and copy nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Print the report as JSON on stdout (with --dry-run, the plan in it too).
-    #[arg(long)]
-    pub json: bool,
-    /// Write the images-lock of the copy here: digests at the target.
-    #[arg(short, long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
     /// Copy exactly the digests this images-lock pins (and skip asking the sources).
     #[arg(long, value_name = "FILE")]
     pub lock: Option<PathBuf>,
@@ -99,52 +113,96 @@ pub struct CopyArgs {
 const TRIVY_DB: &str = "ghcr.io/aquasecurity/trivy-db:2";
 const TRIVY_JAVA_DB: &str = "ghcr.io/aquasecurity/trivy-java-db:1";
 
-pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
-    let rules = args.place.rules()?;
-    let source_lock = match &args.lock {
+/// Everything a copy settles before it plans: the charts read and rendered, the image
+/// requests the signature policy and the scan gate let through (and their verdicts), the
+/// signer and patcher asked for, the clients, and how the transfer runs.
+pub(super) struct Gathered {
+    pub loaded: Loaded,
+    pub requests: Vec<ImageRequest>,
+    pub unresolved: Vec<UnresolvedRow>,
+    pub checked: Checked,
+    pub gated: Option<Gated>,
+    pub signer: Option<Signer>,
+    pub patcher: Option<Patcher>,
+    pub source: Arc<RegistryStore>,
+    pub source_client: Client,
+    pub target_client: Client,
+    pub options: TransferOptions,
+}
+
+impl Gathered {
+    /// The transfer's job: the requests and the charts.
+    pub fn job(&self) -> Job<'_> {
+        Job {
+            requests: self.requests.clone(),
+            unresolved: self.unresolved.clone(),
+            charts: &self.loaded.charts,
+            images: &self.loaded.images,
+        }
+    }
+
+    /// The signature verdicts and scans into the report's rows.
+    pub fn apply(&self, report: &mut CopyReport) {
+        report.requests.source = self.source_client.stats().requests();
+        self.checked
+            .apply(report, &chart_names(&self.loaded.charts));
+        if let Some(gated) = &self.gated {
+            gated.apply(report);
+        }
+    }
+}
+
+/// Reads and renders the charts of `spec`, checks signatures and scans at the source where
+/// asked; `quiet` when the report goes out as JSON.
+pub(super) async fn gather(
+    spec: &CopySpec,
+    dry_run: bool,
+    quiet: bool,
+) -> Result<Gathered, String> {
+    let rules = spec.place.rules()?;
+    let source_lock = match &spec.lock {
         Some(path) => Some(read_lock(path)?),
         None => None,
     };
-    let chart_to = args.chart_to.target(&rules.to)?;
+    let chart_to = spec.chart_to.target(&rules.to)?;
     let mut loaded = load(
-        &args.charts,
-        &args.release,
-        &args.render,
-        &args.select,
-        &args.registry,
+        &spec.charts,
+        &spec.release,
+        &spec.render,
+        &spec.select,
+        &spec.registry,
         |id| chart_destination(&chart_to, id),
     )?;
     let (requests, unresolved) = loaded.requests(
         |r| rules.place(r).map_err(|e| e.to_string()),
         source_lock.as_ref(),
     )?;
-    let verifier = args.verify.verifier()?;
-    let signer = args.sign.signer(images::environment().now_unix)?;
-    let source_client = args.registry.client()?;
-    let target_client = args.registry.target_client()?;
-    let patcher = args.patch_flags.patcher_if(args.patch, &source_client)?;
+    let verifier = spec.verify.verifier()?;
+    let signer = spec.sign.signer(images::environment().now_unix)?;
+    let source_client = spec.registry.client()?;
+    let target_client = spec.registry.target_client()?;
+    let patcher = spec.patch_flags.patcher_if(spec.patch, &source_client)?;
     let source = Arc::new(RegistryStore::source(source_client.clone()));
     let (requests, mut checked) = signatures::let_through(
         verifier.as_ref(),
         source.as_ref(),
         requests,
-        args.registry.concurrency,
+        spec.registry.concurrency,
     )
     .await;
-    let (requests, gated) = scan_gate::gate_if_asked(
-        args.scan || args.sbom || args.patch,
-        &args.scan_flags,
-        &args.registry,
+    let (mut requests, gated) = scan_gate::gate_if_asked(
+        spec.scan || spec.sbom || spec.patch,
+        &spec.scan_flags,
+        &spec.registry,
         &source_client,
         requests,
-        &args.carry.platform,
-        args.json,
+        &spec.carry.platform,
+        quiet,
     )
     .await?;
     // Trivy's databases go after the policy and the gate: they are no image of the charts.
-    let mut requests = requests;
-    if args.with_trivy_db {
-        for source in [&args.trivy_db_source, &args.trivy_java_db_source] {
+    if spec.with_trivy_db {
+        for source in [&spec.trivy_db_source, &spec.trivy_java_db_source] {
             let source = Reference::parse(source)
                 .map_err(|e| format!("--with-trivy-db: {source:?}: {}", e.reason()))?;
             requests.push(ImageRequest {
@@ -155,7 +213,7 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
             });
         }
     }
-    if let Some(keyring) = args.verify.keyring()? {
+    if let Some(keyring) = spec.verify.keyring()? {
         loaded.charts = signatures::check_provenance(
             &mut checked,
             std::mem::take(&mut loaded.charts),
@@ -163,29 +221,51 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
         );
     }
     let options = TransferOptions {
-        plan: args.carry.plan_options(&args.registry),
-        attempts: args.registry.retries.max(1),
-        dry_run: args.dry_run,
-        quiet: args.json,
-        allow_missing: args.allow_missing,
+        plan: spec.carry.plan_options(&spec.registry),
+        attempts: spec.registry.retries.max(1),
+        dry_run,
+        quiet,
+        allow_missing: spec.allow_missing,
         strict: false,
     };
-    let job = Job {
+    Ok(Gathered {
+        loaded,
         requests,
         unresolved,
-        charts: &loaded.charts,
-        images: &loaded.images,
-    };
-    let (mut report, plan) = transfer(source, &target_client, job, &options).await;
-    report.requests.source = source_client.stats().requests();
-    checked.apply(&mut report, &chart_names(&loaded.charts));
-    if let Some(gated) = &gated {
-        gated.apply(&mut report);
-    }
+        checked,
+        gated,
+        signer,
+        patcher,
+        source,
+        source_client,
+        target_client,
+        options,
+    })
+}
+
+pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
+    let spec = &args.spec;
+    let gathered = gather(spec, args.dry_run, args.json).await?;
+    let (mut report, plan) = transfer(
+        gathered.source.clone(),
+        &gathered.target_client,
+        gathered.job(),
+        &gathered.options,
+    )
+    .await;
+    gathered.apply(&mut report);
     if args.dry_run {
         return Ok((report, true));
     }
-    if args.sbom
+    let Gathered {
+        loaded,
+        gated,
+        signer,
+        patcher,
+        target_client,
+        ..
+    } = gathered;
+    if spec.sbom
         && let Some(gated) = &gated
     {
         let created = purser::lock::rfc3339(images::environment().now_unix);
@@ -193,16 +273,16 @@ pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
     }
     if let Some(signer) = &signer {
         let target = RegistryStore::target(target_client.clone());
-        signatures::sign_report(signer, &target, &mut report, args.registry.concurrency).await;
+        signatures::sign_report(signer, &target, &mut report, spec.registry.concurrency).await;
     }
     if let (Some(patcher), Some(gated)) = (&patcher, &gated) {
         let engine = Engine {
             scanner: &gated.scanner,
             patcher,
             signer: signer.as_ref(),
-            suffix: &args.patch_flags.patched_suffix,
-            platforms: &args.carry.platform,
-            concurrency: args.registry.concurrency,
+            suffix: &spec.patch_flags.patched_suffix,
+            platforms: &spec.carry.platform,
+            concurrency: spec.registry.concurrency,
             quiet: args.json,
         };
         patch::patch_copied(&engine, &target_client, &mut report).await;

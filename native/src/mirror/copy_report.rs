@@ -6,51 +6,52 @@
 use purser::digest::Digest;
 use purser::plan::Plan;
 use purser::reference::Reference;
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 
 use super::scan_gate::PlatformScan;
 
 use crate::copy::TagsUnlisted;
 
 /// One image's outcome.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageRow {
     pub source: String,
     pub destination: String,
     /// At the target.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<Digest>,
     /// At the source, when it differs (platforms filtered).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_digest: Option<Digest>,
     /// `copied`, `present`, `missing`, `failed`, or with --dry-run `planned`.
-    pub state: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "state")]
+    pub state: State,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub referrers: usize,
     /// Only heuristics found it, and the source registry has it.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub confirmed: bool,
     /// What `--verify`'s policy made of the source's signatures.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verified: Option<String>,
     /// The source signatures the policy accepted (they go into the lock).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub signatures: Vec<purser::lock::VerifiedSignature>,
     /// What `--sign-key` did at the target.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signed: Option<String>,
     /// Its source registry would not list tags: cosign's `sha256-<hex>.sig` / `.att` /
     /// `.sbom` tags were not looked for (nor, without a referrers API, the referrers).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags_unlisted: Option<TagsUnlisted>,
     /// What `--scan` found, per platform at the source.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scan: Vec<PlatformScan>,
     /// What `--patch` did with it at the target.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", skip_deserializing)]
     pub patch: Option<super::patch::PatchRow>,
 }
 
@@ -77,7 +78,7 @@ impl ImageRow {
 }
 
 /// A likely image the source registry says does not exist: left out of the plan.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct UnresolvedRow {
     pub source: String,
@@ -87,26 +88,27 @@ pub struct UnresolvedRow {
     pub found_at: Vec<String>,
 }
 
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct ChartRow {
     pub name: String,
     pub version: String,
     pub destination: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<Digest>,
-    pub state: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "state")]
+    pub state: State,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// What `--verify`'s policy (or `--keyring`, for a chart archive) made of its signature.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verified: Option<String>,
     /// What `--sign-key` did at the target.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signed: Option<String>,
 }
 
-#[derive(Serialize, Debug, Default)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
 pub struct BlobCounts {
     pub unique: usize,
     pub uploaded: usize,
@@ -114,38 +116,38 @@ pub struct BlobCounts {
     pub present: usize,
 }
 
-#[derive(Serialize, Debug, Default)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
 pub struct ByteCounts {
     pub unique: u64,
     pub uploaded: u64,
 }
 
-#[derive(Serialize, Debug, Default)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
 pub struct Requests {
     pub source: u64,
     pub target: u64,
 }
 
 /// What `helm mirror copy` did.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct CopyReport {
     pub complete: bool,
     pub images: Vec<ImageRow>,
     /// Likely images left out because their registry says they do not exist (not failures).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unresolved: Vec<UnresolvedRow>,
     pub charts: Vec<ChartRow>,
     pub blobs: BlobCounts,
     pub bytes: ByteCounts,
     pub requests: Requests,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub repositories: Vec<String>,
     /// The Trivy database `--patch` scanned with, when it ran.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub patch_database: Option<String>,
     /// The plan itself (`--dry-run --json`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<Plan>,
 }
 
@@ -185,6 +187,33 @@ impl CopyReport {
             })
             .collect()
     }
+}
+
+/// A row's state, one of [`STATES`] (an alias, so that serde's derive does not take the
+/// field for text borrowed from the input).
+pub type State = &'static str;
+
+/// Every state a row of a [`CopyReport`] can be in.
+const STATES: [&str; 9] = [
+    "planned",
+    "copied",
+    "present",
+    "missing",
+    "failed",
+    "unresolved",
+    "blocked",
+    "refused",
+    "exported",
+];
+
+/// A row's state read back (a report carried in a plan file): one of [`STATES`].
+fn state<'de, D: Deserializer<'de>>(deserializer: D) -> Result<&'static str, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    STATES
+        .iter()
+        .find(|s| **s == text)
+        .copied()
+        .ok_or_else(|| serde::de::Error::unknown_variant(&text, &STATES))
 }
 
 /// For `skip_serializing_if` on counts.

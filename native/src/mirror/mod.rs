@@ -13,6 +13,9 @@
 //! - `status CHART --to REGISTRY[/PREFIX]` says, per image, whether the mirror has it
 //!   ([`status`]).
 //! - `copy CHART... --to REGISTRY[/PREFIX]` copies charts and images ([`copy`]).
+//! - `plan CHART... --to ... --shards K --out PLAN`, `execute PLAN --shard I` and `commit
+//!   PLAN` are `copy` spread over many machines: plan once, upload each share of the blobs
+//!   anywhere, publish once ([`plan`], [`plan_file`], [`execute`], [`commit`]).
 //! - `export CHART... -o bundle.tar`, `import BUNDLE --to ...` and `inspect BUNDLE` carry
 //!   them across an air gap in an offline bundle ([`export`], [`import`], [`inspect`]).
 //! - `verify-signatures CHART... --policy POLICY` checks signatures, copying nothing
@@ -29,16 +32,20 @@
 
 mod args;
 mod charts;
+mod commit;
 mod copy;
 mod copy_print;
 mod copy_report;
 mod each;
+mod execute;
 mod export;
 mod import;
 mod inspect;
 mod lock;
 mod lock_file;
 mod patch;
+mod plan;
+mod plan_file;
 mod sbom;
 mod scan;
 mod scan_gate;
@@ -64,6 +71,16 @@ pub enum MirrorCommand {
     Status(status::StatusArgs),
     /// Copy charts and every image they pull into a registry, byte-exact, each blob once.
     Copy(copy::CopyArgs),
+    /// Plan a copy to run on many machines: read every manifest at the sources once, split
+    /// the blobs into shares balanced by bytes, and write the plan (a file, or an OCI
+    /// artifact) for `execute` and `commit`.
+    Plan(plan::PlanArgs),
+    /// Upload one share of a plan's blobs into the target (index from
+    /// JOB_COMPLETION_INDEX), making nothing visible; exit 75 to retry, 3 to give up.
+    Execute(execute::ExecuteArgs),
+    /// Publish a plan whose shares ran: check every blob, put manifests, tags and referrers,
+    /// the charts last; name what is incomplete (exit 1), lock and report as `copy`.
+    Commit(commit::CommitArgs),
     /// Write charts, their images, signatures and lock into an offline bundle (an OCI image
     /// layout in a tar), straight from the registries.
     Export(export::ExportArgs),
@@ -95,6 +112,9 @@ pub fn run(command: MirrorCommand) -> Result<ExitCode, String> {
             MirrorCommand::Verify(args) => verify::command(args).await,
             MirrorCommand::Status(args) => status::command(args).await,
             MirrorCommand::Copy(args) => copy::command(args).await,
+            MirrorCommand::Plan(args) => plan::command(args).await,
+            MirrorCommand::Execute(args) => execute::command(args).await,
+            MirrorCommand::Commit(args) => commit::command(args).await,
             MirrorCommand::Export(args) => export::command(args).await,
             MirrorCommand::Import(args) => import::command(args).await,
             MirrorCommand::Inspect(args) => inspect::run(args).await,

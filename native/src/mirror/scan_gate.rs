@@ -22,18 +22,18 @@ use crate::registry::{Client, RegistryError};
 use crate::scan::{Scanned, Scanner, Target};
 
 /// One platform's scan, as a copy report row carries it.
-#[derive(Serialize, Debug, Clone)]
+#[derive(Serialize, serde::Deserialize, Debug, Clone)]
 #[serde(rename_all = "camelCase")]
 pub struct PlatformScan {
     pub platform: String,
     pub digest: Digest,
     pub vulnerabilities: Counts,
     /// The findings over `--fail-on`, by id.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub blocking: Vec<String>,
     pub report: std::path::PathBuf,
     /// The CycloneDX SBOM attached at the target (`--sbom`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sbom: Option<Digest>,
 }
 

@@ -17,9 +17,7 @@ use super::charts::{Carried, LoadedChart, found_at};
 use super::copy_report::{
     BlobCounts, ByteCounts, ChartRow, CopyReport, ImageRow, Requests, UnresolvedRow,
 };
-use crate::copy::{
-    self, BlobOutcome, Executor, ImageRequest, LocalBlobs, PlanOptions, TagsUnlisted, Walked,
-};
+use crate::copy::{self, BlobOutcome, Executor, ImageRequest, LocalBlobs, PlanOptions, Walked};
 use crate::progress::Progress;
 use crate::store::{RegistryStore, Store};
 
@@ -46,6 +44,16 @@ pub(super) struct TransferOptions {
     pub strict: bool,
 }
 
+/// A transfer planned, nothing moved yet: the report as it reads before the run (rows
+/// `planned`, or `present`, `missing`, `failed` already), the plan, and the blobs that come
+/// from memory (the charts pushed from archives). [`transfer`] runs it at once; `helm mirror
+/// plan` writes it down for `execute` and `commit` to run elsewhere.
+pub(super) struct Prepared {
+    pub report: CopyReport,
+    pub plan: Plan,
+    pub local: LocalBlobs,
+}
+
 /// Plans `job` from `source` to the target registry and (unless a dry run) runs it; the
 /// report (source requests left for the caller to count) and the plan.
 pub(super) async fn transfer<S: Store>(
@@ -54,6 +62,36 @@ pub(super) async fn transfer<S: Store>(
     job: Job<'_>,
     options: &TransferOptions,
 ) -> (CopyReport, Plan) {
+    let Prepared {
+        mut report,
+        plan,
+        local,
+    } = prepare(source.clone(), target_client, job, &options.plan).await;
+    if options.dry_run {
+        report.plan = Some(plan.clone());
+        return (report, plan);
+    }
+    let bar = Arc::new(Progress::bytes(
+        report.bytes.unique,
+        &format!("copying {} images", plan.images.len()),
+        options.quiet,
+    ));
+    let executor = executor(source, target_client, local, options, &bar);
+    let execution = executor.run(&plan).await;
+    bar.finish();
+    settle(&mut report, &plan, &execution, options.allow_missing);
+    report.requests.target = target_client.stats().requests();
+    (report, plan)
+}
+
+/// Plans `job`: walks the source for every request, adds the charts pushed from archives,
+/// and writes the report as it reads before anything moves.
+pub(super) async fn prepare<S: Store>(
+    source: Arc<S>,
+    target_client: &crate::registry::Client,
+    job: Job<'_>,
+    options: &PlanOptions,
+) -> Prepared {
     let Job {
         requests,
         unresolved,
@@ -61,14 +99,7 @@ pub(super) async fn transfer<S: Store>(
         images: inventory_images,
     } = job;
     let target = Arc::new(RegistryStore::target(target_client.clone()));
-    let concurrency = options.plan.concurrency.max(1);
-    let planned = copy::plan(
-        source.clone(),
-        target.clone(),
-        requests.clone(),
-        options.plan.clone(),
-    )
-    .await;
+    let planned = copy::plan(source, target.clone(), requests.clone(), options.clone()).await;
     let mut builder = planned.builder;
     // Charts from archives: their manifest and blobs, from memory.
     let mut local = LocalBlobs::new();
@@ -84,36 +115,31 @@ pub(super) async fn transfer<S: Store>(
             version: chart.id.version.clone(),
             destination: chart.destination.canonical(),
             digest: Some(artifact.manifest_digest.clone()),
-            state: "copied",
+            state: "planned",
             message: None,
             verified: None,
             signed: None,
         };
         match target.manifest_head(&repo, tag).await {
-            Ok(Some(d)) if d == artifact.manifest_digest => {
-                row.state = "present";
-                chart_rows.push(row);
-                continue;
+            Ok(Some(d)) if d == artifact.manifest_digest => row.state = "present",
+            Ok(_) => {
+                if let Err(e) = add_archive_chart(
+                    &mut builder,
+                    &mut local,
+                    &repo,
+                    tag,
+                    artifact,
+                    bytes,
+                    provenance.as_deref(),
+                ) {
+                    row.state = "failed";
+                    row.message = Some(e.to_string());
+                }
             }
-            Ok(_) => {}
             Err(e) => {
                 row.state = "failed";
                 row.message = Some(e.to_string());
-                chart_rows.push(row);
-                continue;
             }
-        }
-        if let Err(e) = add_archive_chart(
-            &mut builder,
-            &mut local,
-            &repo,
-            tag,
-            artifact,
-            bytes,
-            provenance.as_deref(),
-        ) {
-            row.state = "failed";
-            row.message = Some(e.to_string());
         }
         chart_rows.push(row);
     }
@@ -144,20 +170,10 @@ pub(super) async fn transfer<S: Store>(
     };
     let steps: HashMap<String, &ImageStep> =
         plan.images.iter().map(|i| (i.source.clone(), i)).collect();
-    // Planned images whose source registry would not list tags.
-    let unlisted: HashMap<String, &TagsUnlisted> = requests
-        .iter()
-        .zip(&planned.unlisted)
-        .filter_map(|(r, u)| Some((r.source.canonical(), u.as_ref()?)))
-        .collect();
-    let noted = |mut row: ImageRow| {
-        row.tags_unlisted = unlisted.get(&row.source).map(|u| (*u).clone());
-        row
-    };
-    // Likely images the sources say do not exist: reported apart, never planned.
-    let mut walked_images = Vec::new();
-    for (request, walked) in requests.iter().zip(&planned.walked) {
+    for ((request, walked), unlisted) in requests.iter().zip(&planned.walked).zip(planned.unlisted)
+    {
         match walked {
+            // Likely images the sources say do not exist: reported apart, never planned.
             Walked::Unresolved { message } => report.unresolved.push(UnresolvedRow {
                 source: request.source.canonical(),
                 reason: message.clone(),
@@ -167,39 +183,61 @@ pub(super) async fn transfer<S: Store>(
                     .map(found_at)
                     .unwrap_or_default(),
             }),
-            walked => walked_images.push((request, walked)),
+            walked => report.images.push(ImageRow {
+                tags_unlisted: unlisted,
+                ..row(
+                    request,
+                    walked,
+                    steps.get(&request.source.canonical()).copied(),
+                )
+            }),
         }
     }
-
-    if options.dry_run {
-        for (request, walked) in walked_images {
-            report.images.push(noted(row(
-                request,
-                walked,
-                steps.get(&request.source.canonical()).copied(),
-                None,
-            )));
+    // oci:// charts are copied as images: report them as charts.
+    for chart in charts {
+        if !matches!(chart.carried, Carried::Oci(_)) {
+            continue;
         }
-        for c in &mut report.charts {
-            if c.state == "copied" {
-                c.state = "planned";
-            }
-        }
-        report.complete = report
+        let destination = chart.destination.canonical();
+        let Some(at) = report
             .images
             .iter()
-            .all(|r| matches!(r.state, "planned" | "present"));
-        report.requests.target = target_client.stats().requests();
-        report.plan = Some(plan.clone());
-        return (report, plan);
+            .position(|r| r.destination == destination)
+        else {
+            continue;
+        };
+        let row = report.images.remove(at);
+        report.charts.push(ChartRow {
+            name: chart.id.name.clone(),
+            version: chart.id.version.clone(),
+            destination: row.destination,
+            digest: row.digest,
+            state: row.state,
+            message: row.message,
+            verified: row.verified,
+            signed: None,
+        });
     }
+    report.complete = report
+        .images
+        .iter()
+        .all(|r| matches!(r.state, "planned" | "present"));
+    report.requests.target = target_client.stats().requests();
+    Prepared {
+        report,
+        plan,
+        local,
+    }
+}
 
-    // Execute, with progress over the bytes.
-    let bar = Arc::new(Progress::bytes(
-        totals.bytes,
-        &format!("copying {} images", totals.images),
-        options.quiet,
-    ));
+/// The executor of a transfer to the target registry, telling `bar` of every blob done.
+pub(super) fn executor<S: Store>(
+    source: Arc<S>,
+    target_client: &crate::registry::Client,
+    local: LocalBlobs,
+    options: &TransferOptions,
+    bar: &Arc<Progress>,
+) -> Executor<S, RegistryStore> {
     let on_blob = {
         let bar = bar.clone();
         Arc::new(move |step: &purser::plan::BlobStep, outcome: BlobOutcome| {
@@ -221,86 +259,79 @@ pub(super) async fn transfer<S: Store>(
             }
         })
     };
-    let executor = Executor {
-        source: source.clone(),
-        target: target.clone(),
+    Executor {
+        source,
+        target: Arc::new(RegistryStore::target(target_client.clone())),
         local: Arc::new(local),
-        concurrency,
+        concurrency: options.plan.concurrency.max(1),
         attempts: options.attempts,
         on_blob,
         strict: options.strict,
-    };
-    let execution = executor.run(&plan).await;
-    bar.finish();
+    }
+}
 
+/// Turns the `planned` rows of `report` into what `execution` made of them (`copied`, or
+/// `failed` with the first cause), and counts what moved.
+pub(super) fn settle(
+    report: &mut CopyReport,
+    plan: &Plan,
+    execution: &copy::Execution,
+    allow_missing: bool,
+) {
     report.blobs.uploaded = execution.uploaded;
     report.blobs.mounted = execution.mounted;
     report.blobs.present = execution.present;
     report.bytes.uploaded = execution.uploaded_bytes;
-    for (request, walked) in walked_images {
-        report.images.push(noted(row(
-            request,
-            walked,
-            steps.get(&request.source.canonical()).copied(),
-            Some((&execution, &plan)),
-        )));
-    }
-    for c in &mut report.charts {
-        if c.state != "copied" {
-            continue;
-        }
-        let r = Reference::parse(&c.destination).ok();
-        let key = r.as_ref().map(|r| {
+    let rows = report
+        .images
+        .iter_mut()
+        .map(|r| {
             (
-                Repository::from_reference(r),
-                r.tag().unwrap_or("latest").to_owned(),
+                &mut r.state,
+                &mut r.message,
+                &r.destination,
+                r.digest.as_ref(),
             )
-        });
-        if !key.is_some_and(|k| execution.tagged.contains(&k)) {
-            c.state = "failed";
-            c.message = Some(first_failure(
-                &execution,
-                &plan,
+        })
+        .chain(report.charts.iter_mut().map(|c| {
+            (
+                &mut c.state,
+                &mut c.message,
                 &c.destination,
                 c.digest.as_ref(),
-            ));
+            )
+        }));
+    for (state, message, destination, digest) in rows {
+        if *state != "planned" {
+            continue;
         }
-    }
-    // oci:// charts were copied as images: report them as charts.
-    let chart_destinations: Vec<String> = charts
-        .iter()
-        .filter(|c| matches!(c.carried, Carried::Oci(_)))
-        .map(|c| c.destination.canonical())
-        .collect();
-    let mut images = Vec::new();
-    for row in std::mem::take(&mut report.images) {
-        if chart_destinations.contains(&row.destination) {
-            let chart = charts
-                .iter()
-                .find(|c| c.destination.canonical() == row.destination);
-            report.charts.push(ChartRow {
-                name: chart.map(|c| c.id.name.clone()).unwrap_or_default(),
-                version: chart.map(|c| c.id.version.clone()).unwrap_or_default(),
-                destination: row.destination,
-                digest: row.digest,
-                state: row.state,
-                message: row.message,
-                verified: row.verified,
-                signed: None,
-            });
+        if arrived(execution, destination, digest) {
+            *state = "copied";
         } else {
-            images.push(row);
+            *state = "failed";
+            *message = Some(first_failure(execution, plan, destination, digest));
         }
     }
-    report.images = images;
-    report.requests.target = target_client.stats().requests();
     report.complete = report.images.iter().all(|r| {
-        matches!(r.state, "copied" | "present") || (r.state == "missing" && options.allow_missing)
+        matches!(r.state, "copied" | "present") || (r.state == "missing" && allow_missing)
     }) && report
         .charts
         .iter()
         .all(|c| matches!(c.state, "copied" | "present"));
-    (report, plan)
+}
+
+/// Whether the image (or chart) at `destination` arrived whole: its tag is set, or, placed
+/// by digest, its root manifest went in.
+fn arrived(execution: &copy::Execution, destination: &str, digest: Option<&Digest>) -> bool {
+    let Ok(r) = Reference::parse(destination) else {
+        return false;
+    };
+    let repo = Repository::from_reference(&r);
+    match (r.tag(), digest) {
+        (Some(tag), _) => execution.tagged.contains(&(repo, tag.to_owned())),
+        (None, Some(d)) => !execution.failed_manifests.contains(&(repo, d.clone())),
+        (None, None) => false,
+    }
 }
 
 /// A chart pushed from its archive, into the plan: its manifest (tagged) and its blobs
@@ -360,12 +391,7 @@ fn first_failure(
     }
 }
 
-fn row(
-    request: &ImageRequest,
-    walked: &Walked,
-    step: Option<&ImageStep>,
-    execution: Option<(&copy::Execution, &Plan)>,
-) -> ImageRow {
+fn row(request: &ImageRequest, walked: &Walked, step: Option<&ImageStep>) -> ImageRow {
     let mut row = ImageRow {
         confirmed: request.likely && matches!(walked, Walked::Planned | Walked::Present { .. }),
         ..ImageRow::new(
@@ -404,29 +430,7 @@ fn row(
                 row.source_digest = Some(step.source_digest.clone());
             }
             row.referrers = step.referrers;
-            row.state = match execution {
-                None => "planned",
-                Some((run, plan)) => {
-                    let repo = Repository::from_reference(&request.destination);
-                    let done = match request.destination.tag() {
-                        Some(tag) => run.tagged.contains(&(repo.clone(), tag.to_owned())),
-                        None => !run
-                            .failed_manifests
-                            .contains(&(repo.clone(), step.digest.clone())),
-                    };
-                    if done {
-                        "copied"
-                    } else {
-                        row.message = Some(first_failure(
-                            run,
-                            plan,
-                            &row.destination,
-                            Some(&step.digest),
-                        ));
-                        "failed"
-                    }
-                }
-            };
+            row.state = "planned";
         }
     }
     row

@@ -30,7 +30,10 @@ use super::simple_signing::{self, SIGNATURE_ANNOTATION, SIMPLE_SIGNING};
 use crate::store::{Store, StoreError, attach, put_blob};
 
 /// Which signature format is written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum SignatureFormat {
     /// A Sigstore bundle v0.3 as an OCI referrer (cosign v3's default).
     Bundle,
