@@ -506,3 +506,161 @@ async fn execute_exit_codes_tell_transient_from_permanent() {
     executed(&execute(&job, plan_path, 0), 0);
     assert_exit(&commit(&job, plan_path, &[]), 0);
 }
+
+// --- the Kubernetes objects that run a plan ---------------------------------------------------
+
+/// The API server's address and token, from the kubeconfig `Kube` wrote.
+fn kube_access(kube: &support::kube::Kube) -> (String, String) {
+    let config = std::fs::read_to_string(kube.kubeconfig()).unwrap();
+    let server = config
+        .split("server: \"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_owned();
+    let token = config
+        .split("token: ")
+        .nth(1)
+        .and_then(|r| r.split('}').next())
+        .unwrap()
+        .trim()
+        .to_owned();
+    (server, token)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn jobs_objects_pass_server_side_apply_dry_run() {
+    let Some(kube) = support::kube::Kube::start() else {
+        return;
+    };
+    let src = Registry::start(Flavour::Distribution);
+    let dst = Registry::start(Flavour::Distribution);
+    let content = Content::seed(&src.seeder()).await;
+    let job = Job::new("kube", &content.images(), &src.host, &dst.host);
+    let file = job.path("plan.json");
+    assert_exit(&plan(&job, 3, &file, &[]), 0);
+    let out = job.helm.run([
+        "mirror",
+        "jobs",
+        file.to_str().unwrap(),
+        "--image",
+        "registry.example/purser:0.1.0",
+        "--parallelism",
+        "2",
+        "--namespace",
+        "mirror",
+    ]);
+    assert_exit(&out, 0);
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let items = list["items"].as_array().unwrap();
+    let kinds: Vec<&str> = items.iter().map(|i| i["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["ConfigMap", "Job", "Job"], "{list:#}");
+    assert!(
+        items.iter().all(|i| i["metadata"]["namespace"] == "mirror"),
+        "Helm's --namespace is not where the objects go: {list:#}"
+    );
+    // The ConfigMap holds the plan byte for byte.
+    assert_eq!(
+        items[0]["data"]["plan.json"].as_str().unwrap().as_bytes(),
+        std::fs::read(&file).unwrap()
+    );
+    let indexed = &items[1]["spec"];
+    assert_eq!(indexed["completionMode"], "Indexed");
+    assert_eq!(indexed["completions"], 3);
+    assert_eq!(indexed["parallelism"], 2);
+    assert_eq!(indexed["podReplacementPolicy"], "Failed");
+    assert_eq!(
+        indexed["podFailurePolicy"]["rules"][0]["onExitCodes"]["values"][0],
+        3
+    );
+    let pod = &indexed["template"]["spec"];
+    assert_eq!(pod["restartPolicy"], "Never");
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(
+        pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"],
+        true
+    );
+    assert_eq!(items[2]["spec"]["suspend"], true, "the commit waits");
+
+    // Every object as the real API server validates it: server-side apply, dryRun=All.
+    let (server, token) = kube_access(&kube);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .no_proxy()
+        .build()
+        .unwrap();
+    // A namespace of its own (the server may still be starting: it is asked until it answers).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let created = client
+            .post(format!("{server}/api/v1/namespaces"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "mirror"}}))
+            .send()
+            .await;
+        if created.is_ok_and(|r| r.status().is_success() || r.status().as_u16() == 409) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no namespace within 60 s");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    for item in items {
+        let name = item["metadata"]["name"].as_str().unwrap();
+        let path = match item["kind"].as_str().unwrap() {
+            "ConfigMap" => format!("/api/v1/namespaces/mirror/configmaps/{name}"),
+            _ => format!("/apis/batch/v1/namespaces/mirror/jobs/{name}"),
+        };
+        let response = client
+            .patch(format!(
+                "{server}{path}?dryRun=All&fieldManager=purser-test&fieldValidation=Strict"
+            ))
+            .bearer_auth(&token)
+            .header("Content-Type", "application/apply-patch+yaml")
+            .body(serde_json::to_vec(item).unwrap())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        assert!(
+            status.is_success(),
+            "{} {name}: {status}: {body}",
+            item["kind"]
+        );
+    }
+
+    // A plan from a registry is read there by the pods: no ConfigMap.
+    let out = plan(
+        &job,
+        3,
+        &job.path("pushed.json"),
+        &["--push", &format!("{}/plans/kube:1", dst.host)],
+    );
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    let pushed = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("plan pushed: "))
+        .unwrap()
+        .to_owned();
+    let out = job.helm.run([
+        "mirror",
+        "jobs",
+        &pushed,
+        "--image",
+        "registry.example/purser:0.1.0",
+        "--plain-http",
+        &dst.host,
+    ]);
+    assert_exit(&out, 0);
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kinds: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["Job", "Job"], "{list:#}");
+    let command = &list["items"][0]["spec"]["template"]["spec"]["containers"][0]["command"];
+    assert_eq!(command[3], pushed.as_str(), "{command:#}");
+}

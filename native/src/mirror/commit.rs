@@ -45,7 +45,7 @@ pub struct CommitArgs {
 }
 
 pub async fn run(mut args: CommitArgs) -> Result<CopyReport, String> {
-    let (file, _) = plan_file::load(&args.plan, &args.registry)
+    let plan_file::Loaded { file, .. } = plan_file::load(&args.plan, &args.registry)
         .await
         .map_err(|e| e.message().to_owned())?;
     file.transport.apply(&mut args.registry);

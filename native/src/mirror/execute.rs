@@ -110,7 +110,8 @@ pub async fn run(mut args: ExecuteArgs) -> Result<Executed, Refused> {
         Some(i) => i,
         None => shard_from_env()?,
     };
-    let (file, digest) = plan_file::load(&args.plan, &args.registry).await?;
+    let plan_file::Loaded { file, digest, .. } =
+        plan_file::load(&args.plan, &args.registry).await?;
     file.transport.apply(&mut args.registry);
     let shards = file.shares.len();
     let Some(blobs) = file.share(shard) else {

@@ -41,6 +41,7 @@ mod execute;
 mod export;
 mod import;
 mod inspect;
+mod jobs;
 mod lock;
 mod lock_file;
 mod patch;
@@ -81,6 +82,9 @@ pub enum MirrorCommand {
     /// Publish a plan whose shares ran: check every blob, put manifests, tags and referrers,
     /// the charts last; name what is incomplete (exit 1), lock and report as `copy`.
     Commit(commit::CommitArgs),
+    /// Print the Kubernetes objects that run a plan: the plan's ConfigMap, an Indexed Job
+    /// (one pod a share, per-index retries) and a suspended commit Job.
+    Jobs(jobs::JobsArgs),
     /// Write charts, their images, signatures and lock into an offline bundle (an OCI image
     /// layout in a tar), straight from the registries.
     Export(export::ExportArgs),
@@ -115,6 +119,7 @@ pub fn run(command: MirrorCommand) -> Result<ExitCode, String> {
             MirrorCommand::Plan(args) => plan::command(args).await,
             MirrorCommand::Execute(args) => execute::command(args).await,
             MirrorCommand::Commit(args) => commit::command(args).await,
+            MirrorCommand::Jobs(args) => jobs::command(args).await,
             MirrorCommand::Export(args) => export::command(args).await,
             MirrorCommand::Import(args) => import::command(args).await,
             MirrorCommand::Inspect(args) => inspect::run(args).await,

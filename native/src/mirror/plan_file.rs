@@ -206,11 +206,21 @@ impl PlanFile {
     }
 }
 
+/// A plan read back: what it says, its SHA-256, its bytes.
+pub struct Loaded {
+    pub file: PlanFile,
+    pub digest: Digest,
+    pub bytes: Vec<u8>,
+    /// It came from a registry (`REF@sha256:…`), not a file.
+    pub from_registry: bool,
+}
+
 /// A plan named on the command line: a file, or `REGISTRY/REPO@sha256:…` (`oci://` allowed)
 /// when no file has that name. `registry` reaches the registry that holds it.
-pub async fn load(name: &str, registry: &RegistryArgs) -> Result<(PlanFile, Digest), LoadError> {
+pub async fn load(name: &str, registry: &RegistryArgs) -> Result<Loaded, LoadError> {
     let path = Path::new(name);
-    let bytes = if path.exists() || !name.contains('@') {
+    let from_registry = !path.exists() && name.contains('@');
+    let bytes = if !from_registry {
         std::fs::read(path).map_err(|e| {
             LoadError::Bad(format!(
                 "{name}: cannot read the plan: {e}; give the file `helm mirror plan --out` \
@@ -222,7 +232,12 @@ pub async fn load(name: &str, registry: &RegistryArgs) -> Result<(PlanFile, Dige
     };
     let digest = Digest::sha256(&bytes);
     let file = PlanFile::from_bytes(&bytes, name).map_err(LoadError::Bad)?;
-    Ok((file, digest))
+    Ok(Loaded {
+        file,
+        digest,
+        bytes,
+        from_registry,
+    })
 }
 
 /// The plan artifact `name` (pinned by digest) from its registry: its one layer.

@@ -31,6 +31,9 @@ pub mod debrepo;
 pub mod gpg;
 pub mod helm;
 pub mod http;
+/// The real kube-apiserver + etcd of the core tests (scripts/setup-kube.sh builds them).
+#[path = "../../../tests/support/kube.rs"]
+pub mod kube;
 pub mod packages;
 pub mod ports;
 pub mod proxy;
@@ -62,6 +65,11 @@ pub fn repo_root() -> PathBuf {
         .parent()
         .expect("native/ has a parent")
         .to_owned()
+}
+
+/// A path under the repository root.
+pub fn repo_path(relative: &str) -> PathBuf {
+    repo_root().join(relative)
 }
 
 /// A tool from `.purser/bin`, else from PATH; a clear failure when neither has it.

@@ -1,0 +1,281 @@
+//! `helm mirror jobs PLAN --image IMAGE [--namespace NS] [--parallelism P]`: the Kubernetes
+//! objects that run a plan on a cluster, printed as one `v1 List` (`kubectl apply -f -`
+//! takes it):
+//!
+//! - a ConfigMap holding the plan, when it fits (a ConfigMap holds at most 1 MiB); a bigger
+//!   plan is read by the pods from the registry `plan --push` put it in (give that
+//!   `REF@sha256:…` as PLAN);
+//! - an Indexed Job, one completion per share: each pod runs `purser mirror execute PLAN`,
+//!   which takes its share from `JOB_COMPLETION_INDEX`; `backoffLimitPerIndex` retries an
+//!   index on its own, `podFailurePolicy` fails the index at once on the permanent exit code
+//!   ([`super::execute::PERMANENT`]) and ignores pods the cluster evicted, and
+//!   `podReplacementPolicy: Failed` starts a retry only once the failed pod is gone;
+//! - a commit Job, created suspended: resume it once the Indexed Job has succeeded
+//!   (`kubectl patch job NAME -p '{"spec":{"suspend":false}}'`; `--engine kube` does).
+//!
+//! Pods run as a non-root user on a read-only root filesystem, without privileges, with
+//! resource requests; registry credentials come from a Secret of type
+//! `kubernetes.io/dockerconfigjson` mounted as the Docker config (optional: anonymous pulls
+//! work without it). [`objects`] builds them from the plan (no I/O); [`command`] prints.
+
+use std::process::ExitCode;
+
+use clap::Args;
+use purser::digest::Digest;
+use serde_json::{Value, json};
+
+use super::args::RegistryArgs;
+use super::execute::PERMANENT;
+use super::plan_file::{self, PlanFile};
+
+/// The most plan bytes a ConfigMap is given (the API server refuses objects over 1 MiB;
+/// the rest is room for the object around it).
+pub const CONFIG_MAP_LIMIT: usize = 1_000_000;
+
+#[derive(Args)]
+pub struct JobsArgs {
+    /// The plan: the file `helm mirror plan --out` wrote, or the REF@sha256:… `plan --push`
+    /// printed (then the pods read it from there).
+    #[arg(value_name = "PLAN")]
+    pub plan: String,
+    /// The container image with purser in it (purser's own image, `scripts/package.sh`).
+    #[arg(long, value_name = "IMAGE")]
+    pub image: String,
+    /// The namespace the objects go in (through Helm, its own `--namespace` / `-n` says it:
+    /// Helm passes it as HELM_NAMESPACE); default: `default`.
+    #[arg(long, value_name = "NS")]
+    pub namespace: Option<String>,
+    /// Pods uploading at once (default: one per share, at most 10).
+    #[arg(long, value_name = "P")]
+    pub parallelism: Option<u32>,
+    /// Retries of one share before its index fails.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub backoff_limit_per_index: u32,
+    /// The Secret (type kubernetes.io/dockerconfigjson) with the registries' credentials.
+    #[arg(long, value_name = "NAME", default_value = "purser-registry")]
+    pub registry_secret: String,
+    /// Seconds a finished Job (and its pods) is kept before Kubernetes deletes it.
+    #[arg(long, value_name = "SECONDS", default_value_t = 86_400)]
+    pub ttl_seconds_after_finished: u32,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// How the objects are made: what the user asked, with the plan's facts.
+pub struct JobsSpec<'a> {
+    pub image: &'a str,
+    pub namespace: &'a str,
+    pub parallelism: Option<u32>,
+    pub backoff_limit_per_index: u32,
+    pub registry_secret: &'a str,
+    pub ttl_seconds_after_finished: u32,
+}
+
+/// Where the pods find the plan.
+pub enum PlanSource<'a> {
+    /// In a ConfigMap made with the Jobs: the plan file's bytes.
+    ConfigMap(&'a [u8]),
+    /// In a registry, pinned by digest.
+    Registry(&'a str),
+}
+
+/// The names of the objects for the plan `digest`: `purser-<12 hex>-{plan,execute,commit}`.
+pub fn names(digest: &Digest) -> [String; 3] {
+    let short = &digest.hex()[..12];
+    ["plan", "execute", "commit"].map(|what| format!("purser-{short}-{what}"))
+}
+
+/// The ConfigMap (when the plan goes in one), the Indexed Job and the suspended commit Job.
+pub fn objects(
+    file: &PlanFile,
+    digest: &Digest,
+    source: &PlanSource<'_>,
+    spec: &JobsSpec<'_>,
+) -> Vec<Value> {
+    let [plan_name, execute_name, commit_name] = names(digest);
+    let shares = file.shares.len().max(1) as u32;
+    let labels = json!({
+        "app.kubernetes.io/name": "purser",
+        "app.kubernetes.io/component": "mirror",
+        "purser.dev/plan": &digest.hex()[..12],
+    });
+    let plan_arg = match source {
+        PlanSource::ConfigMap(_) => "/etc/purser/plan/plan.json".to_owned(),
+        PlanSource::Registry(reference) => (*reference).to_owned(),
+    };
+    // The plan carries how registries are reached, but a plan read from a registry is
+    // reached before it is read: the flags say it.
+    let mut transport = Vec::new();
+    for host in &file.transport.plain_http {
+        transport.extend(["--plain-http".to_owned(), host.clone()]);
+    }
+    for host in &file.transport.insecure_skip_tls_verify {
+        transport.extend(["--insecure-skip-tls-verify".to_owned(), host.clone()]);
+    }
+    let command = |verb: &str| -> Vec<String> {
+        ["purser", "mirror", verb, &plan_arg]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .chain(transport.iter().cloned())
+            .collect()
+    };
+    let mut volumes = vec![
+        json!({"name": "tmp", "emptyDir": {}}),
+        json!({"name": "docker-config", "secret": {
+            "secretName": spec.registry_secret,
+            "optional": true,
+            "items": [{"key": ".dockerconfigjson", "path": "config.json"}],
+        }}),
+    ];
+    let mut mounts = vec![
+        json!({"name": "tmp", "mountPath": "/tmp"}),
+        json!({"name": "docker-config", "mountPath": "/etc/purser/docker", "readOnly": true}),
+    ];
+    let mut out = Vec::new();
+    if let PlanSource::ConfigMap(bytes) = source {
+        out.push(json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": plan_name,
+                "namespace": spec.namespace,
+                "labels": labels,
+                "annotations": {"purser.dev/plan-digest": digest.as_str()},
+            },
+            "immutable": true,
+            "data": {"plan.json": String::from_utf8_lossy(bytes)},
+        }));
+        volumes.push(json!({"name": "plan", "configMap": {"name": plan_name}}));
+        mounts.push(json!({"name": "plan", "mountPath": "/etc/purser/plan", "readOnly": true}));
+    }
+    let pod = |verb: &str, memory: &str| {
+        json!({
+            "metadata": {"labels": labels},
+            "spec": {
+                "restartPolicy": "Never",
+                "automountServiceAccountToken": false,
+                "securityContext": {
+                    "runAsNonRoot": true,
+                    "runAsUser": 65532,
+                    "runAsGroup": 65532,
+                    "seccompProfile": {"type": "RuntimeDefault"},
+                },
+                "containers": [{
+                    "name": verb,
+                    "image": spec.image,
+                    "command": command(verb),
+                    "env": [
+                        {"name": "DOCKER_CONFIG", "value": "/etc/purser/docker"},
+                        {"name": "HOME", "value": "/tmp"},
+                    ],
+                    "resources": {"requests": {"cpu": "250m", "memory": memory}},
+                    "securityContext": {
+                        "allowPrivilegeEscalation": false,
+                        "readOnlyRootFilesystem": true,
+                        "capabilities": {"drop": ["ALL"]},
+                    },
+                    "volumeMounts": mounts,
+                }],
+                "volumes": volumes,
+            },
+        })
+    };
+    let metadata = |name: &str| {
+        json!({
+            "name": name,
+            "namespace": spec.namespace,
+            "labels": labels,
+            "annotations": {"purser.dev/plan-digest": digest.as_str()},
+        })
+    };
+    out.push(json!({
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": metadata(&execute_name),
+        "spec": {
+            "completionMode": "Indexed",
+            "completions": shares,
+            "parallelism": spec.parallelism.unwrap_or(shares.min(10)).max(1),
+            "backoffLimitPerIndex": spec.backoff_limit_per_index,
+            "podReplacementPolicy": "Failed",
+            "podFailurePolicy": {"rules": [
+                {"action": "FailIndex", "onExitCodes": {
+                    "containerName": "execute",
+                    "operator": "In",
+                    "values": [PERMANENT],
+                }},
+                {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+            ]},
+            "ttlSecondsAfterFinished": spec.ttl_seconds_after_finished,
+            "template": pod("execute", "256Mi"),
+        },
+    }));
+    out.push(json!({
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": metadata(&commit_name),
+        "spec": {
+            "suspend": true,
+            "completions": 1,
+            "backoffLimit": 2,
+            "ttlSecondsAfterFinished": spec.ttl_seconds_after_finished,
+            "template": pod("commit", "128Mi"),
+        },
+    }));
+    out
+}
+
+/// `helm mirror jobs`: the objects as one `v1 List`, JSON on stdout.
+pub async fn command(args: JobsArgs) -> Result<ExitCode, String> {
+    let loaded = plan_file::load(&args.plan, &args.registry)
+        .await
+        .map_err(|e| e.message().to_owned())?;
+    if loaded.file.sign.is_some() {
+        return Err(format!(
+            "{}: the plan signs at the commit with a key file on the planning machine, which \
+             a pod does not have; plan without --sign-key and sign after the commit \
+             (`helm mirror copy … --lock LOCK --sign-key KEY` signs what is there)",
+            args.plan
+        ));
+    }
+    let source = if loaded.from_registry {
+        PlanSource::Registry(&args.plan)
+    } else if loaded.bytes.len() > CONFIG_MAP_LIMIT {
+        return Err(format!(
+            "{}: the plan is {} bytes, more than a ConfigMap holds ({CONFIG_MAP_LIMIT}); push \
+             it (`helm mirror plan … --push REGISTRY/REPO:TAG`) and give the REF@sha256:… it \
+             prints as PLAN",
+            args.plan,
+            loaded.bytes.len()
+        ));
+    } else {
+        PlanSource::ConfigMap(&loaded.bytes)
+    };
+    let namespace = args
+        .namespace
+        .clone()
+        .or_else(|| {
+            std::env::var("HELM_NAMESPACE")
+                .ok()
+                .filter(|n| !n.is_empty())
+        })
+        .unwrap_or_else(|| "default".to_owned());
+    let spec = JobsSpec {
+        image: &args.image,
+        namespace: &namespace,
+        parallelism: args.parallelism,
+        backoff_limit_per_index: args.backoff_limit_per_index,
+        registry_secret: &args.registry_secret,
+        ttl_seconds_after_finished: args.ttl_seconds_after_finished,
+    };
+    let list = json!({
+        "apiVersion": "v1",
+        "kind": "List",
+        "items": objects(&loaded.file, &loaded.digest, &source, &spec),
+    });
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&list).expect("the objects serialise")
+    );
+    Ok(ExitCode::SUCCESS)
+}
