@@ -105,6 +105,7 @@ pub async fn run(mut args: CommitArgs) -> Result<CopyReport, String> {
     }
     if let Some(path) = &args.output {
         let mut lock = file.lock.clone();
+        lock.metadata.generated_at = purser::lock::rfc3339(images::environment().now_unix);
         write_lock(
             path,
             &mut lock,

@@ -107,6 +107,8 @@ pub async fn run(args: PlanArgs) -> Result<Planned, String> {
     // whose bytes depend on the sources only.
     let requests = std::mem::take(&mut report.requests);
     let mut lock = gathered.loaded.lock.clone();
+    // When the lock was made is when the commit writes it: the plan keeps no clock time.
+    lock.metadata.generated_at = String::new();
     if let Some(gated) = &gathered.gated {
         crate::scan::record(&mut lock, &gated.scanned);
     }
