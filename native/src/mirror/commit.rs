@@ -22,7 +22,7 @@ use super::lock_file::write_lock;
 use super::plan_file;
 use super::signatures;
 use super::transfer::{TransferOptions, executor, settle};
-use crate::copy::{BlobMode, Execution, PlanOptions};
+use crate::copy::{BlobMode, Execution};
 use crate::images;
 use crate::progress::Progress;
 use crate::store::RegistryStore;
@@ -69,17 +69,7 @@ pub async fn run(mut args: CommitArgs) -> Result<CopyReport, String> {
         &format!("checking {} blobs", plan.blobs.len()),
         args.json,
     ));
-    let options = TransferOptions {
-        plan: PlanOptions {
-            concurrency: args.registry.concurrency,
-            ..PlanOptions::default()
-        },
-        attempts: args.registry.retries.max(1),
-        dry_run: false,
-        quiet: args.json,
-        allow_missing: file.allow_missing,
-        strict: false,
-    };
+    let options = TransferOptions::of_plan(&file, &args.registry, args.json);
     let executor = executor(source, &target_client, Default::default(), &options, &bar);
     let mut run = Execution::default();
     let missing = executor.blobs(&plan.blobs, BlobMode::Check, &mut run).await;

@@ -22,7 +22,7 @@ use serde::Serialize;
 use super::args::RegistryArgs;
 use super::plan_file::{self, LoadError};
 use super::transfer::{TransferOptions, executor};
-use crate::copy::{BlobMode, Execution, PlanOptions};
+use crate::copy::{BlobMode, Execution};
 use crate::progress::Progress;
 use crate::store::RegistryStore;
 
@@ -129,17 +129,7 @@ pub async fn run(mut args: ExecuteArgs) -> Result<Executed, Refused> {
         &format!("share {shard} of {shards}: {} blobs", blobs.len()),
         args.json,
     ));
-    let options = TransferOptions {
-        plan: PlanOptions {
-            concurrency: args.registry.concurrency,
-            ..PlanOptions::default()
-        },
-        attempts: args.registry.retries.max(1),
-        dry_run: false,
-        quiet: args.json,
-        allow_missing: file.allow_missing,
-        strict: false,
-    };
+    let options = TransferOptions::of_plan(&file, &args.registry, args.json);
     let local = file
         .local
         .iter()

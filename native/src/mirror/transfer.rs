@@ -44,6 +44,28 @@ pub(super) struct TransferOptions {
     pub strict: bool,
 }
 
+impl TransferOptions {
+    /// How `execute` and `commit` run a plan file's steps: `registry`'s concurrency and
+    /// retries, the plan's `--allow-missing`; `quiet` when the report goes out as JSON.
+    pub(super) fn of_plan(
+        file: &super::plan_file::PlanFile,
+        registry: &super::args::RegistryArgs,
+        quiet: bool,
+    ) -> TransferOptions {
+        TransferOptions {
+            plan: PlanOptions {
+                concurrency: registry.concurrency,
+                ..PlanOptions::default()
+            },
+            attempts: registry.retries.max(1),
+            dry_run: false,
+            quiet,
+            allow_missing: file.allow_missing,
+            strict: false,
+        }
+    }
+}
+
 /// A transfer planned, nothing moved yet: the report as it reads before the run (rows
 /// `planned`, or `present`, `missing`, `failed` already), the plan, and the blobs that come
 /// from memory (the charts pushed from archives). [`transfer`] runs it at once; `helm mirror
