@@ -440,34 +440,14 @@ async fn execute_exit_codes_tell_transient_from_permanent() {
     // The source answers 503 to every blob request (a registry overloaded: the proxy makes
     // it so, a real registry cannot be asked to): retry the index.
     proxy.add(Rule::blobs(Fault::Status(503), usize::MAX));
-    let out = job
-        .helm
-        .command(
-            [
-                &["mirror", "execute", plan_path, "--shard", "0", "--json"][..],
-                &retry,
-            ]
-            .concat(),
-        )
-        .output()
-        .unwrap();
+    let out = execute_with(&job, plan_path, 0, &retry);
     let done = executed(&out, 75);
     assert_eq!(done["failures"][0]["transient"], true, "{done:#}");
 
     // The blob is gone at the source (404): fail the index.
     proxy.clear();
     proxy.add(Rule::blobs(Fault::Status(404), usize::MAX));
-    let out = job
-        .helm
-        .command(
-            [
-                &["mirror", "execute", plan_path, "--shard", "0", "--json"][..],
-                &retry,
-            ]
-            .concat(),
-        )
-        .output()
-        .unwrap();
+    let out = execute_with(&job, plan_path, 0, &retry);
     let done = executed(&out, 3);
     assert_eq!(done["failures"][0]["transient"], false, "{done:#}");
 
