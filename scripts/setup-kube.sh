@@ -5,6 +5,8 @@
 #   .purser/bin/kube-apiserver   built with go from the Kubernetes sources (scripts/kube/go.mod
 #                                pins the version; the first build takes minutes)
 #   .purser/bin/etcd             built with go from etcd's server module, same go.mod
+#   .purser/bin/kube-controller-manager   the real Job controller (the `--engine kube` tests run it
+#                                with --controllers=job,garbagecollector,serviceaccount,...)
 #
 # The tests start both on loopback ports with throw-away data and stop them (tests/support/kube.rs).
 # Safe to run again: binaries built from the same go.mod are kept.
@@ -18,14 +20,17 @@ command -v go >/dev/null 2>&1 || die "Go is needed to build kube-apiserver and e
 stamp=$PURSER_LOCAL/bin/.kube-go-sum
 want=$(cat go.mod go.sum | cksum)
 if [ -x "$PURSER_LOCAL/bin/kube-apiserver" ] && [ -x "$PURSER_LOCAL/bin/etcd" ] &&
+  [ -x "$PURSER_LOCAL/bin/kube-controller-manager" ] &&
   [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
-  say "kube: kube-apiserver and etcd present"
+  say "kube: kube-apiserver, kube-controller-manager and etcd present"
   exit 0
 fi
 started=$(date +%s)
-say "kube: building etcd and kube-apiserver $(awk '$1 == "k8s.io/kubernetes" { print $2 }' go.mod) (the first time takes minutes)"
+say "kube: building etcd, kube-apiserver and kube-controller-manager $(awk '$1 == "k8s.io/kubernetes" { print $2 }' go.mod) (the first time takes minutes)"
 go build -trimpath -o "$PURSER_LOCAL/bin/etcd" ./cmd/etcd >&2 || die "go build etcd failed"
 go build -trimpath -o "$PURSER_LOCAL/bin/kube-apiserver" ./cmd/kube-apiserver >&2 ||
   die "go build kube-apiserver failed"
+go build -trimpath -o "$PURSER_LOCAL/bin/kube-controller-manager" ./cmd/kube-controller-manager >&2 ||
+  die "go build kube-controller-manager failed"
 echo "$want" >"$stamp"
 say "kube: built in $(($(date +%s) - started))s"

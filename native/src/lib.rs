@@ -14,6 +14,7 @@ pub mod confirm;
 pub mod copy;
 pub mod helm;
 pub mod images;
+pub mod kube;
 pub mod mirror;
 pub mod patch;
 pub mod plugin_push;
@@ -25,3 +26,18 @@ pub mod scan;
 pub mod store;
 pub mod trivy;
 pub mod trust;
+
+/// An error and its causes, `a: b: c`.
+pub(crate) fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        let more = e.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = e.source();
+    }
+    text
+}

@@ -129,7 +129,7 @@ pub struct Requests {
 }
 
 /// What `helm mirror copy` did.
-#[derive(Serialize, Deserialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct CopyReport {
     pub complete: bool,

@@ -38,9 +38,18 @@ pub struct JobsArgs {
     /// printed (then the pods read it from there).
     #[arg(value_name = "PLAN")]
     pub plan: String,
+    #[command(flatten)]
+    pub jobs: JobsOptions,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// How the Jobs are made: `jobs` and `plan --engine kube` take the same flags.
+#[derive(Args)]
+pub struct JobsOptions {
     /// The container image with purser in it (purser's own image, `scripts/package.sh`).
     #[arg(long, value_name = "IMAGE")]
-    pub image: String,
+    pub image: Option<String>,
     /// The namespace the objects go in (through Helm, its own `--namespace` / `-n` says it:
     /// Helm passes it as HELM_NAMESPACE); default: `default`.
     #[arg(long, value_name = "NS")]
@@ -57,17 +66,45 @@ pub struct JobsArgs {
     /// Seconds a finished Job (and its pods) is kept before Kubernetes deletes it.
     #[arg(long, value_name = "SECONDS", default_value_t = 86_400)]
     pub ttl_seconds_after_finished: u32,
-    #[command(flatten)]
-    pub registry: RegistryArgs,
+}
+
+impl JobsOptions {
+    /// What the flags mean: the image (required), the namespace from `--namespace`, Helm's
+    /// HELM_NAMESPACE or `context_namespace`, else `default`.
+    pub fn spec(&self, context_namespace: Option<&str>) -> Result<JobsSpec, String> {
+        let image = self.image.clone().ok_or_else(|| {
+            "--image IMAGE is needed: the container image the pods run, with purser in it \
+             (purser's own image: scripts/package.sh builds it)"
+                .to_owned()
+        })?;
+        let namespace = self
+            .namespace
+            .clone()
+            .or_else(|| {
+                std::env::var("HELM_NAMESPACE")
+                    .ok()
+                    .filter(|n| !n.is_empty())
+            })
+            .or(context_namespace.map(str::to_owned))
+            .unwrap_or_else(|| "default".to_owned());
+        Ok(JobsSpec {
+            image,
+            namespace,
+            parallelism: self.parallelism,
+            backoff_limit_per_index: self.backoff_limit_per_index,
+            registry_secret: self.registry_secret.clone(),
+            ttl_seconds_after_finished: self.ttl_seconds_after_finished,
+        })
+    }
 }
 
 /// How the objects are made: what the user asked, with the plan's facts.
-pub struct JobsSpec<'a> {
-    pub image: &'a str,
-    pub namespace: &'a str,
+pub struct JobsSpec {
+    pub image: String,
+    pub namespace: String,
     pub parallelism: Option<u32>,
     pub backoff_limit_per_index: u32,
-    pub registry_secret: &'a str,
+    pub registry_secret: String,
     pub ttl_seconds_after_finished: u32,
 }
 
@@ -90,7 +127,7 @@ pub fn objects(
     file: &PlanFile,
     digest: &Digest,
     source: &PlanSource<'_>,
-    spec: &JobsSpec<'_>,
+    spec: &JobsSpec,
 ) -> Vec<Value> {
     let [plan_name, execute_name, commit_name] = names(digest);
     let shares = file.shares.len().max(1) as u32;
@@ -112,11 +149,13 @@ pub fn objects(
     for host in &file.transport.insecure_skip_tls_verify {
         transport.extend(["--insecure-skip-tls-verify".to_owned(), host.clone()]);
     }
+    // The commit prints its report as JSON: its log is what `--engine kube` reports.
     let command = |verb: &str| -> Vec<String> {
         ["purser", "mirror", verb, &plan_arg]
             .iter()
             .map(|s| (*s).to_owned())
             .chain(transport.iter().cloned())
+            .chain((verb == "commit").then(|| "--json".to_owned()))
             .collect()
     };
     let mut volumes = vec![
@@ -218,6 +257,15 @@ pub fn objects(
             "suspend": true,
             "completions": 1,
             "backoffLimit": 2,
+            // An incomplete commit (exit 1) or a refused plan will not change by retrying.
+            "podFailurePolicy": {"rules": [
+                {"action": "FailJob", "onExitCodes": {
+                    "containerName": "commit",
+                    "operator": "In",
+                    "values": [1, 2],
+                }},
+                {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+            ]},
             "ttlSecondsAfterFinished": spec.ttl_seconds_after_finished,
             "template": pod("commit", "128Mi"),
         },
@@ -225,53 +273,45 @@ pub fn objects(
     out
 }
 
-/// `helm mirror jobs`: the objects as one `v1 List`, JSON on stdout.
-pub async fn command(args: JobsArgs) -> Result<ExitCode, String> {
-    let loaded = plan_file::load(&args.plan, &args.registry)
-        .await
-        .map_err(|e| e.message().to_owned())?;
+/// The plan's objects for a cluster: refused when the plan signs (the key is a file on the
+/// planning machine), a ConfigMap unless the plan came from a registry or is too big for one.
+pub fn for_plan(
+    loaded: &plan_file::Loaded,
+    plan: &str,
+    spec: &JobsSpec,
+) -> Result<Vec<Value>, String> {
     if loaded.file.sign.is_some() {
         return Err(format!(
-            "{}: the plan signs at the commit with a key file on the planning machine, which \
-             a pod does not have; plan without --sign-key and sign after the commit \
-             (`helm mirror copy … --lock LOCK --sign-key KEY` signs what is there)",
-            args.plan
+            "{plan}: the plan signs at the commit with a key file on the planning machine, \
+             which a pod does not have; plan without --sign-key and sign after the commit \
+             (`helm mirror copy … --lock LOCK --sign-key KEY` signs what is there)"
         ));
     }
     let source = if loaded.from_registry {
-        PlanSource::Registry(&args.plan)
+        PlanSource::Registry(plan)
     } else if loaded.bytes.len() > CONFIG_MAP_LIMIT {
         return Err(format!(
-            "{}: the plan is {} bytes, more than a ConfigMap holds ({CONFIG_MAP_LIMIT}); push \
-             it (`helm mirror plan … --push REGISTRY/REPO:TAG`) and give the REF@sha256:… it \
-             prints as PLAN",
-            args.plan,
+            "{plan}: the plan is {} bytes, more than a ConfigMap holds ({CONFIG_MAP_LIMIT}); \
+             push it (`helm mirror plan … --push REGISTRY/REPO:TAG`) and give the \
+             REF@sha256:… it prints as PLAN",
             loaded.bytes.len()
         ));
     } else {
         PlanSource::ConfigMap(&loaded.bytes)
     };
-    let namespace = args
-        .namespace
-        .clone()
-        .or_else(|| {
-            std::env::var("HELM_NAMESPACE")
-                .ok()
-                .filter(|n| !n.is_empty())
-        })
-        .unwrap_or_else(|| "default".to_owned());
-    let spec = JobsSpec {
-        image: &args.image,
-        namespace: &namespace,
-        parallelism: args.parallelism,
-        backoff_limit_per_index: args.backoff_limit_per_index,
-        registry_secret: &args.registry_secret,
-        ttl_seconds_after_finished: args.ttl_seconds_after_finished,
-    };
+    Ok(objects(&loaded.file, &loaded.digest, &source, spec))
+}
+
+/// `helm mirror jobs`: the objects as one `v1 List`, JSON on stdout.
+pub async fn command(args: JobsArgs) -> Result<ExitCode, String> {
+    let loaded = plan_file::load(&args.plan, &args.registry)
+        .await
+        .map_err(|e| e.message().to_owned())?;
+    let spec = args.jobs.spec(None)?;
     let list = json!({
         "apiVersion": "v1",
         "kind": "List",
-        "items": objects(&loaded.file, &loaded.digest, &source, &spec),
+        "items": for_plan(&loaded, &args.plan, &spec)?,
     });
     println!(
         "{}",

@@ -32,6 +32,7 @@
 
 mod args;
 mod charts;
+mod cluster;
 mod commit;
 mod copy;
 mod copy_print;

@@ -15,8 +15,10 @@ use clap::Args;
 use purser::reference::Reference;
 use serde::Serialize;
 
+use super::cluster;
 use super::copy::{CopySpec, gather};
-use super::copy_print::print_plan;
+use super::copy_print::{print_copy, print_plan};
+use super::jobs::JobsOptions;
 use super::lock_file::write_atomically;
 use super::plan_file::{self, API_VERSION, KIND, PlanFile, SignSpec, Transport};
 use super::transfer::{Prepared, prepare};
@@ -30,15 +32,29 @@ pub struct PlanArgs {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub shards: u32,
     /// Write the plan to this file.
-    #[arg(long, value_name = "FILE", required_unless_present = "push")]
+    #[arg(long, value_name = "FILE", required_unless_present_any = ["push", "engine"])]
     pub out: Option<PathBuf>,
     /// Also push the plan as an OCI artifact to REF (REGISTRY/REPO:TAG) and print it pinned by
     /// digest, for `execute` and `commit` to read there (plans over a ConfigMap's 1 MiB).
     #[arg(long, value_name = "REF")]
     pub push: Option<String>,
-    /// Print what was planned as JSON on stdout.
+    /// Print what was planned as JSON on stdout (with --engine kube: the report).
     #[arg(long)]
     pub json: bool,
+    /// Also run the plan: `kube` applies the Jobs `helm mirror jobs` prints to the current
+    /// kube context (Helm's --kube-context, -n), follows them with a line per share,
+    /// resumes the commit Job and reports as `copy` does.
+    #[arg(long, value_enum, value_name = "ENGINE")]
+    pub engine: Option<Engine>,
+    #[command(flatten)]
+    pub jobs: JobsOptions,
+}
+
+/// Where a plan runs once written.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Engine {
+    /// Kubernetes: an Indexed Job for the shares, then a commit Job.
+    Kube,
 }
 
 /// What `plan` wrote.
@@ -67,7 +83,8 @@ pub struct ShareSize {
     pub bytes: u64,
 }
 
-pub async fn run(args: PlanArgs) -> Result<Planned, String> {
+/// Writes the plan; returns what was planned and the plan as `execute` reads it.
+pub async fn run(args: &PlanArgs) -> Result<(Planned, plan_file::Loaded), String> {
     let spec = &args.spec;
     for (asked, flag, instead) in [
         (
@@ -144,17 +161,17 @@ pub async fn run(args: PlanArgs) -> Result<Planned, String> {
     let size = bytes.len();
     let pushed = match &push {
         Some(target) => Some(
-            plan_file::push(target, bytes, &spec.registry)
+            plan_file::push(target, bytes.clone(), &spec.registry)
                 .await?
                 .canonical(),
         ),
         None => None,
     };
-    Ok(Planned {
-        digest,
+    let planned = Planned {
+        digest: digest.clone(),
         size,
         file: args.out.clone(),
-        pushed,
+        pushed: pushed.clone(),
         shares: shares
             .iter()
             .map(|s| ShareSize {
@@ -162,9 +179,16 @@ pub async fn run(args: PlanArgs) -> Result<Planned, String> {
                 bytes: s.blobs.iter().map(|b| b.size).sum(),
             })
             .collect(),
-        report: file.report,
+        report: file.report.clone(),
         requests,
-    })
+    };
+    let loaded = plan_file::Loaded {
+        file,
+        digest,
+        bytes,
+        from_registry: pushed.is_some(),
+    };
+    Ok((planned, loaded))
 }
 
 /// `helm mirror plan`: the plan written, then what it holds; exit 1 when images it should
@@ -172,7 +196,20 @@ pub async fn run(args: PlanArgs) -> Result<Planned, String> {
 /// commit reports them).
 pub async fn command(args: PlanArgs) -> Result<ExitCode, String> {
     let json = args.json;
-    let planned = run(args).await?;
+    let (planned, loaded) = run(&args).await?;
+    if args.engine.is_some() {
+        if !json {
+            print_plan(&planned.report);
+        }
+        // The pods read the plan where it was pushed, else from the ConfigMap.
+        let name = planned
+            .pushed
+            .clone()
+            .or_else(|| planned.file.as_ref().map(|f| f.display().to_string()))
+            .unwrap_or_else(|| format!("plan {}", planned.digest));
+        let report = cluster::run(&loaded, &name, &args.jobs, json).await?;
+        return print_copy((report, false), json);
+    }
     if json {
         println!(
             "{}",

@@ -107,7 +107,7 @@ impl Fetcher {
             .get(url)
             .send()
             .await
-            .map_err(|e| failed(causes(&e)))?;
+            .map_err(|e| failed(crate::causes(&e)))?;
         let status = reply.status();
         if status == reqwest::StatusCode::NOT_FOUND || status == reqwest::StatusCode::GONE {
             return Err(FetchError::NotFound {
@@ -117,24 +117,9 @@ impl Fetcher {
         if !status.is_success() {
             return Err(failed(format!("the server answered {status}")));
         }
-        let body = reply.bytes().await.map_err(|e| failed(causes(&e)))?;
+        let body = reply.bytes().await.map_err(|e| failed(crate::causes(&e)))?;
         Ok(body.to_vec())
     }
-}
-
-/// An error and its causes, `a: b: c`.
-fn causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        let more = e.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = e.source();
-    }
-    text
 }
 
 #[cfg(test)]

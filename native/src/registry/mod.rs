@@ -62,6 +62,8 @@ mod referrers;
 mod retry;
 mod status;
 mod tls;
+
+pub(crate) use tls::TlsMaterial;
 mod transport;
 
 use std::sync::Arc;

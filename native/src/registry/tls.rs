@@ -24,20 +24,10 @@ impl TlsMaterial {
         ca_files: &[PathBuf],
         client_cert: Option<&(PathBuf, PathBuf)>,
     ) -> Result<TlsMaterial, String> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut roots = RootCertStore::empty();
-        // A machine without a readable system store still works with --ca-file.
-        let native = rustls_native_certs::load_native_certs();
-        roots.add_parsable_certificates(native.certs);
+        let mut extra = Vec::new();
         for file in ca_files {
             let certs = read_certs(file)?;
-            let (added, _ignored) = roots.add_parsable_certificates(certs);
-            if added == 0 {
-                return Err(format!(
-                    "CA file {}: no usable certificate in it",
-                    file.display()
-                ));
-            }
+            extra.push((format!("file {}", file.display()), certs));
         }
         let client_cert = match client_cert {
             None => None,
@@ -52,6 +42,25 @@ impl TlsMaterial {
                 Some((chain, key))
             }
         };
+        TlsMaterial::new(extra, client_cert)
+    }
+
+    /// The system's roots plus `extra` (each named for the message when it holds nothing
+    /// usable), and a client certificate.
+    pub(crate) fn new(
+        extra: Vec<(String, Vec<CertificateDer<'static>>)>,
+        client_cert: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+    ) -> Result<TlsMaterial, String> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = RootCertStore::empty();
+        let native = rustls_native_certs::load_native_certs();
+        roots.add_parsable_certificates(native.certs);
+        for (name, certs) in extra {
+            let (added, _ignored) = roots.add_parsable_certificates(certs);
+            if added == 0 {
+                return Err(format!("CA {name}: no usable certificate in it"));
+            }
+        }
         Ok(TlsMaterial {
             provider,
             roots: Arc::new(roots),
@@ -59,7 +68,6 @@ impl TlsMaterial {
         })
     }
 
-    /// A configuration that verifies servers (`verify`) or accepts any certificate.
     pub(crate) fn config(&self, verify: bool) -> Result<rustls::ClientConfig, String> {
         let builder = rustls::ClientConfig::builder_with_provider(self.provider.clone())
             .with_safe_default_protocol_versions()
