@@ -644,3 +644,235 @@ async fn jobs_objects_pass_server_side_apply_dry_run() {
     let command = &list["items"][0]["spec"]["template"]["spec"]["containers"][0]["command"];
     assert_eq!(command[3], pushed.as_str(), "{command:#}");
 }
+
+// --- --engine kube: the real Job controller, a stand-in kubelet ---------------------------------
+
+/// `helm -n NS mirror plan CHART --to TO --shards 3 --engine kube --image … --json` against
+/// the cluster `kube`.
+fn engine_run(job: &Job, kube: &support::kube::Kube, namespace: &str) -> Output {
+    let tgz = job.chart.tgz.display().to_string();
+    let words = [
+        "plan",
+        &tgz,
+        "--to",
+        &job.to,
+        "--shards",
+        "3",
+        "--engine",
+        "kube",
+        "--image",
+        "registry.example/purser:test",
+        "--json",
+    ];
+    let mut args = vec!["-n".to_owned(), namespace.to_owned()];
+    args.extend(support::copy::mirror_args(&words, &job.plain(), &[]));
+    job.helm
+        .command(args)
+        .env("KUBECONFIG", kube.kubeconfig())
+        .output()
+        .expect("run helm mirror plan --engine kube")
+}
+
+/// A namespace, and its `default` ServiceAccount made by the controller (pods need it).
+async fn namespace(kube: &support::kube::Kube, name: &str) {
+    let (server, token) = kube.access();
+    let http = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .no_proxy()
+        .build()
+        .unwrap();
+    let ns =
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+    let response = http
+        .post(format!("{server}/api/v1/namespaces"))
+        .bearer_auth(&token)
+        .json(&ns)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "{:?}",
+        response.text().await
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let found = http
+            .get(format!(
+                "{server}/api/v1/namespaces/{name}/serviceaccounts/default"
+            ))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        if found {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no default ServiceAccount in {name} within 60 s: {}",
+            kube.log_tail("kube-controller-manager.log")
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// The blob of share `share` the fewest images need (so some images are whole without it).
+fn rarest_blob<'a>(content: &'a Content, parsed: &'a Value, share: usize) -> (String, usize) {
+    parsed["shares"][share]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let d = d.as_str().unwrap();
+            let one = BTreeSet::from([d]);
+            let needing = content
+                .tagged()
+                .iter()
+                .filter(|(_, p)| {
+                    support::seed::blob_digests(&p.bytes)
+                        .iter()
+                        .any(|b| b.as_str() == d)
+                        || image_children_need(parsed, &p.digest, &one)
+                })
+                .count();
+            (d.to_owned(), needing)
+        })
+        .filter(|(_, n)| *n > 0)
+        .min_by_key(|(_, n)| *n)
+        .expect("share has a blob an image needs")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn engine_kube_runs_the_plan_as_indexed_jobs() {
+    let Some(kube) = support::kube::Kube::start_with_controllers() else {
+        return;
+    };
+    let _kubelet = support::kubelet::Kubelet::start(
+        &kube,
+        BTreeMap::from([("purser".to_owned(), support::helm::purser_bin())]),
+    )
+    .await;
+    let src = Registry::start(Flavour::Distribution);
+    let proxy = FaultProxy::start(src.addr);
+    let content = Content::seed(&src.seeder()).await;
+
+    // Every share succeeds: the mirror is complete, the chart pulls from it.
+    namespace(&kube, "whole").await;
+    let dst = Registry::start(Flavour::Distribution);
+    let job = Job::new("engine-whole", &content.images(), &proxy.host, &dst.host);
+    let out = engine_run(&job, &kube, "whole");
+    assert_exit(&out, 0);
+    let done = report(&out);
+    assert_eq!(done["complete"], true, "{done:#}");
+    for share in 0..3 {
+        assert!(
+            stderr(&out).contains(&format!("share {share}: done")),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert!(stderr(&out).contains("commit: done"), "{}", stderr(&out));
+    assert_copied(&content, &dst.seeder(), false).await;
+    job.assert_chart_pulled();
+
+    // A transient failure (the source answers 503 to one blob until the first pod gives
+    // up): the Job controller retries the index, the mirror is complete.
+    namespace(&kube, "transient").await;
+    let dst = Registry::start(Flavour::Distribution);
+    let job = Job::new(
+        "engine-transient",
+        &content.images(),
+        &proxy.host,
+        &dst.host,
+    );
+    let file = job.path("plan.json");
+    assert_exit(&plan(&job, 3, &file, &[]), 0);
+    let (blob, _) = rarest_blob(&content, &plan_json(&file), 1);
+    // Every attempt of the first pod: the registry client retries each request (5 times by
+    // default) and the executor each blob (as often): 25 answers.
+    proxy.add(Rule::path(&blob, Fault::Status(503), 25));
+    let out = engine_run(&job, &kube, "transient");
+    assert_exit(&out, 0);
+    assert!(
+        stderr(&out).contains("share 1: attempt 1 failed (exit 75), retried"),
+        "{} ({} requests for {blob})",
+        stderr(&out),
+        proxy
+            .seen()
+            .iter()
+            .filter(|r| r.path_only().contains(&blob))
+            .count()
+    );
+    assert_eq!(report(&out)["complete"], true);
+    assert_copied(&content, &dst.seeder(), false).await;
+    proxy.clear();
+
+    // A permanent failure (the blob is gone at the source): the index fails at once, the
+    // commit publishes every whole image and names the rest; the chart is not published.
+    namespace(&kube, "permanent").await;
+    let dst = Registry::start(Flavour::Distribution);
+    let job = Job::new(
+        "engine-permanent",
+        &content.images(),
+        &proxy.host,
+        &dst.host,
+    );
+    let file = job.path("plan.json");
+    assert_exit(&plan(&job, 3, &file, &[]), 0);
+    let parsed = plan_json(&file);
+    let (blob, needing) = rarest_blob(&content, &parsed, 2);
+    proxy.add(Rule::path(&blob, Fault::Status(404), usize::MAX));
+    let out = engine_run(&job, &kube, "permanent");
+    assert_exit(&out, 1);
+    assert!(
+        stderr(&out).contains("share 2: failed for good after 1 attempts (exit 3)"),
+        "{}",
+        stderr(&out)
+    );
+    let partial = report(&out);
+    assert_eq!(partial["complete"], false, "{partial:#}");
+    let one = BTreeSet::from([blob.as_str()]);
+    let mut broken = 0;
+    for (image, pushed) in content.tagged() {
+        let row = report_image(&partial, &image.at(&proxy.host));
+        let needs = support::seed::blob_digests(&pushed.bytes)
+            .iter()
+            .any(|b| b.as_str() == blob)
+            || image_children_need(&parsed, &pushed.digest, &one);
+        if needs {
+            broken += 1;
+            assert_eq!(row["state"], "failed", "{row:#}");
+            assert!(
+                row["message"].as_str().unwrap_or("").contains("share 2"),
+                "{row:#}"
+            );
+            assert_eq!(
+                dst.seeder()
+                    .head_manifest(&image.target_repo(), image.tag)
+                    .await,
+                None
+            );
+        } else {
+            assert_eq!(row["state"], "copied", "{row:#}");
+            assert_eq!(
+                dst.seeder()
+                    .head_manifest(&image.target_repo(), image.tag)
+                    .await
+                    .as_deref(),
+                Some(pushed.digest.as_str()),
+                "{} is whole but not published",
+                image.repo
+            );
+        }
+    }
+    assert_eq!(broken, needing);
+    assert!(broken < content.tagged().len(), "no image was whole");
+    assert_eq!(
+        dst.seeder()
+            .head_manifest(&job.chart.target_repo(), &job.chart.version)
+            .await,
+        None,
+        "the chart is at the target before its images"
+    );
+}

@@ -1,7 +1,9 @@
 //! A real Kubernetes API server for tests: kube-apiserver and etcd (built by
 //! scripts/setup-kube.sh into .purser/bin) on loopback ports from `support::ports`, with
-//! throw-away data in a temporary folder, both stopped when the `Kube` is dropped. No controllers, no nodes: objects
-//! are stored and validated, nothing runs. Clients authenticate with a static token.
+//! throw-away data in a temporary folder, all stopped when the `Kube` is dropped. No nodes;
+//! no controllers unless [`Kube::start_with_controllers`] also starts kube-controller-manager
+//! (the Job, garbage-collector and service-account controllers). Clients authenticate with
+//! a static token.
 //!
 //! ```ignore
 //! let Some(kube) = support::kube::Kube::start() else { return };
@@ -33,13 +35,25 @@ impl Kube {
     /// `None`, with a note, where scripts/setup-kube.sh has not built them; in CI (CI=true),
     /// where setup.sh always builds them, their absence fails the test instead.
     pub fn start() -> Option<Kube> {
+        Kube::start_controllers(false)
+    }
+
+    /// [`Kube::start`], and kube-controller-manager running the Job, garbage-collector and
+    /// service-account controllers against it.
+    pub fn start_with_controllers() -> Option<Kube> {
+        Kube::start_controllers(true)
+    }
+
+    fn start_controllers(controllers: bool) -> Option<Kube> {
         let etcd = repo_path(".purser/bin/etcd");
         let apiserver = repo_path(".purser/bin/kube-apiserver");
-        if !etcd.is_file() || !apiserver.is_file() {
+        let manager = repo_path(".purser/bin/kube-controller-manager");
+        if !etcd.is_file() || !apiserver.is_file() || (controllers && !manager.is_file()) {
             let message = format!(
-                "no {} or {}: run scripts/setup-kube.sh (setup.sh runs it)",
+                "no {}, {} or {}: run scripts/setup-kube.sh (setup.sh runs it)",
                 etcd.display(),
-                apiserver.display()
+                apiserver.display(),
+                manager.display()
             );
             assert!(std::env::var("CI").is_err(), "{message}");
             eprintln!("skipped: {message}");
@@ -119,7 +133,30 @@ impl Kube {
         )
         .expect("write the kubeconfig");
         kube.wait_for_port();
+        if controllers {
+            let manager_child = Command::new(&manager)
+                .args([
+                    format!("--kubeconfig={}", kube.kubeconfig().display()),
+                    "--controllers=job,garbagecollector,serviceaccount,serviceaccount-token"
+                        .to_owned(),
+                    format!("--service-account-private-key-file={}", key.display()),
+                    "--leader-elect=false".to_owned(),
+                    "--secure-port=0".to_owned(),
+                ])
+                .stdout(log("kube-controller-manager.out"))
+                .stderr(log("kube-controller-manager.log"))
+                .spawn()
+                .expect("start kube-controller-manager");
+            // First on drop: it talks to the API server.
+            kube.children
+                .insert(0, ("kube-controller-manager".into(), manager_child));
+        }
         Some(kube)
+    }
+
+    /// The API server's URL and the token clients give it.
+    pub fn access(&self) -> (String, String) {
+        (format!("https://127.0.0.1:{}", self.port), TOKEN.to_owned())
     }
 
     pub fn kubeconfig(&self) -> PathBuf {

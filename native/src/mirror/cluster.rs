@@ -3,7 +3,7 @@
 //! them (server-side apply), follows the Indexed Job with a line per share as it changes
 //! (running, retrying after a transient failure, done, failed for good), then resumes the
 //! commit Job — also when shares failed: the commit publishes every image that is whole and
-//! names the rest — and returns the commit's report, read from its pod's log (the commit
+//! names the rest; the lines go to stderr, with --json too — and returns the commit's report, read from its pod's log (the commit
 //! prints it as JSON), so the run reports as `copy` does.
 //!
 //! Nothing is half-visible at any point: executors publish nothing, the commit Job is
@@ -82,8 +82,19 @@ struct Ended {
 /// Each share's state from the Job's status and its pods (no I/O).
 pub fn share_states(job: &Value, pods: &[Value], shares: usize) -> Vec<ShareState> {
     let status = &job["status"];
-    let done = indexes(status["completedIndexes"].as_str().unwrap_or(""));
-    let failed = indexes(status["failedIndexes"].as_str().unwrap_or(""));
+    // A Job that is not Indexed (the commit) is one share: index 0.
+    let (done, failed) = if job["spec"]["completionMode"] == "Indexed" {
+        (
+            indexes(status["completedIndexes"].as_str().unwrap_or("")),
+            indexes(status["failedIndexes"].as_str().unwrap_or("")),
+        )
+    } else {
+        let end = ended(job);
+        (
+            BTreeSet::from_iter(end.as_ref().filter(|e| e.failed.is_none()).map(|_| 0)),
+            BTreeSet::from_iter(end.as_ref().filter(|e| e.failed.is_some()).map(|_| 0)),
+        )
+    };
     // Per index: pods that failed (and the last exit code), pods not finished.
     let mut failures: BTreeMap<usize, (usize, Option<i64>)> = BTreeMap::new();
     let mut running: BTreeSet<usize> = BTreeSet::new();
@@ -168,7 +179,6 @@ pub fn report_in_log(log: &str) -> Option<CopyReport> {
 struct Cluster<'a> {
     client: Client,
     namespace: &'a str,
-    quiet: bool,
 }
 
 impl Cluster<'_> {
@@ -206,7 +216,7 @@ impl Cluster<'_> {
             let pods = self.pods(name).await.map_err(|e| e.to_string())?;
             for (i, state) in share_states(&job, &pods, shares).into_iter().enumerate() {
                 if shown[i].as_ref() != Some(&state) {
-                    if !self.quiet && state != ShareState::Waiting {
+                    if state != ShareState::Waiting {
                         eprintln!(
                             "{what}{}: {state}",
                             if shares > 1 {
@@ -264,19 +274,13 @@ impl Cluster<'_> {
 }
 
 /// Runs the plan on the cluster and returns the commit's report.
-pub async fn run(
-    loaded: &Loaded,
-    plan: &str,
-    options: &JobsOptions,
-    quiet: bool,
-) -> Result<CopyReport, String> {
+pub async fn run(loaded: &Loaded, plan: &str, options: &JobsOptions) -> Result<CopyReport, String> {
     let config = Config::load().map_err(|e| e.to_string())?;
     let spec = options.spec(config.namespace.as_deref())?;
     let objects = jobs::for_plan(loaded, plan, &spec)?;
     let cluster = Cluster {
         client: Client::new(config).map_err(|e| e.to_string())?,
         namespace: &spec.namespace,
-        quiet,
     };
     let [_, execute, commit] = jobs::names(&loaded.digest);
     let shares = loaded.file.shares.len().max(1);
@@ -305,7 +309,7 @@ pub async fn run(
             format!("{e}{hint}")
         })?;
     }
-    if !quiet {
+    {
         eprintln!(
             "applied to {} in namespace {}: Job {execute} ({shares} shares), commit Job {commit}",
             cluster.client.config().server,
@@ -325,7 +329,7 @@ pub async fn run(
             ));
         }
     };
-    if let (Some(why), false) = (&executed.failed, quiet) {
+    if let Some(why) = &executed.failed {
         eprintln!("shares failed ({why}): the commit publishes every image that is whole");
     }
     cluster
@@ -362,7 +366,8 @@ mod tests {
 
     #[test]
     fn share_states_come_from_the_job_and_its_pods() {
-        let job = json!({"status": {"completedIndexes": "0", "failedIndexes": "2"}});
+        let job = json!({"spec": {"completionMode": "Indexed"},
+            "status": {"completedIndexes": "0", "failedIndexes": "2"}});
         let pod = |index: &str, phase: &str, exit: Option<i64>| {
             json!({
                 "metadata": {"annotations": {"batch.kubernetes.io/job-completion-index": index}},

@@ -207,7 +207,7 @@ pub async fn command(args: PlanArgs) -> Result<ExitCode, String> {
             .clone()
             .or_else(|| planned.file.as_ref().map(|f| f.display().to_string()))
             .unwrap_or_else(|| format!("plan {}", planned.digest));
-        let report = cluster::run(&loaded, &name, &args.jobs, json).await?;
+        let report = cluster::run(&loaded, &name, &args.jobs).await?;
         return print_copy((report, false), json);
     }
     if json {
