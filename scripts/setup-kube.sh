@@ -27,10 +27,8 @@ if [ -x "$PURSER_LOCAL/bin/kube-apiserver" ] && [ -x "$PURSER_LOCAL/bin/etcd" ] 
 fi
 started=$(date +%s)
 say "kube: building etcd, kube-apiserver and kube-controller-manager $(awk '$1 == "k8s.io/kubernetes" { print $2 }' go.mod) (the first time takes minutes)"
-go build -trimpath -o "$PURSER_LOCAL/bin/etcd" ./cmd/etcd >&2 || die "go build etcd failed"
-go build -trimpath -o "$PURSER_LOCAL/bin/kube-apiserver" ./cmd/kube-apiserver >&2 ||
-  die "go build kube-apiserver failed"
-go build -trimpath -o "$PURSER_LOCAL/bin/kube-controller-manager" ./cmd/kube-controller-manager >&2 ||
-  die "go build kube-controller-manager failed"
+# One go build for the three: their many shared packages are compiled once, in parallel.
+go build -trimpath -o "$PURSER_LOCAL/bin/" ./cmd/etcd ./cmd/kube-apiserver ./cmd/kube-controller-manager >&2 ||
+  die "go build of etcd, kube-apiserver and kube-controller-manager failed"
 echo "$want" >"$stamp"
 say "kube: built in $(($(date +%s) - started))s"
