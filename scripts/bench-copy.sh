@@ -66,20 +66,6 @@ command -v python3 >/dev/null 2>&1 || die "python3 is needed (the counting relay
 
 bench_work copy
 
-start_relay() { # UPSTREAM DIR: the counting relay in front of UPSTREAM; sets relay_host, relay_pid
-  local upstream=$1 dir=$2
-  python3 "$support/count-relay.py" --upstream "$upstream" \
-    --port-file "$dir/relay.port" --stats "$dir/relay.json" 2>"$dir/relay.log" &
-  relay_pid=$!
-  pids+=("$relay_pid")
-  for _ in $(seq 100); do
-    [ -s "$dir/relay.port" ] && break
-    sleep 0.05
-  done
-  [ -s "$dir/relay.port" ] || { cat "$dir/relay.log" >&2; die "the counting relay did not start"; }
-  relay_host=127.0.0.1:$(cat "$dir/relay.port")
-}
-
 # SOURCE, seeded with crane (not timed), and the chart `purser mirror copy` reads: its values
 # list the images, one Deployment uses them.
 seed_source

@@ -115,6 +115,20 @@ EOF
   die "docker-registry did not start on $reg_host"
 }
 
+start_relay() { # UPSTREAM DIR [NAME [MIB/S]]: the counting relay in front of UPSTREAM (DIR/NAME.json its stats; capped per connection); sets relay_host, relay_pid
+  local upstream=$1 dir=$2 name=${3:-relay} rate=${4:-0}
+  python3 "$support/count-relay.py" --upstream "$upstream" --rate-mib "$rate" \
+    --port-file "$dir/$name.port" --stats "$dir/$name.json" 2>"$dir/$name.log" &
+  relay_pid=$!
+  pids+=("$relay_pid")
+  for _ in $(seq 100); do
+    [ -s "$dir/$name.port" ] && break
+    sleep 0.05
+  done
+  [ -s "$dir/$name.port" ] || { cat "$dir/$name.log" >&2; die "the counting relay did not start"; }
+  relay_host=127.0.0.1:$(cat "$dir/$name.port")
+}
+
 quietly() { # LOG COMMAND...: run COMMAND with its output in LOG; on failure show LOG and stop
   local log=$1
   shift

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A counting TCP relay for the copy benchmark (scripts/bench-copy.sh). Standard library only.
 
-    count-relay.py --upstream HOST:PORT --port-file FILE --stats FILE
+    count-relay.py --upstream HOST:PORT --port-file FILE --stats FILE [--rate-mib R]
 
 Listens on 127.0.0.1 (a free port, written to --port-file once it listens), forwards every
 connection to --upstream unchanged, and on SIGTERM or SIGINT writes what it counted to --stats
@@ -17,6 +17,11 @@ as JSON and exits:
                   count, they hold no HTTP request (the registry answers 400 and the client
                   retries in plain HTTP on a new connection)
   approximated    other connections where the parser gave up and requests were approximated
+  manifest_gets   GET requests for /v2/…/manifests/… (a source's pull limits count these)
+
+SIGUSR1 writes the same stats so far without stopping (a benchmark's phases read it between
+them). --rate-mib R caps each connection at R MiB/s in each direction (a registry or link with
+a per-connection bandwidth limit: more connections, more bandwidth).
 
 Requests are counted exactly for HTTP/1.x: the client -> server stream of each connection is
 parsed as a sequence of messages (request line and headers up to the blank line, then a body
@@ -35,6 +40,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 
 BUF = 256 * 1024
 METHODS = {b"GET", b"HEAD", b"POST", b"PUT", b"PATCH", b"DELETE", b"OPTIONS"}
@@ -57,6 +63,7 @@ class RequestCounter:
         self.tls = False
         self.bytes_up = 0
         self.bytes_down = 0
+        self.manifest_gets = 0
 
     def feed(self, data):
         if self.bytes_up == 0 and data[:1] == b"\x16":  # TLS record: handshake
@@ -133,6 +140,8 @@ class RequestCounter:
         if len(parts) != 3 or parts[0] not in METHODS or not parts[2].startswith(b"HTTP/1."):
             raise ValueError("not an HTTP/1 request line")
         self._count(parts[0])
+        if parts[0] == b"GET" and b"/manifests/" in parts[1]:
+            self.manifest_gets += 1
         length, chunked = 0, False
         for line in lines[1:]:
             name, _, value = line.partition(b":")
@@ -149,13 +158,33 @@ class RequestCounter:
             self.state = self.HEAD
 
 
+RATE = 0  # bytes per second per connection and direction; 0: no cap
+
+
+class Pace:
+    """Holds one direction of one connection to RATE bytes per second."""
+
+    def __init__(self):
+        self.start = time.monotonic()
+        self.sent = 0
+
+    def wait(self, n):
+        if RATE:
+            self.sent += n
+            ahead = self.sent / RATE - (time.monotonic() - self.start)
+            if ahead > 0:
+                time.sleep(ahead)
+
+
 def pump_up(client, upstream, counter):
+    pace = Pace()
     try:
         while True:
             data = client.recv(BUF)
             if not data:
                 break
             counter.feed(data)
+            pace.wait(len(data))
             upstream.sendall(data)
     except OSError:
         pass
@@ -167,12 +196,14 @@ def pump_up(client, upstream, counter):
 
 
 def pump_down(upstream, client, counter):
+    pace = Pace()
     try:
         while True:
             data = upstream.recv(BUF)
             if not data:
                 break
             counter.bytes_down += len(data)
+            pace.wait(len(data))
             client.sendall(data)
     except OSError:
         pass
@@ -199,6 +230,28 @@ def serve(client, upstream_addr, counter):
     upstream.close()
 
 
+def dump(counters, path):
+    methods = {}
+    for c in list(counters):
+        for m, n in c.methods.items():
+            methods[m] = methods.get(m, 0) + n
+    stats = {
+        "bytes_up": sum(c.bytes_up for c in counters),
+        "bytes_down": sum(c.bytes_down for c in counters),
+        "requests": sum(c.requests for c in counters),
+        "methods": methods,
+        "manifest_gets": sum(c.manifest_gets for c in counters),
+        "connections": len(counters),
+        "tls_probes": sum(1 for c in counters if c.tls),
+        "approximated": sum(1 for c in counters if c.approximate),
+    }
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(stats, f)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
 class Stop(Exception):
     pass
 
@@ -208,7 +261,10 @@ def main():
     ap.add_argument("--upstream", required=True, help="HOST:PORT to forward to")
     ap.add_argument("--port-file", required=True)
     ap.add_argument("--stats", required=True)
+    ap.add_argument("--rate-mib", type=float, default=0, help="MiB/s per connection and direction")
     args = ap.parse_args()
+    global RATE
+    RATE = int(args.rate_mib * 1024 * 1024)
     host, _, port = args.upstream.rpartition(":")
     upstream_addr = (host, int(port))
 
@@ -217,6 +273,7 @@ def main():
     def stop(*_):
         raise Stop()
 
+    signal.signal(signal.SIGUSR1, lambda *_: dump(counters, args.stats))
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
 
@@ -244,24 +301,7 @@ def main():
             threading.Thread(target=serve, args=(client, upstream_addr, counter), daemon=True).start()
     except Stop:
         pass
-    methods = {}
-    for c in counters:
-        for m, n in c.methods.items():
-            methods[m] = methods.get(m, 0) + n
-    stats = {
-        "bytes_up": sum(c.bytes_up for c in counters),
-        "bytes_down": sum(c.bytes_down for c in counters),
-        "requests": sum(c.requests for c in counters),
-        "methods": methods,
-        "connections": len(counters),
-        "tls_probes": sum(1 for c in counters if c.tls),
-        "approximated": sum(1 for c in counters if c.approximate),
-    }
-    tmp = args.stats + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(stats, f)
-        f.write("\n")
-    os.replace(tmp, args.stats)
+    dump(counters, args.stats)
     sys.stdout.flush()
     os._exit(0)
 
