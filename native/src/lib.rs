@@ -2,7 +2,8 @@
 //! `relocate` post-renderer, `purser images`). The analysis lives in the `purser` core; this
 //! crate adds what needs the machine: Helm as a subprocess ([`helm`], [`render`]), registries
 //! ([`registry`]), the storage seam ([`store`]) and the copy engine ([`copy`]) over it,
-//! offline bundles written by [`bundle_writer`] and read as a store; [`confirm`] reads a registry's answer about an image only heuristics found.
+//! offline bundles written by [`bundle_writer`] and read as a store; a small Kubernetes API
+//! client ([`kube`]) for running a plan as Jobs; [`confirm`] reads a registry's answer about an image only heuristics found.
 //!
 //! The binary (`src/main.rs`) only parses the command line and calls [`images::run`],
 //! [`mirror::run`], [`postrender::run`] or [`plugin_push::run`]; tests use this library

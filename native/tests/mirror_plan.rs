@@ -489,25 +489,6 @@ async fn execute_exit_codes_tell_transient_from_permanent() {
 
 // --- the Kubernetes objects that run a plan ---------------------------------------------------
 
-/// The API server's address and token, from the kubeconfig `Kube` wrote.
-fn kube_access(kube: &support::kube::Kube) -> (String, String) {
-    let config = std::fs::read_to_string(kube.kubeconfig()).unwrap();
-    let server = config
-        .split("server: \"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .unwrap()
-        .to_owned();
-    let token = config
-        .split("token: ")
-        .nth(1)
-        .and_then(|r| r.split('}').next())
-        .unwrap()
-        .trim()
-        .to_owned();
-    (server, token)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn jobs_objects_pass_server_side_apply_dry_run() {
     let Some(kube) = support::kube::Kube::start() else {
@@ -563,7 +544,7 @@ async fn jobs_objects_pass_server_side_apply_dry_run() {
     assert_eq!(items[2]["spec"]["suspend"], true, "the commit waits");
 
     // Every object as the real API server validates it: server-side apply, dryRun=All.
-    let (server, token) = kube_access(&kube);
+    let (server, token) = kube.access();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder()
         .danger_accept_invalid_certs(true)

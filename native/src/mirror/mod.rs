@@ -15,7 +15,9 @@
 //! - `copy CHART... --to REGISTRY[/PREFIX]` copies charts and images ([`copy`]).
 //! - `plan CHART... --to ... --shards K --out PLAN`, `execute PLAN --shard I` and `commit
 //!   PLAN` are `copy` spread over many machines: plan once, upload each share of the blobs
-//!   anywhere, publish once ([`plan`], [`plan_file`], [`execute`], [`commit`]).
+//!   anywhere, publish once ([`plan`], [`plan_file`], [`execute`], [`commit`]); `jobs PLAN`
+//!   prints the Kubernetes Jobs that run it, and `plan … --engine kube` runs them ([`jobs`],
+//!   [`cluster`]).
 //! - `export CHART... -o bundle.tar`, `import BUNDLE --to ...` and `inspect BUNDLE` carry
 //!   them across an air gap in an offline bundle ([`export`], [`import`], [`inspect`]).
 //! - `verify-signatures CHART... --policy POLICY` checks signatures, copying nothing
