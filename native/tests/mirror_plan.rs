@@ -19,6 +19,7 @@ use support::copy::{
     Content, Job, assert_copied, assert_exit, check_lock_images, report, report_image, stderr, yaml,
 };
 use support::helm::text;
+use support::kube_api::Api;
 use support::proxy::uploads;
 use support::seed::{Seeder, random_u64};
 use support::{Fault, FaultProxy, Flavour, Registry, Rule};
@@ -544,51 +545,22 @@ async fn jobs_objects_pass_server_side_apply_dry_run() {
     assert_eq!(items[2]["spec"]["suspend"], true, "the commit waits");
 
     // Every object as the real API server validates it: server-side apply, dryRun=All.
-    let (server, token) = kube.access();
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder()
-        .danger_accept_invalid_certs(true)
-        .no_proxy()
-        .build()
-        .unwrap();
-    // A namespace of its own (the server may still be starting: it is asked until it answers).
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let created = client
-            .post(format!("{server}/api/v1/namespaces"))
-            .bearer_auth(&token)
-            .json(&serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "mirror"}}))
-            .send()
-            .await;
-        if created.is_ok_and(|r| r.status().is_success() || r.status().as_u16() == 409) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no namespace within 60 s");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    let api = Api::of(&kube);
+    api.create_namespace(&kube, "mirror").await;
     for item in items {
         let name = item["metadata"]["name"].as_str().unwrap();
         let path = match item["kind"].as_str().unwrap() {
             "ConfigMap" => format!("/api/v1/namespaces/mirror/configmaps/{name}"),
             _ => format!("/apis/batch/v1/namespaces/mirror/jobs/{name}"),
         };
-        let response = client
-            .patch(format!(
-                "{server}{path}?dryRun=All&fieldManager=purser-test&fieldValidation=Strict"
-            ))
-            .bearer_auth(&token)
-            .header("Content-Type", "application/apply-patch+yaml")
-            .body(serde_json::to_vec(item).unwrap())
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        let body = response.text().await.unwrap();
-        assert!(
-            status.is_success(),
-            "{} {name}: {status}: {body}",
-            item["kind"]
-        );
+        let applied = api
+            .call(
+                reqwest::Method::PATCH,
+                &format!("{path}?dryRun=All&fieldManager=purser-test&fieldValidation=Strict"),
+                Some(("application/apply-patch+yaml", item.clone())),
+            )
+            .await;
+        assert!(applied.is_ok(), "{} {name}: {applied:?}", item["kind"]);
     }
 
     // A plan from a registry is read there by the pods: no ConfigMap.
@@ -630,7 +602,7 @@ async fn jobs_objects_pass_server_side_apply_dry_run() {
 
 /// `helm -n NS mirror plan CHART --to TO --shards 3 --engine kube --image … --json` against
 /// the cluster `kube`.
-fn engine_run(job: &Job, kube: &support::kube::Kube, namespace: &str) -> Output {
+fn engine_command(job: &Job, kube: &support::kube::Kube, namespace: &str) -> std::process::Command {
     let tgz = job.chart.tgz.display().to_string();
     let words = [
         "plan",
@@ -647,55 +619,70 @@ fn engine_run(job: &Job, kube: &support::kube::Kube, namespace: &str) -> Output 
     ];
     let mut args = vec!["-n".to_owned(), namespace.to_owned()];
     args.extend(support::copy::mirror_args(&words, &job.plain(), &[]));
-    job.helm
-        .command(args)
-        .env("KUBECONFIG", kube.kubeconfig())
+    let mut command = job.helm.command(args);
+    command.env("KUBECONFIG", kube.kubeconfig());
+    command
+}
+
+fn engine_run(job: &Job, kube: &support::kube::Kube, namespace: &str) -> Output {
+    engine_command(job, kube, namespace)
         .output()
         .expect("run helm mirror plan --engine kube")
 }
 
-/// A namespace, and its `default` ServiceAccount made by the controller (pods need it).
-async fn namespace(kube: &support::kube::Kube, name: &str) {
-    let (server, token) = kube.access();
-    let http = reqwest::Client::builder()
-        .danger_accept_invalid_certs(true)
-        .no_proxy()
-        .build()
-        .unwrap();
-    let ns =
-        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
-    let response = http
-        .post(format!("{server}/api/v1/namespaces"))
-        .bearer_auth(&token)
-        .json(&ns)
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        response.status().is_success(),
-        "{:?}",
-        response.text().await
-    );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let found = http
-            .get(format!(
-                "{server}/api/v1/namespaces/{name}/serviceaccounts/default"
-            ))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success());
-        if found {
-            return;
+/// Runs `helm mirror plan --engine kube` in a process group of its own, sends the group
+/// SIGINT (a Ctrl-C at a terminal) once the objects are applied, and returns what it printed.
+fn engine_interrupted(job: &Job, kube: &support::kube::Kube, namespace: &str) -> Output {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    let mut child = engine_command(job, kube, namespace)
+        .process_group(0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run helm mirror plan --engine kube");
+    let (applied, wait) = std::sync::mpsc::channel();
+    let lines = std::io::BufReader::new(child.stderr.take().unwrap());
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        for line in lines.lines().map_while(Result::ok) {
+            if line.starts_with("applied to ") {
+                let _ = applied.send(());
+            }
+            text.push_str(&line);
+            text.push('\n');
         }
-        assert!(
-            Instant::now() < deadline,
-            "no default ServiceAccount in {name} within 60 s: {}",
-            kube.log_tail("kube-controller-manager.log")
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+        text
+    });
+    let seen = wait.recv_timeout(Duration::from_secs(120));
+    // Once the shares are under way: the pods are running, their blobs held by the proxy.
+    std::thread::sleep(Duration::from_secs(3));
+    let group = format!("-{}", child.id());
+    let sent = std::process::Command::new("kill")
+        .args(["-s", "INT", "--", &group])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill -s INT -- {group}");
+    let mut out = child.wait_with_output().unwrap();
+    out.stderr = reader.join().unwrap().into_bytes();
+    assert!(
+        seen.is_ok(),
+        "nothing applied within 120 s: {}",
+        stderr(&out)
+    );
+    out
+}
+
+/// A namespace, and its `default` ServiceAccount made by the controller (pods need it).
+async fn namespace(kube: &support::kube::Kube, name: &str) -> Api {
+    let api = Api::of(kube);
+    api.create_namespace(kube, name).await;
+    let account = format!("/api/v1/namespaces/{name}/serviceaccounts/default");
+    api.wait_ok(&account, Duration::from_secs(60), || {
+        kube.log_tail("kube-controller-manager.log")
+    })
+    .await;
+    api
 }
 
 /// The blob of share `share` the fewest images need (so some images are whole without it).
@@ -856,4 +843,62 @@ async fn engine_kube_runs_the_plan_as_indexed_jobs() {
         None,
         "the chart is at the target before its images"
     );
+
+    // Ctrl-C while the shares run (every blob held 30 s by the proxy): the Jobs and their
+    // pods are deleted, nothing is published.
+    let api = namespace(&kube, "interrupted").await;
+    let dst = Registry::start(Flavour::Distribution);
+    let job = Job::new(
+        "engine-interrupted",
+        &content.images(),
+        &proxy.host,
+        &dst.host,
+    );
+    proxy.add(Rule::blobs(
+        Fault::Slow(Duration::from_secs(30)),
+        usize::MAX,
+    ));
+    let out = engine_interrupted(&job, &kube, "interrupted");
+    // Helm dies of the SIGINT at once; purser, in the same group, deletes the Jobs, says so
+    // on the stderr Helm handed it (read to its end here) and exits 1.
+    use std::os::unix::process::ExitStatusExt;
+    assert!(
+        out.status.code() == Some(1) || out.status.signal() == Some(2),
+        "{:?}: {}",
+        out.status,
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("interrupted before the commit"),
+        "{}",
+        stderr(&out)
+    );
+    let jobs = api
+        .get("/apis/batch/v1/namespaces/interrupted/jobs")
+        .await
+        .unwrap();
+    let left: Vec<&Value> = jobs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| j["metadata"]["deletionTimestamp"].is_null())
+        .collect();
+    assert!(left.is_empty(), "Jobs left after Ctrl-C: {left:#?}");
+    for (image, _) in content.tagged() {
+        assert_eq!(
+            dst.seeder()
+                .head_manifest(&image.target_repo(), image.tag)
+                .await,
+            None,
+            "{} published after Ctrl-C",
+            image.repo
+        );
+    }
+    assert_eq!(
+        dst.seeder()
+            .head_manifest(&job.chart.target_repo(), &job.chart.version)
+            .await,
+        None
+    );
+    proxy.clear();
 }

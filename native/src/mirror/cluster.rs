@@ -3,12 +3,12 @@
 //! them (server-side apply), follows the Indexed Job with a line per share as it changes
 //! (running, retrying after a transient failure, done, failed for good), then resumes the
 //! commit Job — also when shares failed: the commit publishes every image that is whole and
-//! names the rest; the lines go to stderr, with --json too — and returns the commit's report, read from its pod's log (the commit
-//! prints it as JSON), so the run reports as `copy` does.
+//! names the rest; the lines go to stderr, with --json too — and returns the commit's report,
+//! read from its pod's log (the commit prints it as JSON), so the run reports as `copy` does.
 //!
 //! Nothing is half-visible at any point: executors publish nothing, the commit Job is
-//! created suspended and only resumed here. Ctrl-C before the commit deletes the Jobs (and
-//! their pods); after it, the commit goes on in the cluster and the message says where to
+//! created suspended and only resumed here. Ctrl-C (or SIGTERM) before the commit deletes the
+//! Jobs (and their pods); after it, the commit goes on in the cluster and the message says where to
 //! read it. Running the same plan again finds its Jobs by name (`purser-<digest>-…`) and
 //! follows them instead of starting over.
 
@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use super::copy_report::CopyReport;
 use super::jobs::{self, JobsOptions};
@@ -273,8 +274,33 @@ impl Cluster<'_> {
     }
 }
 
+/// SIGINT (Ctrl-C) or SIGTERM, caught from the moment it is made.
+struct Interrupt {
+    int: Signal,
+    term: Signal,
+}
+
+impl Interrupt {
+    fn listen() -> Result<Self, String> {
+        let listen = |kind| signal(kind).map_err(|e| format!("listening for Ctrl-C: {e}"));
+        Ok(Self {
+            int: listen(SignalKind::interrupt())?,
+            term: listen(SignalKind::terminate())?,
+        })
+    }
+
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
+    }
+}
+
 /// Runs the plan on the cluster and returns the commit's report.
 pub async fn run(loaded: &Loaded, plan: &str, options: &JobsOptions) -> Result<CopyReport, String> {
+    // Listening from the start: a Ctrl-C while the objects are applied is seen right after.
+    let mut interrupt = Interrupt::listen()?;
     let config = Config::load().map_err(|e| e.to_string())?;
     let spec = options.spec(config.namespace.as_deref())?;
     let objects = jobs::for_plan(loaded, plan, &spec)?;
@@ -318,7 +344,7 @@ pub async fn run(loaded: &Loaded, plan: &str, options: &JobsOptions) -> Result<C
     }
     let executed = tokio::select! {
         ended = cluster.follow(&execute, shares, "share") => ended?,
-        _ = tokio::signal::ctrl_c() => {
+        _ = interrupt.recv() => {
             for name in [&execute, &commit] {
                 let _ = cluster.client.delete(&cluster.job_path(name)).await;
             }
@@ -342,7 +368,7 @@ pub async fn run(loaded: &Loaded, plan: &str, options: &JobsOptions) -> Result<C
         .map_err(|e| e.to_string())?;
     let committed = tokio::select! {
         ended = cluster.follow(&commit, 1, "commit") => ended?,
-        _ = tokio::signal::ctrl_c() => {
+        _ = interrupt.recv() => {
             return Err(format!(
                 "interrupted: the commit Job {ns}/{commit} goes on in the cluster (it publishes \
                  each image whole, the charts last); its report: `kubectl logs -n {ns} \

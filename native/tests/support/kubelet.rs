@@ -32,6 +32,7 @@ use serde_json::{Value, json};
 
 use super::certs::TestCa;
 use super::kube::Kube;
+use super::kube_api::Api;
 use super::ports::free_port;
 
 const NODE: &str = "purser-stand-in";
@@ -42,51 +43,6 @@ pub struct Kubelet {
     /// Pods started: uid → (namespace/name, the kill switch of its process).
     running: Arc<Mutex<HashMap<String, tokio::sync::oneshot::Sender<()>>>>,
     _dir: tempfile::TempDir,
-}
-
-/// The API server, as the stand-in talks to it.
-#[derive(Clone)]
-struct Api {
-    http: reqwest::Client,
-    server: String,
-    token: String,
-}
-
-impl Api {
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<(&str, Value)>,
-    ) -> Result<Value, String> {
-        let mut request = self
-            .http
-            .request(method.clone(), format!("{}{path}", self.server))
-            .bearer_auth(&self.token);
-        if let Some((kind, body)) = body {
-            request = request.header("Content-Type", kind).body(body.to_string());
-        }
-        let response = request.send().await.map_err(|e| e.to_string())?;
-        let status = response.status();
-        let text = response.text().await.map_err(|e| e.to_string())?;
-        if !status.is_success() {
-            return Err(format!("{method} {path}: {status}: {text}"));
-        }
-        serde_json::from_str(&text).map_err(|e| format!("{path}: {e}"))
-    }
-
-    async fn get(&self, path: &str) -> Result<Value, String> {
-        self.call(reqwest::Method::GET, path, None).await
-    }
-
-    async fn merge(&self, path: &str, patch: Value) -> Result<Value, String> {
-        self.call(
-            reqwest::Method::PATCH,
-            path,
-            Some(("application/merge-patch+json", patch)),
-        )
-        .await
-    }
 }
 
 impl Kubelet {
@@ -101,26 +57,13 @@ impl Kubelet {
         std::fs::create_dir_all(&logs).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let port = serve_logs(dir.path(), &logs, stop.clone());
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let (server, token) = kube.access();
-        let api = Api {
-            http: reqwest::Client::builder()
-                .danger_accept_invalid_certs(true)
-                .no_proxy()
-                .build()
-                .unwrap(),
-            server,
-            token,
-        };
-        wait_ready(kube, &api.http).await;
+        let api = Api::of(kube);
+        api.wait_ok("/readyz", Duration::from_secs(120), || {
+            kube.log_tail("kube-apiserver.log")
+        })
+        .await;
         let node = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": NODE}});
-        let _ = api
-            .call(
-                reqwest::Method::POST,
-                "/api/v1/nodes",
-                Some(("application/json", node)),
-            )
-            .await;
+        let _ = api.post("/api/v1/nodes", node).await;
         api.merge(
             &format!("/api/v1/nodes/{NODE}/status"),
             json!({"status": {
@@ -473,27 +416,4 @@ fn serve_logs(dir: &Path, logs: &Path, stop: Arc<AtomicBool>) -> u16 {
         }
     });
     port
-}
-
-/// Waits until the API server says it is ready (`/readyz`), at most 120 s.
-pub async fn wait_ready(kube: &Kube, http: &reqwest::Client) {
-    let (server, token) = kube.access();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let ready = http
-            .get(format!("{server}/readyz"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success());
-        if ready {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "kube-apiserver not ready within 120 s: {}",
-            kube.log_tail("kube-apiserver.log")
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
 }

@@ -34,6 +34,7 @@ pub mod http;
 /// The real kube-apiserver + etcd of the core tests (scripts/setup-kube.sh builds them).
 #[path = "../../../tests/support/kube.rs"]
 pub mod kube;
+pub mod kube_api;
 pub mod kubelet;
 pub mod packages;
 pub mod ports;
