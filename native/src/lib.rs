@@ -22,6 +22,7 @@ pub mod plugin_push;
 pub mod postrender;
 pub mod progress;
 pub mod registry;
+pub mod release_image;
 pub mod render;
 pub mod scan;
 pub mod store;

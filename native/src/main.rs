@@ -2,7 +2,7 @@
 //! `helm mirror`. `purser images` renders a chart through the user's Helm and reads the chart
 //! itself; `purser mirror` resolves its images against registries.
 
-use purser_native::{images, mirror, plugin_push, postrender};
+use purser_native::{images, mirror, plugin_push, postrender, release_image};
 
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -38,6 +38,18 @@ enum Command {
     /// Publish purser's Helm 4 plugin packages (or any) to an OCI registry.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// purser's own container image (the one `helm mirror jobs --image` runs).
+    #[command(subcommand)]
+    Image(ImageCommand),
+}
+
+#[derive(Subcommand)]
+enum ImageCommand {
+    /// Build the multi-platform image of static purser binaries, without a daemon, and push
+    /// it: reproducible layers (CA certificates, the non-root user 65532, the binary at
+    /// /usr/local/bin/purser), OCI labels, a CycloneDX SBOM referrer per platform, signed
+    /// with --sign-key; the tag is set last. Exit 1 when anything failed (nothing tagged).
+    Push(Box<release_image::push::PushArgs>),
 }
 
 #[derive(Subcommand)]
@@ -51,16 +63,13 @@ enum PluginCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Images(args) => images::run(*args).map_err(|e| e.0).and_then(|text| {
-            let mut out = std::io::stdout().lock();
-            out.write_all(text.as_bytes())
-                .and_then(|()| out.flush())
-                .map_err(|e| format!("writing stdout: {e}"))?;
-            Ok(ExitCode::SUCCESS)
-        }),
+        Command::Images(args) => images::run(*args)
+            .map_err(|e| e.0)
+            .and_then(|text| write_stdout(&text).map(|()| ExitCode::SUCCESS)),
         Command::Mirror(command) => mirror::run(*command),
         Command::PostRender(args) => postrender::run(args),
         Command::Plugin(PluginCommand::Push(args)) => plugin_push_command(*args),
+        Command::Image(ImageCommand::Push(args)) => image_push_command(*args),
     };
     match result {
         Ok(code) => code,
@@ -71,23 +80,42 @@ fn main() -> ExitCode {
     }
 }
 
+fn image_push_command(args: release_image::push::PushArgs) -> Result<ExitCode, String> {
+    let json = args.json;
+    let report = runtime()?.block_on(release_image::push::run(args))?;
+    let text = if json {
+        serde_json::to_string_pretty(&report).expect("a report serialises") + "\n"
+    } else {
+        report.text()
+    };
+    write_stdout(&text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the async runtime: {e}"))
+}
+
+fn write_stdout(text: &str) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| format!("writing stdout: {e}"))
+}
+
 fn plugin_push_command(args: plugin_push::PushArgs) -> Result<ExitCode, String> {
     let json = args.json;
     let plain_http = !args.registry.plain_http.is_empty();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("starting the async runtime: {e}"))?;
-    let report = runtime.block_on(plugin_push::run(args))?;
+    let report = runtime()?.block_on(plugin_push::run(args))?;
     let text = if json {
         serde_json::to_string_pretty(&report).expect("a report serialises") + "\n"
     } else {
         report.text(plain_http)
     };
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .map_err(|e| format!("writing stdout: {e}"))?;
+    write_stdout(&text)?;
     Ok(if report.complete {
         ExitCode::SUCCESS
     } else {

@@ -22,4 +22,5 @@ mod mirror_trust;
 mod patch_support;
 mod plugin_install;
 mod registry;
+mod release_image;
 mod trust_cosign_tools;

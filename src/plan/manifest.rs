@@ -29,6 +29,8 @@ pub mod annotation {
     pub const SOURCE: &str = "org.opencontainers.image.source";
     pub const AUTHORS: &str = "org.opencontainers.image.authors";
     pub const CREATED: &str = "org.opencontainers.image.created";
+    pub const REVISION: &str = "org.opencontainers.image.revision";
+    pub const LICENSES: &str = "org.opencontainers.image.licenses";
 }
 
 /// The OCI empty descriptor's media type: the config of an artifact that needs none.

@@ -50,7 +50,7 @@ mod lock_file;
 mod patch;
 mod plan;
 mod plan_file;
-mod sbom;
+pub(crate) mod sbom;
 mod scan;
 mod scan_gate;
 mod signatures;
