@@ -45,6 +45,14 @@
 #   signing: gpg and Helm 4 (HELM_BIN, else .purser/bin/helm)
 #
 # Usage: scripts/package.sh [all|build|pack]     (default all; pack reuses target/package builds)
+#        scripts/package.sh image REGISTRY/REPOSITORY:TAG [purser image push flags…]
+#
+# `image` pushes purser's own container image (what `helm mirror jobs --image` runs) of the
+# target/package static binaries, with `purser image push` (daemonless, reproducible, one
+# CycloneDX SBOM referrer per platform from `cargo metadata --filter-platform`, the revision and
+# SOURCE_DATE_EPOCH from git): the same commit gives the same image digest. Signed with
+# PURSER_IMAGE_SIGN_KEY (a cosign key; COSIGN_PASSWORD opens it). Flags after the reference go
+# to purser image push (--plain-http HOST, --ca-file, …).
 #
 # Environment:
 #   PURSER_PACKAGE_ARCHES   linux architectures to build and ship (default "amd64 arm64")
@@ -65,7 +73,7 @@ cd "$PURSER_ROOT"
 
 mode=${1:-all}
 case $mode in
-  all | build | pack) ;;
+  all | build | pack | image) ;;
   -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
   *) die "unknown argument $mode (try --help)" ;;
 esac
@@ -363,3 +371,29 @@ esac
 case $mode in
   all | pack) pack ;;
 esac
+
+# image REF [FLAGS…]: the static builds as purser's image, pushed by the build for this machine.
+push_image() {
+  local reference=${1:-}
+  [ -n "$reference" ] || die "usage: scripts/package.sh image REGISTRY/REPOSITORY:TAG [flags]"
+  shift
+  local args=(image push "$reference" --version "$VERSION" --created "$SOURCE_DATE_EPOCH")
+  local revision
+  revision=$(git rev-parse HEAD 2>/dev/null) && args+=(--revision "$revision")
+  local arch bin self=
+  for arch in $ARCHES; do
+    bin=$(binary_of "$arch")
+    [ -f "$bin" ] || die "no $bin (run scripts/package.sh build)"
+    cargo metadata --format-version 1 --locked --offline --filter-platform "$(triple_of "$arch")" \
+      > "$WORK/metadata-$arch.json" || die "cargo metadata for $arch failed"
+    args+=(--binary "linux/$arch=$bin" --cargo-metadata "linux/$arch=$WORK/metadata-$arch.json")
+    case $arch/$(uname -m) in amd64/x86_64 | arm64/aarch64) self=$bin ;; esac
+  done
+  [ -n "$self" ] || die "no build for this machine ($(uname -m)) among PURSER_PACKAGE_ARCHES to run the push"
+  [ -n "${PURSER_IMAGE_SIGN_KEY:-}" ] && args+=(--sign-key "$PURSER_IMAGE_SIGN_KEY")
+  "$self" "${args[@]}" "$@"
+}
+if [ "$mode" = image ]; then
+  shift
+  push_image "$@"
+fi
