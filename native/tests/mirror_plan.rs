@@ -115,6 +115,17 @@ fn first_difference(a: &Value, b: &Value, at: &str) -> String {
 }
 
 /// The plan file, parsed.
+/// The digest `image`'s tag names at the target, `None` while it is not published.
+async fn tag_at(dst: &Seeder, image: &support::copy::Image) -> Option<String> {
+    dst.head_manifest(&image.target_repo(), image.tag).await
+}
+
+/// The same for the job's chart.
+async fn chart_at(dst: &Seeder, job: &Job) -> Option<String> {
+    dst.head_manifest(&job.chart.target_repo(), &job.chart.version)
+        .await
+}
+
 fn plan_json(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
@@ -288,9 +299,7 @@ async fn a_missing_share_makes_commit_name_what_is_incomplete() {
                 "the row does not say which share to run: {message}"
             );
             assert_eq!(
-                dst.seeder()
-                    .head_manifest(&image.target_repo(), image.tag)
-                    .await,
+                tag_at(&dst.seeder(), &image).await,
                 None,
                 "{} is tagged without its blobs",
                 image.repo
@@ -311,9 +320,7 @@ async fn a_missing_share_makes_commit_name_what_is_incomplete() {
         "{chart:#}"
     );
     assert_eq!(
-        dst.seeder()
-            .head_manifest(&job.chart.target_repo(), &job.chart.version)
-            .await,
+        chart_at(&dst.seeder(), &job).await,
         None,
         "the chart is at the target before its images"
     );
@@ -815,19 +822,11 @@ async fn engine_kube_runs_the_plan_as_indexed_jobs() {
                 row["message"].as_str().unwrap_or("").contains("share 2"),
                 "{row:#}"
             );
-            assert_eq!(
-                dst.seeder()
-                    .head_manifest(&image.target_repo(), image.tag)
-                    .await,
-                None
-            );
+            assert_eq!(tag_at(&dst.seeder(), &image).await, None);
         } else {
             assert_eq!(row["state"], "copied", "{row:#}");
             assert_eq!(
-                dst.seeder()
-                    .head_manifest(&image.target_repo(), image.tag)
-                    .await
-                    .as_deref(),
+                tag_at(&dst.seeder(), &image).await.as_deref(),
                 Some(pushed.digest.as_str()),
                 "{} is whole but not published",
                 image.repo
@@ -837,9 +836,7 @@ async fn engine_kube_runs_the_plan_as_indexed_jobs() {
     assert_eq!(broken, needing);
     assert!(broken < content.tagged().len(), "no image was whole");
     assert_eq!(
-        dst.seeder()
-            .head_manifest(&job.chart.target_repo(), &job.chart.version)
-            .await,
+        chart_at(&dst.seeder(), &job).await,
         None,
         "the chart is at the target before its images"
     );
@@ -886,19 +883,12 @@ async fn engine_kube_runs_the_plan_as_indexed_jobs() {
     assert!(left.is_empty(), "Jobs left after Ctrl-C: {left:#?}");
     for (image, _) in content.tagged() {
         assert_eq!(
-            dst.seeder()
-                .head_manifest(&image.target_repo(), image.tag)
-                .await,
+            tag_at(&dst.seeder(), &image).await,
             None,
             "{} published after Ctrl-C",
             image.repo
         );
     }
-    assert_eq!(
-        dst.seeder()
-            .head_manifest(&job.chart.target_repo(), &job.chart.version)
-            .await,
-        None
-    );
+    assert_eq!(chart_at(&dst.seeder(), &job).await, None);
     proxy.clear();
 }
