@@ -42,10 +42,8 @@ export PURSER_PROFILE=${PURSER_PROFILE:-release}
 cd "$PURSER_ROOT"
 . "$PURSER_ROOT/scripts/bench-support/common.sh"
 
+BENCH_FULL_IMAGES=200 BENCH_SMALL_IMAGES=12
 bench_options "$caller_dir" "${BASH_SOURCE[0]}" "$@"
-# This benchmark's full scale is 200 images (bench_options' default is the copy benchmark's).
-if [ "$scale" = full ] && [ "$images" = 40 ] && ! printf '%s\n' "$@" | grep -q -- '--images'; then images=200; fi
-if [ "$scale" = small ] && [ "$images" = 6 ] && ! printf '%s\n' "$@" | grep -q -- '--images'; then images=12; fi
 rate=${PURSER_BENCH_RATE:-8}
 concurrency=${PURSER_BENCH_CONCURRENCY:-4}
 executors=${PURSER_BENCH_EXECUTORS:-1 2 4}

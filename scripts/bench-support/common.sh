@@ -8,7 +8,7 @@
 
 # --- options and set-up --------------------------------------------------------------------------
 
-bench_options() { # CALLER_DIR SCRIPT ARGS...: --scale full|small, --images N and bench_args' --out, --help; sets scale, images, out_file
+bench_options() { # CALLER_DIR SCRIPT ARGS...: --scale full|small, --images N and bench_args' --out, --help; sets scale, images, out_file. The images at each scale: BENCH_FULL_IMAGES (40) and BENCH_SMALL_IMAGES (6), set by the script before
   local from=$1 script=$2 rest=() default_images
   shift 2
   scale=full
@@ -25,8 +25,8 @@ bench_options() { # CALLER_DIR SCRIPT ARGS...: --scale full|small, --images N an
   bench_args "$from" "$script" ${rest[@]+"${rest[@]}"}
   scale=$(printf '%s' "$scale" | tr '[:upper:]' '[:lower:]')
   case $scale in
-    full) default_images=40 ;;
-    small) default_images=6 ;;
+    full) default_images=${BENCH_FULL_IMAGES:-40} ;;
+    small) default_images=${BENCH_SMALL_IMAGES:-6} ;;
     *) die "--scale $scale: use full or small" ;;
   esac
   images=${images:-$default_images}
