@@ -609,7 +609,12 @@ async fn jobs_objects_pass_server_side_apply_dry_run() {
 
 /// `helm -n NS mirror plan CHART --to TO --shards 3 --engine kube --image … --json` against
 /// the cluster `kube`.
-fn engine_command(job: &Job, kube: &support::kube::Kube, namespace: &str) -> std::process::Command {
+fn engine_command(
+    job: &Job,
+    kube: &support::kube::Kube,
+    namespace: &str,
+    extra: &[&str],
+) -> std::process::Command {
     let tgz = job.chart.tgz.display().to_string();
     let words = [
         "plan",
@@ -625,14 +630,14 @@ fn engine_command(job: &Job, kube: &support::kube::Kube, namespace: &str) -> std
         "--json",
     ];
     let mut args = vec!["-n".to_owned(), namespace.to_owned()];
-    args.extend(support::copy::mirror_args(&words, &job.plain(), &[]));
+    args.extend(support::copy::mirror_args(&words, &job.plain(), extra));
     let mut command = job.helm.command(args);
     command.env("KUBECONFIG", kube.kubeconfig());
     command
 }
 
-fn engine_run(job: &Job, kube: &support::kube::Kube, namespace: &str) -> Output {
-    engine_command(job, kube, namespace)
+fn engine_run(job: &Job, kube: &support::kube::Kube, namespace: &str, extra: &[&str]) -> Output {
+    engine_command(job, kube, namespace, extra)
         .output()
         .expect("run helm mirror plan --engine kube")
 }
@@ -642,7 +647,7 @@ fn engine_run(job: &Job, kube: &support::kube::Kube, namespace: &str) -> Output 
 fn engine_interrupted(job: &Job, kube: &support::kube::Kube, namespace: &str) -> Output {
     use std::io::BufRead;
     use std::os::unix::process::CommandExt;
-    let mut child = engine_command(job, kube, namespace)
+    let mut child = engine_command(job, kube, namespace, &[])
         .process_group(0)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -736,7 +741,8 @@ async fn engine_kube_runs_the_plan_as_indexed_jobs() {
     namespace(&kube, "whole").await;
     let dst = Registry::start(Flavour::Distribution);
     let job = Job::new("engine-whole", &content.images(), &proxy.host, &dst.host);
-    let out = engine_run(&job, &kube, "whole");
+    let lock = job.path("mirror.lock");
+    let out = engine_run(&job, &kube, "whole", &["-o", lock.to_str().unwrap()]);
     assert_exit(&out, 0);
     let done = report(&out);
     assert_eq!(done["complete"], true, "{done:#}");
@@ -749,6 +755,7 @@ async fn engine_kube_runs_the_plan_as_indexed_jobs() {
     }
     assert!(stderr(&out).contains("commit: done"), "{}", stderr(&out));
     assert_copied(&content, &dst.seeder(), false).await;
+    check_lock_images(&yaml(&lock), &content.tagged(), &proxy.host);
     job.assert_chart_pulled();
 
     // A transient failure (the source answers 503 to one blob until the first pod gives
@@ -767,7 +774,7 @@ async fn engine_kube_runs_the_plan_as_indexed_jobs() {
     // Every attempt of the first pod: the registry client retries each request (5 times by
     // default) and the executor each blob (as often): 25 answers.
     proxy.add(Rule::path(&blob, Fault::Status(503), 25));
-    let out = engine_run(&job, &kube, "transient");
+    let out = engine_run(&job, &kube, "transient", &[]);
     assert_exit(&out, 0);
     assert!(
         stderr(&out).contains("share 1: attempt 1 failed (exit 75), retried"),
@@ -798,7 +805,7 @@ async fn engine_kube_runs_the_plan_as_indexed_jobs() {
     let parsed = plan_json(&file);
     let (blob, needing) = rarest_blob(&content, &parsed, 2);
     proxy.add(Rule::path(&blob, Fault::Status(404), usize::MAX));
-    let out = engine_run(&job, &kube, "permanent");
+    let out = engine_run(&job, &kube, "permanent", &[]);
     assert_exit(&out, 1);
     assert!(
         stderr(&out).contains("share 2: failed for good after 1 attempts (exit 3)"),

@@ -18,7 +18,7 @@ use clap::Args;
 use super::args::RegistryArgs;
 use super::copy_print::print_copy;
 use super::copy_report::CopyReport;
-use super::lock_file::write_lock;
+use super::lock_file::write_plan_lock;
 use super::plan_file;
 use super::signatures;
 use super::transfer::{TransferOptions, executor, settle};
@@ -94,18 +94,7 @@ pub async fn run(mut args: CommitArgs) -> Result<CopyReport, String> {
         signatures::sign_report(signer, &target, &mut report, args.registry.concurrency).await;
     }
     if let Some(path) = &args.output {
-        let mut lock = file.lock.clone();
-        lock.metadata.generated_at = purser::lock::rfc3339(images::environment().now_unix);
-        write_lock(
-            path,
-            &mut lock,
-            &report,
-            plan,
-            &target_client,
-            &[],
-            args.json,
-        )
-        .await?;
+        write_plan_lock(path, &file, &report, &target_client, args.json).await?;
     }
     Ok(report)
 }

@@ -54,6 +54,20 @@ pub(super) async fn write_lock(
     Ok(())
 }
 
+/// The lock of a plan's run (`commit -o`, `plan --engine kube -o`): the plan's lock, dated
+/// now, filled from the commit's report.
+pub(super) async fn write_plan_lock(
+    path: &Path,
+    file: &super::plan_file::PlanFile,
+    report: &CopyReport,
+    target: &crate::registry::Client,
+    quiet: bool,
+) -> Result<(), String> {
+    let mut lock = file.lock.clone();
+    lock.metadata.generated_at = purser::lock::rfc3339(crate::images::environment().now_unix);
+    write_lock(path, &mut lock, report, &file.plan, target, &[], quiet).await
+}
+
 /// Digests at the target into the lock: what was copied (from the plan), what was there
 /// (resolved at the target), what is missing.
 async fn fill_lock(

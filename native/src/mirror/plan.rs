@@ -19,7 +19,7 @@ use super::cluster;
 use super::copy::{CopySpec, gather};
 use super::copy_print::{print_copy, print_plan};
 use super::jobs::JobsOptions;
-use super::lock_file::write_atomically;
+use super::lock_file::{write_atomically, write_plan_lock};
 use super::plan_file::{self, API_VERSION, KIND, PlanFile, SignSpec, Transport};
 use super::transfer::{Prepared, prepare};
 
@@ -46,6 +46,10 @@ pub struct PlanArgs {
     /// resumes the commit Job and reports as `copy` does.
     #[arg(long, value_enum, value_name = "ENGINE")]
     pub engine: Option<Engine>,
+    /// With --engine: write the images-lock of the copy here (digests at the target), as
+    /// `copy -o` does.
+    #[arg(short, long, value_name = "FILE", requires = "engine")]
+    pub output: Option<PathBuf>,
     #[command(flatten)]
     pub jobs: JobsOptions,
 }
@@ -208,6 +212,10 @@ pub async fn command(args: PlanArgs) -> Result<ExitCode, String> {
             .or_else(|| planned.file.as_ref().map(|f| f.display().to_string()))
             .unwrap_or_else(|| format!("plan {}", planned.digest));
         let report = cluster::run(&loaded, &name, &args.jobs).await?;
+        if let Some(path) = &args.output {
+            let target = args.spec.registry.target_client()?;
+            write_plan_lock(path, &loaded.file, &report, &target, json).await?;
+        }
         return print_copy((report, false), json);
     }
     if json {
