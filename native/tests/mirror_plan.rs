@@ -551,10 +551,73 @@ async fn jobs_objects_pass_server_side_apply_dry_run() {
     );
     assert_eq!(items[2]["spec"]["suspend"], true, "the commit waits");
 
+    // A plan that signs and trusts a CA file: the commit pod alone has the key, from the
+    // Secret; both have the CA file from the ConfigMap, by name.
+    let keys = job.path("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    let (key, _) = support::cosign::Cosign::v3().generate_key_pair(&keys, "signer", "test");
+    let ca = job.path("corp-ca.pem");
+    std::fs::copy("/etc/ssl/certs/ca-certificates.crt", &ca).unwrap();
+    let signing = job.path("signing.json");
+    let flags = [
+        "--sign-key",
+        key.to_str().unwrap(),
+        "--ca-file",
+        ca.to_str().unwrap(),
+    ];
+    let tgz = job.chart.tgz.display().to_string();
+    let mut words = vec!["plan", &tgz, "--to", &job.to, "--shards", "3"];
+    words.extend(["--out", signing.to_str().unwrap()]);
+    let planned = job
+        .helm
+        .command(support::copy::mirror_args(&words, &job.plain(), &flags))
+        .env("COSIGN_PASSWORD", "test")
+        .output()
+        .unwrap();
+    assert_exit(&planned, 0);
+    let out = job.helm.run([
+        "mirror",
+        "jobs",
+        signing.to_str().unwrap(),
+        "--image",
+        "registry.example/purser:0.1.0",
+        "--namespace",
+        "mirror",
+    ]);
+    assert_exit(&out, 0);
+    let signed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let signed = signed["items"].as_array().unwrap();
+    for (at, verb) in [(1, "execute"), (2, "commit")] {
+        let pod = &signed[at]["spec"]["template"]["spec"];
+        let words: Vec<&str> = pod["containers"][0]["command"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w.as_str().unwrap())
+            .collect();
+        let text = words.join(" ");
+        assert!(
+            text.contains("--ca-file /etc/purser/ca/corp-ca.pem"),
+            "{verb}: {text}"
+        );
+        assert_eq!(
+            text.contains("--sign-key /etc/purser/signing/cosign.key"),
+            verb == "commit",
+            "{verb}: {text}"
+        );
+        let volumes = pod["volumes"].to_string();
+        assert!(volumes.contains("\"purser-ca\""), "{verb}: {volumes}");
+        assert_eq!(
+            volumes.contains("\"purser-signing\""),
+            verb == "commit",
+            "{verb}: {volumes}"
+        );
+    }
+
     // Every object as the real API server validates it: server-side apply, dryRun=All.
     let api = Api::of(&kube);
     api.create_namespace(&kube, "mirror").await;
-    for item in items {
+    for item in items.iter().chain(signed) {
         let name = item["metadata"]["name"].as_str().unwrap();
         let path = match item["kind"].as_str().unwrap() {
             "ConfigMap" => format!("/api/v1/namespaces/mirror/configmaps/{name}"),
@@ -632,7 +695,10 @@ fn engine_command(
     let mut args = vec!["-n".to_owned(), namespace.to_owned()];
     args.extend(support::copy::mirror_args(&words, &job.plain(), extra));
     let mut command = job.helm.command(args);
-    command.env("KUBECONFIG", kube.kubeconfig());
+    // A plan that signs opens its key at plan time (cosign's test keys have this password).
+    command
+        .env("KUBECONFIG", kube.kubeconfig())
+        .env("COSIGN_PASSWORD", "test");
     command
 }
 
@@ -738,11 +804,38 @@ async fn engine_kube_runs_the_plan_as_indexed_jobs() {
     let content = Content::seed(&src.seeder()).await;
 
     // Every share succeeds: the mirror is complete, the chart pulls from it.
-    namespace(&kube, "whole").await;
+    // The plan signs: the commit pod has the key and its password from the Secret.
+    let api = namespace(&kube, "whole").await;
     let dst = Registry::start(Flavour::Distribution);
     let job = Job::new("engine-whole", &content.images(), &proxy.host, &dst.host);
+    let keys = job.path("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    let (key, public) = support::cosign::Cosign::v3().generate_key_pair(&keys, "signer", "test");
+    let secret = |bytes: &[u8]| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    };
+    api.post(
+        "/api/v1/namespaces/whole/secrets",
+        serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "purser-signing"},
+            "data": {"cosign.key": secret(&std::fs::read(&key).unwrap()),
+                     "cosign.password": secret(b"test")}}),
+    )
+    .await
+    .unwrap();
     let lock = job.path("mirror.lock");
-    let out = engine_run(&job, &kube, "whole", &["-o", lock.to_str().unwrap()]);
+    let out = engine_run(
+        &job,
+        &kube,
+        "whole",
+        &[
+            "-o",
+            lock.to_str().unwrap(),
+            "--sign-key",
+            key.to_str().unwrap(),
+        ],
+    );
     assert_exit(&out, 0);
     let done = report(&out);
     assert_eq!(done["complete"], true, "{done:#}");
@@ -757,6 +850,13 @@ async fn engine_kube_runs_the_plan_as_indexed_jobs() {
     assert_copied(&content, &dst.seeder(), false).await;
     check_lock_images(&yaml(&lock), &content.tagged(), &proxy.host);
     job.assert_chart_pulled();
+    let (image, _) = &content.tagged()[0];
+    support::cosign::Cosign::v3()
+        .verify(
+            &format!("{}/{}:{}", dst.host, image.target_repo(), image.tag),
+            &public,
+        )
+        .ok();
 
     // A transient failure (the source answers 503 to one blob until the first pod gives
     // up): the Job controller retries the index, the mirror is complete.

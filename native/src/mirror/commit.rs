@@ -40,6 +40,10 @@ pub struct CommitArgs {
     /// Write the images-lock of the copy here: digests at the target.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// For a plan that signs: the key is here, not at the path the plan names (a path on the
+    /// planning machine; the commit Job mounts it from a Secret).
+    #[arg(long, value_name = "KEY")]
+    pub sign_key: Option<PathBuf>,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -49,12 +53,18 @@ pub async fn run(mut args: CommitArgs) -> Result<CopyReport, String> {
         .await
         .map_err(|e| e.message().to_owned())?;
     file.transport.apply(&mut args.registry);
+    if args.sign_key.is_some() && file.sign.is_none() {
+        return Err(format!(
+            "--sign-key: the plan {} does not sign; plan with --sign-key to sign at the commit",
+            args.plan
+        ));
+    }
     let signer = file
         .sign
         .as_ref()
         .map(|s| {
             Signer::load(
-                &s.key,
+                args.sign_key.as_ref().unwrap_or(&s.key),
                 s.format,
                 s.recursive,
                 images::environment().now_unix,

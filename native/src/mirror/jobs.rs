@@ -16,7 +16,9 @@
 //! Pods run as a non-root user on a read-only root filesystem, without privileges, with
 //! resource requests; registry credentials come from a Secret of type
 //! `kubernetes.io/dockerconfigjson` mounted as the Docker config (optional: anonymous pulls
-//! work without it). [`objects`] builds them from the plan (no I/O); [`command`] prints.
+//! work without it). A plan made with `--ca-file` has those files from a ConfigMap
+//! (`--ca-configmap`), by file name; a plan that signs has its key in the commit pod only,
+//! from a Secret (`--signing-secret`: `cosign.key`, and `cosign.password` when it has one). [`objects`] builds them from the plan (no I/O); [`command`] prints.
 
 use std::process::ExitCode;
 
@@ -31,6 +33,10 @@ use super::plan_file::{self, PlanFile};
 /// The most plan bytes a ConfigMap is given (the API server refuses objects over 1 MiB;
 /// the rest is room for the object around it).
 pub const CONFIG_MAP_LIMIT: usize = 1_000_000;
+/// Where the pods find the CA files of the ConfigMap `--ca-configmap`.
+const CA_DIR: &str = "/etc/purser/ca";
+/// Where the commit pod finds the Secret `--signing-secret`.
+const SIGNING_DIR: &str = "/etc/purser/signing";
 
 #[derive(Args)]
 pub struct JobsArgs {
@@ -66,6 +72,14 @@ pub struct JobsOptions {
     /// Seconds a finished Job (and its pods) is kept before Kubernetes deletes it.
     #[arg(long, value_name = "SECONDS", default_value_t = 86_400)]
     pub ttl_seconds_after_finished: u32,
+    /// For a plan that signs: the Secret with the signing key under `cosign.key` (and its
+    /// password under `cosign.password`, if it has one), mounted in the commit pod only.
+    #[arg(long, value_name = "NAME", default_value = "purser-signing")]
+    pub signing_secret: String,
+    /// For a plan made with --ca-file: the ConfigMap holding those files, each under its file
+    /// name (`kubectl create configmap NAME --from-file=FILE…`).
+    #[arg(long, value_name = "NAME", default_value = "purser-ca")]
+    pub ca_configmap: String,
 }
 
 impl JobsOptions {
@@ -94,6 +108,8 @@ impl JobsOptions {
             backoff_limit_per_index: self.backoff_limit_per_index,
             registry_secret: self.registry_secret.clone(),
             ttl_seconds_after_finished: self.ttl_seconds_after_finished,
+            signing_secret: self.signing_secret.clone(),
+            ca_configmap: self.ca_configmap.clone(),
         })
     }
 }
@@ -106,6 +122,8 @@ pub struct JobsSpec {
     pub backoff_limit_per_index: u32,
     pub registry_secret: String,
     pub ttl_seconds_after_finished: u32,
+    pub signing_secret: String,
+    pub ca_configmap: String,
 }
 
 /// Where the pods find the plan.
@@ -149,14 +167,30 @@ pub fn objects(
     for host in &file.transport.insecure_skip_tls_verify {
         transport.extend(["--insecure-skip-tls-verify".to_owned(), host.clone()]);
     }
-    // The commit prints its report as JSON: its log is what `--engine kube` reports.
+    // The plan's CA files are paths on the planning machine: the pods have them from the
+    // ConfigMap, by file name.
+    for path in &file.transport.ca_file {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
+        transport.extend(["--ca-file".to_owned(), format!("{CA_DIR}/{name}")]);
+    }
+    // The commit prints its report as JSON: its log is what `--engine kube` reports; it signs
+    // with the key from the Secret.
     let command = |verb: &str| -> Vec<String> {
-        ["purser", "mirror", verb, &plan_arg]
+        let mut words: Vec<String> = ["purser", "mirror", verb, &plan_arg]
             .iter()
             .map(|s| (*s).to_owned())
             .chain(transport.iter().cloned())
-            .chain((verb == "commit").then(|| "--json".to_owned()))
-            .collect()
+            .collect();
+        if verb == "commit" {
+            words.push("--json".to_owned());
+            if file.sign.is_some() {
+                words.extend(["--sign-key".to_owned(), format!("{SIGNING_DIR}/cosign.key")]);
+            }
+        }
+        words
     };
     let mut volumes = vec![
         json!({"name": "tmp", "emptyDir": {}}),
@@ -187,7 +221,29 @@ pub fn objects(
         volumes.push(json!({"name": "plan", "configMap": {"name": plan_name}}));
         mounts.push(json!({"name": "plan", "mountPath": "/etc/purser/plan", "readOnly": true}));
     }
+    if !file.transport.ca_file.is_empty() {
+        volumes.push(json!({"name": "ca", "configMap": {"name": spec.ca_configmap}}));
+        mounts.push(json!({"name": "ca", "mountPath": CA_DIR, "readOnly": true}));
+    }
     let pod = |verb: &str, memory: &str| {
+        let mut volumes = volumes.clone();
+        let mut mounts = mounts.clone();
+        let mut env = vec![
+            json!({"name": "DOCKER_CONFIG", "value": "/etc/purser/docker"}),
+            json!({"name": "HOME", "value": "/tmp"}),
+        ];
+        if verb == "commit" && file.sign.is_some() {
+            volumes.push(json!({"name": "signing", "secret": {
+                "secretName": spec.signing_secret,
+                "items": [{"key": "cosign.key", "path": "cosign.key"}],
+            }}));
+            mounts.push(json!({"name": "signing", "mountPath": SIGNING_DIR, "readOnly": true}));
+            env.push(
+                json!({"name": "COSIGN_PASSWORD", "valueFrom": {"secretKeyRef": {
+                    "name": spec.signing_secret, "key": "cosign.password", "optional": true,
+                }}}),
+            );
+        }
         json!({
             "metadata": {"labels": labels},
             "spec": {
@@ -203,10 +259,7 @@ pub fn objects(
                     "name": verb,
                     "image": spec.image,
                     "command": command(verb),
-                    "env": [
-                        {"name": "DOCKER_CONFIG", "value": "/etc/purser/docker"},
-                        {"name": "HOME", "value": "/tmp"},
-                    ],
+                    "env": env,
                     "resources": {"requests": {"cpu": "250m", "memory": memory}},
                     "securityContext": {
                         "allowPrivilegeEscalation": false,
@@ -273,19 +326,25 @@ pub fn objects(
     out
 }
 
-/// The plan's objects for a cluster: refused when the plan signs (the key is a file on the
-/// planning machine), a ConfigMap unless the plan came from a registry or is too big for one.
+/// The plan's objects for a cluster: a ConfigMap unless the plan came from a registry or is
+/// too big for one; refused when two of its CA files share a name (the ConfigMap holds them
+/// by name).
 pub fn for_plan(
     loaded: &plan_file::Loaded,
     plan: &str,
     spec: &JobsSpec,
 ) -> Result<Vec<Value>, String> {
-    if loaded.file.sign.is_some() {
-        return Err(format!(
-            "{plan}: the plan signs at the commit with a key file on the planning machine, \
-             which a pod does not have; plan without --sign-key and sign after the commit \
-             (`helm mirror copy … --lock LOCK --sign-key KEY` signs what is there)"
-        ));
+    let mut names = std::collections::BTreeSet::new();
+    for path in &loaded.file.transport.ca_file {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        if !name.as_ref().is_some_and(|n| names.insert(n.clone())) {
+            return Err(format!(
+                "{plan}: the CA file {} has the file name of another one: the pods read them \
+                 from the ConfigMap {} by name; plan with files of distinct names",
+                path.display(),
+                spec.ca_configmap
+            ));
+        }
     }
     let source = if loaded.from_registry {
         PlanSource::Registry(plan)

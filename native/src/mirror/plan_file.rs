@@ -93,7 +93,8 @@ impl Transport {
         }
     }
 
-    /// `registry` with what the plan says added to what was typed.
+    /// `registry` with what the plan says added to what was typed (CA files: the plan's only
+    /// when none are typed).
     pub fn apply(&self, registry: &mut RegistryArgs) {
         fn add<T: Clone + PartialEq>(to: &mut Vec<T>, from: &[T]) {
             for item in from {
@@ -107,7 +108,11 @@ impl Transport {
             &mut registry.insecure_skip_tls_verify,
             &self.insecure_skip_tls_verify,
         );
-        add(&mut registry.ca_file, &self.ca_file);
+        // CA files typed replace the plan's: those are paths on the planning machine, and a
+        // pod has its own (`helm mirror jobs` mounts them).
+        if registry.ca_file.is_empty() {
+            registry.ca_file = self.ca_file.clone();
+        }
         add(&mut registry.source_mirror, &self.source_mirror);
     }
 }

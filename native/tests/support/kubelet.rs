@@ -7,8 +7,9 @@
 //!   an optional one that is not there gives an empty folder) and `emptyDir` — and rewrites
 //!   every argument and env value under a `mountPath` to the folder;
 //! - runs the container's `command` (its first word looked up in `programs`) with exactly
-//!   the pod's env (`value`, and `fieldRef` to the pod's annotations, labels, name and
-//!   namespace: the Job controller's `JOB_COMPLETION_INDEX` comes that way) plus PATH;
+//!   the pod's env (`value`, `secretKeyRef`, and `fieldRef` to the pod's annotations,
+//!   labels, name and namespace: the Job controller's `JOB_COMPLETION_INDEX` comes that way)
+//!   plus PATH;
 //! - PATCHes the pod's status to `Succeeded` or `Failed` with the container's exit code, so
 //!   the real Job controller applies `backoffLimitPerIndex` and `podFailurePolicy`;
 //! - kills the process of a pod being deleted and removes the pod;
@@ -302,8 +303,29 @@ async fn run_pod(
     command.env("PATH", std::env::var("PATH").unwrap_or_default());
     for env in container["env"].as_array().into_iter().flatten() {
         let name = env["name"].as_str().unwrap_or("");
+        let secret = &env["valueFrom"]["secretKeyRef"];
         let value = match env["value"].as_str() {
             Some(v) => Some(local(v)),
+            None if secret.is_object() => {
+                let path = format!(
+                    "/api/v1/namespaces/{ns}/secrets/{}",
+                    secret["name"].as_str().unwrap_or("")
+                );
+                let found = api.get(&path).await.ok().and_then(|object| {
+                    use base64::Engine as _;
+                    let text = object["data"][secret["key"].as_str()?].as_str()?.to_owned();
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(text)
+                        .ok()?;
+                    String::from_utf8(bytes).ok()
+                });
+                if found.is_none() && secret["optional"] != true {
+                    return failed(format!(
+                        "env {name}: no key {secret} (CreateContainerConfigError)"
+                    ));
+                }
+                found
+            }
             None => env["valueFrom"]["fieldRef"]["fieldPath"]
                 .as_str()
                 .and_then(field),
