@@ -53,7 +53,8 @@ pub struct JobsArgs {
 /// How the Jobs are made: `jobs` and `plan --engine kube` take the same flags.
 #[derive(Args)]
 pub struct JobsOptions {
-    /// The container image with purser in it (purser's own image, `scripts/package.sh`).
+    /// The container image with purser in it (purser's own: `scripts/package.sh image REF`
+    /// pushes it).
     #[arg(long, value_name = "IMAGE")]
     pub image: Option<String>,
     /// The namespace the objects go in (through Helm, its own `--namespace` / `-n` says it:
@@ -88,7 +89,7 @@ impl JobsOptions {
     pub fn spec(&self, context_namespace: Option<&str>) -> Result<JobsSpec, String> {
         let image = self.image.clone().ok_or_else(|| {
             "--image IMAGE is needed: the container image the pods run, with purser in it \
-             (purser's own image: scripts/package.sh builds it)"
+             (purser's own image: `scripts/package.sh image REGISTRY/REPO:TAG` pushes it)"
                 .to_owned()
         })?;
         let namespace = self
