@@ -23,6 +23,7 @@ pub mod reference;
 pub mod relocate;
 pub mod report;
 pub mod scan;
+pub mod sets;
 pub mod switches;
 pub mod values;
 pub mod yaml;
