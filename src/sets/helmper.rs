@@ -480,6 +480,7 @@ mirrors:
             warned,
             [
                 "verbose",
+                "registries[0].name",
                 "import.copacetic.buildkitd",
                 "charts[0].repo.name"
             ],
