@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use purser::chart_artifact::ChartArtifact;
 use purser::digest::Digest;
-use purser::inventory::{Confidence, Image};
+use purser::inventory::{Confidence, Image, Inventory};
 use purser::lock::{ChartId, Lock};
 use purser::reference::Reference;
 use purser::report::Stamp;
@@ -19,6 +19,7 @@ use crate::render::{ChartArgs, RenderFlags};
 use crate::{chart_source, images};
 
 /// One chart, read and rendered.
+#[derive(Clone)]
 pub(super) struct LoadedChart {
     pub id: ChartId,
     /// The chart as the registry will hold it: pushed from its archive, or (oci://) copied.
@@ -26,6 +27,7 @@ pub(super) struct LoadedChart {
     pub destination: Reference,
 }
 
+#[derive(Clone)]
 pub(super) enum Carried {
     /// Pushed as Helm pushes: the artifact, the archive's bytes, the provenance's bytes.
     Archive(Box<ChartArtifact>, Vec<u8>, Option<Vec<u8>>),
@@ -69,9 +71,7 @@ pub(super) fn load(
     registry: &RegistryArgs,
     destination: impl Fn(&ChartId) -> Result<Reference, String>,
 ) -> Result<Loaded, String> {
-    let mut inventory_images: Vec<Image> = Vec::new();
-    let mut lock = None::<Lock>;
-    let mut charts = Vec::new();
+    let mut loaded = Loaded::empty();
     for spec in specs {
         let mut chart = ChartArgs {
             chart: spec.clone(),
@@ -79,13 +79,72 @@ pub(super) fn load(
             render: render.clone(),
         };
         chart.render.fetch = registry.helm_fetch_flags(spec);
-        let analysis = chart.analyse(select.all).map_err(|e| e.0)?;
-        let (inventory, id) = analysis.inventory(select.selection());
+        let (inventory, id, carried) = read_chart(&chart, select)?;
+        loaded.add_images(&inventory, Some(&id));
+        let destination = destination(&id)?;
+        loaded.charts.push(LoadedChart {
+            id,
+            carried,
+            destination,
+        });
+    }
+    if loaded.charts.is_empty() {
+        return Err("no chart given".into());
+    }
+    loaded.settle_confidence();
+    Ok(loaded)
+}
+
+/// One chart rendered and read (its fetch flags set): what it pulls, which chart it is, and
+/// how it is carried.
+pub(super) fn read_chart(
+    chart: &ChartArgs,
+    select: &SelectArgs,
+) -> Result<(Inventory, ChartId, Carried), String> {
+    let spec = &chart.chart;
+    let analysis = chart.analyse(select.all).map_err(|e| e.0)?;
+    let (inventory, id) = analysis.inventory(select.selection());
+    let carried = match spec.strip_prefix("oci://") {
+        Some(rest) => {
+            let base = rest.split('@').next().unwrap_or(rest);
+            let base = match base.rsplit_once(':') {
+                Some((name, tag)) if !tag.contains('/') => name,
+                _ => base,
+            };
+            let r = Reference::parse(&format!("{base}:{}", id.version.replace('+', "_")))
+                .map_err(|e| format!("chart {spec}: {}", e.reason()))?;
+            Carried::Oci(r)
+        }
+        None => {
+            let archive = chart_source::archive(spec, &chart.render.pull_flags())?;
+            let artifact = ChartArtifact::build(&archive.bytes, archive.provenance.as_deref())
+                .map_err(|e| format!("chart {spec}: {e}"))?;
+            Carried::Archive(Box::new(artifact), archive.bytes, archive.provenance)
+        }
+    };
+    Ok((inventory, id, carried))
+}
+
+impl Loaded {
+    /// Nothing loaded yet.
+    pub(super) fn empty() -> Loaded {
         let stamp = Stamp::at(images::environment().now_unix);
-        let chart_lock = Lock::from_inventory(&inventory, Some(&id), &stamp);
+        Loaded {
+            images: Vec::new(),
+            lock: Lock::from_inventory(&Inventory::default(), None, &stamp),
+            charts: Vec::new(),
+        }
+    }
+
+    /// The images of `inventory` (of chart `id`, if of a chart), each once: a known image
+    /// gathers the new findings and the higher confidence. The lock names the first chart.
+    pub(super) fn add_images(&mut self, inventory: &Inventory, id: Option<&ChartId>) {
+        let stamp = Stamp::at(images::environment().now_unix);
+        let chart_lock = Lock::from_inventory(inventory, id, &stamp);
         for image in &inventory.images {
             let canonical = image.reference.canonical();
-            match inventory_images
+            match self
+                .images
                 .iter_mut()
                 .find(|i| i.reference.canonical() == canonical)
             {
@@ -93,63 +152,33 @@ pub(super) fn load(
                     known.confidence = known.confidence.max(image.confidence);
                     known.findings.extend(image.findings.iter().cloned());
                 }
-                None => inventory_images.push(image.clone()),
+                None => self.images.push(image.clone()),
             }
         }
-        match &mut lock {
-            None => lock = Some(chart_lock),
-            Some(l) => {
-                for entry in chart_lock.images {
-                    if l.find(&entry.image).is_none() {
-                        l.images.push(entry);
-                    }
-                }
-            }
+        if self.lock.chart == ChartId::default() {
+            self.lock.chart = chart_lock.chart;
         }
-        let destination = destination(&id)?;
-        let carried = match spec.strip_prefix("oci://") {
-            Some(rest) => {
-                let base = rest.split('@').next().unwrap_or(rest);
-                let base = match base.rsplit_once(':') {
-                    Some((name, tag)) if !tag.contains('/') => name,
-                    _ => base,
-                };
-                let r = Reference::parse(&format!("{base}:{}", id.version.replace('+', "_")))
-                    .map_err(|e| format!("chart {spec}: {}", e.reason()))?;
-                Carried::Oci(r)
+        for entry in chart_lock.images {
+            if self.lock.find(&entry.image).is_none() {
+                self.lock.images.push(entry);
             }
-            None => {
-                let archive = chart_source::archive(spec, &chart.render.pull_flags())?;
-                let artifact = ChartArtifact::build(&archive.bytes, archive.provenance.as_deref())
-                    .map_err(|e| format!("chart {spec}: {e}"))?;
-                Carried::Archive(Box::new(artifact), archive.bytes, archive.provenance)
-            }
-        };
-        charts.push(LoadedChart {
-            id,
-            carried,
-            destination,
-        });
-    }
-    let mut lock = lock.ok_or("no chart given")?;
-    // An image likely in one chart and certain in another is certain.
-    for entry in &mut lock.images {
-        if let Some(image) = inventory_images
-            .iter()
-            .find(|i| i.reference.canonical() == entry.image)
-        {
-            entry.confidence =
-                (image.confidence == Confidence::Likely).then_some(Confidence::Likely);
         }
     }
-    Ok(Loaded {
-        images: inventory_images,
-        lock,
-        charts,
-    })
-}
 
-impl Loaded {
+    /// An image likely in one chart and certain in another is certain.
+    pub(super) fn settle_confidence(&mut self) {
+        for entry in &mut self.lock.images {
+            if let Some(image) = self
+                .images
+                .iter()
+                .find(|i| i.reference.canonical() == entry.image)
+            {
+                entry.confidence =
+                    (image.confidence == Confidence::Likely).then_some(Confidence::Likely);
+            }
+        }
+    }
+
     /// The images to copy, each to `place(source)`, and the oci:// charts; likely images a
     /// given lock found unresolved are left out (and listed).
     pub(super) fn requests(
