@@ -18,6 +18,7 @@ mod mirror_helm;
 mod mirror_patch;
 mod mirror_plan;
 mod mirror_scan;
+mod mirror_sync;
 mod mirror_trust;
 mod patch_support;
 mod plugin_install;

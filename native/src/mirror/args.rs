@@ -236,7 +236,7 @@ impl ChartToArgs {
 }
 
 /// Where charts go by default: the `--to` prefix plus `/charts`.
-fn charts_under(to: &purser::destination::Target) -> purser::destination::Target {
+pub(super) fn charts_under(to: &purser::destination::Target) -> purser::destination::Target {
     let mut t = to.clone();
     t.prefix = if t.prefix.is_empty() {
         "charts".to_owned()

@@ -165,7 +165,7 @@ pub(super) async fn gather(
         None => None,
     };
     let chart_to = spec.chart_to.target(&rules.to)?;
-    let mut loaded = load(
+    let loaded = load(
         &spec.charts,
         &spec.release,
         &spec.render,
@@ -177,6 +177,20 @@ pub(super) async fn gather(
         |r| rules.place(r).map_err(|e| e.to_string()),
         source_lock.as_ref(),
     )?;
+    settle(spec, &rules, loaded, requests, unresolved, dry_run, quiet).await
+}
+
+/// Everything after the charts are read: signatures checked, scans at the source, the
+/// signer, patcher and clients, how the transfer runs. `rules` place Trivy's databases.
+pub(super) async fn settle(
+    spec: &CopySpec,
+    rules: &purser::destination::Rules,
+    mut loaded: Loaded,
+    requests: Vec<ImageRequest>,
+    unresolved: Vec<UnresolvedRow>,
+    dry_run: bool,
+    quiet: bool,
+) -> Result<Gathered, String> {
     let verifier = spec.verify.verifier()?;
     let signer = spec.sign.signer(images::environment().now_unix)?;
     let source_client = spec.registry.client()?;
@@ -244,8 +258,16 @@ pub(super) async fn gather(
 }
 
 pub async fn run(args: CopyArgs) -> Result<(CopyReport, bool), String> {
+    let gathered = gather(&args.spec, args.dry_run, args.json).await?;
+    finish(&args, gathered).await
+}
+
+/// The transfer of what `gathered` holds, then SBOMs, signatures, patches and the lock.
+pub(super) async fn finish(
+    args: &CopyArgs,
+    gathered: Gathered,
+) -> Result<(CopyReport, bool), String> {
     let spec = &args.spec;
-    let gathered = gather(spec, args.dry_run, args.json).await?;
     let (mut report, plan) = transfer(
         gathered.source.clone(),
         &gathered.target_client,

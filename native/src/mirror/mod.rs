@@ -55,6 +55,7 @@ mod scan;
 mod scan_gate;
 mod signatures;
 mod status;
+mod sync;
 mod transfer;
 mod verify;
 mod verify_signatures;
@@ -75,6 +76,9 @@ pub enum MirrorCommand {
     Status(status::StatusArgs),
     /// Copy charts and every image they pull into a registry, byte-exact, each blob once.
     Copy(copy::CopyArgs),
+    /// Copy a whole mirror set — a purser MirrorSet, a helmper.yaml, hauler manifests or a
+    /// zarf.yaml — as one plan: every chart version in range, every image, each blob once.
+    Sync(sync::SyncArgs),
     /// Plan a copy to run on many machines: read every manifest at the sources once, split
     /// the blobs into shares balanced by bytes, and write the plan (a file, or an OCI
     /// artifact) for `execute` and `commit`.
@@ -119,6 +123,7 @@ pub fn run(command: MirrorCommand) -> Result<ExitCode, String> {
             MirrorCommand::Verify(args) => verify::command(args).await,
             MirrorCommand::Status(args) => status::command(args).await,
             MirrorCommand::Copy(args) => copy::command(args).await,
+            MirrorCommand::Sync(args) => sync::command(args).await,
             MirrorCommand::Plan(args) => plan::command(args).await,
             MirrorCommand::Execute(args) => execute::command(args).await,
             MirrorCommand::Commit(args) => commit::command(args).await,
