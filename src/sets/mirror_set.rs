@@ -459,6 +459,38 @@ lock: set.lock
     }
 
     #[test]
+    fn the_json_schema_knows_what_the_parser_knows() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../schemas/mirrorset.schema.json")).unwrap();
+        let props = &schema["properties"];
+        for key in [
+            "defaults",
+            "registries",
+            "charts",
+            "images",
+            "lock",
+            "schedule",
+        ] {
+            assert!(props[key].is_object(), "{key}");
+        }
+        let chart = &props["charts"]["items"]["properties"];
+        for key in [
+            "chart",
+            "repo",
+            "versions",
+            "select",
+            "valuesFiles",
+            "carryImages",
+        ] {
+            assert!(chart[key].is_object(), "charts[].{key}");
+        }
+        let registry = &props["registries"]["items"]["properties"];
+        for key in ["maxConcurrent", "pullBudget", "credentials", "plainHTTP"] {
+            assert!(registry[key].is_object(), "registries[].{key}");
+        }
+    }
+
+    #[test]
     fn unknown_keys_name_the_line_and_the_nearest_key() {
         let bad = SET.replace("    values: {replicaCount: 2}", "    valuesFile: [a.yaml]");
         let e = read(&bad).unwrap_err();

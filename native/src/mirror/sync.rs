@@ -77,6 +77,26 @@ fn read_set(path: &Path, quiet: bool) -> Result<Read, String> {
         for w in &read.warnings {
             eprintln!("purser: {}: {w}", path.display());
         }
+        for r in &read.set.registries {
+            let at = format!(
+                "{}: line {}: registries ({})",
+                path.display(),
+                r.line,
+                r.host
+            );
+            if r.max_concurrent.is_some() || r.pull_budget.is_some() {
+                eprintln!(
+                    "purser: {at}: maxConcurrent and pullBudget are not enforced by this \
+                     version yet; --concurrency bounds requests per run"
+                );
+            }
+            if r.credentials.is_some() {
+                eprintln!(
+                    "purser: {at}: credentials are used for chart repositories; registries \
+                     read Docker's and Helm's config (docker login / helm registry login)"
+                );
+            }
+        }
     }
     Ok(read)
 }
